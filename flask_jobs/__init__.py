@@ -1,0 +1,31 @@
+"""Background jobs for Flask: app-context jobs on RQ, periodic jobs, job history, a dashboard."""
+
+from __future__ import annotations
+
+from .errors import (
+    ConfigurationError,
+    JobArgumentError,
+    JobsConnectionError,
+    JobsError,
+    UnknownJobError,
+)
+from .extension import Jobs
+from .job import JobCall, JobFunction
+from .retry import Retry
+from .rq_job import FlaskJob
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConfigurationError",
+    "FlaskJob",
+    "JobArgumentError",
+    "JobCall",
+    "JobFunction",
+    "Jobs",
+    "JobsConnectionError",
+    "JobsError",
+    "Retry",
+    "UnknownJobError",
+    "__version__",
+]

@@ -1,0 +1,183 @@
+"""The ``JOBS_*`` settings: their defaults, and their validation at ``init_app``."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from .errors import ConfigurationError
+
+__all__ = ["DEFAULTS", "JobsConfig", "load_config"]
+
+#: Every key the extension reads, with its default. ``init_app`` sets each of
+#: them with ``app.config.setdefault`` so ``app.config`` shows the effective value.
+DEFAULTS: dict[str, Any] = {
+    "JOBS_REDIS_URL": None,
+    "JOBS_QUEUES": ["default"],
+    "JOBS_DEFAULT_TIMEOUT": 180,
+    "JOBS_RESULT_TTL": 500,
+    "JOBS_FAILURE_TTL": 31_536_000,
+    "JOBS_SERIALIZER": "json",
+    "JOBS_EAGER": False,
+    "JOBS_EAGER_PROPAGATE": True,
+    "JOBS_EMBEDDED_REDIS": True,
+    "JOBS_WORKER_CLASS": "fork",
+    "JOBS_WORKER_CONCURRENCY": 1,
+    "JOBS_LOG_LEVEL": "INFO",
+    "JOBS_DASHBOARD_ENABLED": True,
+    "JOBS_DASHBOARD_URL_PREFIX": "/jobs",
+    "JOBS_DASHBOARD_AUTH": None,
+}
+
+QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
+WORKER_CLASSES = ("fork", "simple", "spawn")
+SERIALIZERS = ("json", "pickle")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+@dataclass(frozen=True)
+class JobsConfig:
+    """The validated settings of one app."""
+
+    redis_url: str | None
+    queues: tuple[str, ...]
+    default_timeout: int
+    result_ttl: int
+    failure_ttl: int
+    serializer: str
+    eager: bool
+    eager_propagate: bool
+    embedded_redis: bool
+    worker_class: str
+    worker_concurrency: int
+    log_level: str
+    dashboard_enabled: bool
+    dashboard_url_prefix: str
+    dashboard_auth: Callable[[], bool] | None
+
+
+def _bad(key: str, value: Any, allowed: str) -> ConfigurationError:
+    return ConfigurationError(f"{key} = {value!r} is not valid: {allowed}.")
+
+
+def _bool(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        return value.lower() in ("1", "true", "yes", "on")
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    raise _bad(key, value, "expected True or False")
+
+
+def _int(key: str, value: Any, *, minimum: int, allow_forever: bool = False) -> int:
+    if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _bad(key, value, _int_rule(minimum, allow_forever))
+    if value < minimum and not (allow_forever and value == -1):
+        raise _bad(key, value, _int_rule(minimum, allow_forever))
+    return value
+
+
+def _int_rule(minimum: int, allow_forever: bool) -> str:
+    rule = f"expected a whole number of seconds >= {minimum}"
+    return rule + " (or -1 for no limit)" if allow_forever else rule
+
+
+def _choice(key: str, value: Any, choices: tuple[str, ...]) -> str:
+    if isinstance(value, str):
+        for choice in choices:
+            if value.strip().lower() == choice.lower():
+                return choice
+    raise _bad(key, value, "expected one of " + ", ".join(repr(c) for c in choices))
+
+
+def _queues(key: str, value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, list | tuple) or not value:
+        raise _bad(key, value, "expected a non-empty list of queue names, e.g. ['high', 'default']")
+    names: list[str] = []
+    for name in value:
+        if not isinstance(name, str) or not QUEUE_NAME.match(name):
+            raise _bad(
+                key,
+                value,
+                f"queue name {name!r} must be 1-100 characters of letters, digits, '_', '-', '.', ':'",
+            )
+        if name in names:
+            raise _bad(key, value, f"queue {name!r} is listed twice")
+        names.append(name)
+    return tuple(names)
+
+
+def _redis_url(key: str, value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise _bad(key, value, "expected a URL such as 'redis://localhost:6379/0'")
+    scheme = urlsplit(value).scheme
+    if scheme not in ("redis", "rediss", "unix"):
+        raise _bad(
+            key,
+            value,
+            "expected a redis://, rediss:// or unix:// URL such as 'redis://localhost:6379/0'",
+        )
+    return value
+
+
+def _url_prefix(key: str, value: Any) -> str:
+    if isinstance(value, str) and re.fullmatch(r"(/[A-Za-z0-9_.~-]+)+/?", value):
+        return value.rstrip("/")
+    raise _bad(key, value, "expected a URL path such as '/jobs' or '/admin/jobs'")
+
+
+def _callable_or_none(key: str, value: Any) -> Callable[[], bool] | None:
+    if value is None or callable(value):
+        return value  # type: ignore[no-any-return]
+    raise _bad(key, value, "expected a function that returns True when the user may see it")
+
+
+_RULES: dict[str, Callable[[str, Any], Any]] = {
+    "JOBS_REDIS_URL": _redis_url,
+    "JOBS_QUEUES": _queues,
+    "JOBS_DEFAULT_TIMEOUT": lambda k, v: _int(k, v, minimum=1, allow_forever=True),
+    "JOBS_RESULT_TTL": lambda k, v: _int(k, v, minimum=0, allow_forever=True),
+    "JOBS_FAILURE_TTL": lambda k, v: _int(k, v, minimum=1, allow_forever=True),
+    "JOBS_SERIALIZER": lambda k, v: _choice(k, v, SERIALIZERS),
+    "JOBS_EAGER": _bool,
+    "JOBS_EAGER_PROPAGATE": _bool,
+    "JOBS_EMBEDDED_REDIS": _bool,
+    "JOBS_WORKER_CLASS": lambda k, v: _choice(k, v, WORKER_CLASSES),
+    "JOBS_WORKER_CONCURRENCY": lambda k, v: _int(k, v, minimum=1),
+    "JOBS_LOG_LEVEL": lambda k, v: _choice(k, v, LOG_LEVELS),
+    "JOBS_DASHBOARD_ENABLED": _bool,
+    "JOBS_DASHBOARD_URL_PREFIX": lambda k, v: _url_prefix(k, v),
+    "JOBS_DASHBOARD_AUTH": lambda k, v: _callable_or_none(k, v),
+}
+
+
+def load_config(config: Mapping[str, Any]) -> JobsConfig:
+    """Validate the ``JOBS_*`` keys of ``config`` and return them as a `JobsConfig`."""
+    values = {key: rule(key, config[key]) for key, rule in _RULES.items()}
+    return JobsConfig(
+        redis_url=values["JOBS_REDIS_URL"],
+        queues=values["JOBS_QUEUES"],
+        default_timeout=values["JOBS_DEFAULT_TIMEOUT"],
+        result_ttl=values["JOBS_RESULT_TTL"],
+        failure_ttl=values["JOBS_FAILURE_TTL"],
+        serializer=values["JOBS_SERIALIZER"],
+        eager=values["JOBS_EAGER"],
+        eager_propagate=values["JOBS_EAGER_PROPAGATE"],
+        embedded_redis=values["JOBS_EMBEDDED_REDIS"],
+        worker_class=values["JOBS_WORKER_CLASS"],
+        worker_concurrency=values["JOBS_WORKER_CONCURRENCY"],
+        log_level=values["JOBS_LOG_LEVEL"],
+        dashboard_enabled=values["JOBS_DASHBOARD_ENABLED"],
+        dashboard_url_prefix=values["JOBS_DASHBOARD_URL_PREFIX"],
+        dashboard_auth=values["JOBS_DASHBOARD_AUTH"],
+    )

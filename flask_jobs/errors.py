@@ -1,0 +1,31 @@
+"""The exceptions flask-jobs raises: one root, a few children."""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigurationError",
+    "JobArgumentError",
+    "JobsConnectionError",
+    "JobsError",
+    "UnknownJobError",
+]
+
+
+class JobsError(Exception):
+    """Base class of every error raised by flask-jobs."""
+
+
+class ConfigurationError(JobsError):
+    """A ``JOBS_*`` setting or a job declaration is invalid."""
+
+
+class JobArgumentError(JobsError, TypeError):
+    """A job argument cannot be carried by the configured serializer."""
+
+
+class JobsConnectionError(JobsError, ConnectionError):
+    """Redis could not be reached."""
+
+
+class UnknownJobError(JobsError, LookupError):
+    """No job with the given id, or no function at the given import path."""

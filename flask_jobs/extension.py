@@ -1,0 +1,461 @@
+"""The `Jobs` extension object and the per-app state it keeps in ``app.extensions["jobs"]``."""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
+from urllib.parse import urlsplit, urlunsplit
+
+import redis
+from flask import Flask, current_app, has_app_context, has_request_context
+from rq import Queue
+from rq.exceptions import NoSuchJobError
+from rq.job import JobStatus
+from rq.job import get_current_job as rq_current_job
+from rq.registry import (
+    CanceledJobRegistry,
+    DeferredJobRegistry,
+    FailedJobRegistry,
+    FinishedJobRegistry,
+    ScheduledJobRegistry,
+    StartedJobRegistry,
+)
+from rq.serializers import JSONSerializer, PickleSerializer
+from rq.utils import now
+
+from .arguments import check_json_arguments
+from .config import DEFAULTS, QUEUE_NAME, JobsConfig, load_config
+from .embedded import EmbeddedRedis
+from .errors import ConfigurationError, JobsConnectionError, UnknownJobError
+from .job import JobFunction, JobOptions
+from .retry import Retry
+from .rq_job import META_ORIGIN, META_PROGRESS, META_RETRY, FlaskJob
+
+if TYPE_CHECKING:
+    from flask_sqlalchemy import SQLAlchemy
+
+__all__ = ["Jobs", "JobsState"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+REGISTRIES = {
+    "started": StartedJobRegistry,
+    "scheduled": ScheduledJobRegistry,
+    "deferred": DeferredJobRegistry,
+    "failed": FailedJobRegistry,
+    "finished": FinishedJobRegistry,
+    "canceled": CanceledJobRegistry,
+}
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any password replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+
+
+class JobsState:
+    """What one app's `Jobs` needs at run time: validated config, Redis, queues."""
+
+    def __init__(self, jobs: Jobs, app: Flask, config: JobsConfig) -> None:
+        self.jobs = jobs
+        self.app_name = app.import_name
+        self.config = config
+        self.embedded = EmbeddedRedis(app.instance_path) if config.redis_url is None else None
+        self._connection: redis.Redis | None = None
+        self._queues: dict[str, Queue] = {}
+        self._lock = threading.Lock()
+        self.serializer = JSONSerializer if config.serializer == "json" else PickleSerializer
+
+    @property
+    def redis_url(self) -> str:
+        """The URL of the Redis in use (the embedded server's socket when there is no URL)."""
+        if self.embedded is not None:
+            return self.embedded.url
+        assert self.config.redis_url is not None
+        return self.config.redis_url
+
+    @property
+    def connection(self) -> redis.Redis:
+        """The app's Redis client (starting the embedded server on first use)."""
+        if self._connection is None:
+            with self._lock:
+                if self._connection is None:
+                    if self.embedded is not None:
+                        self.embedded.start()
+                    self._connection = redis.Redis.from_url(
+                        self.redis_url, socket_connect_timeout=5, health_check_interval=30
+                    )
+        return self._connection
+
+    def queue(self, name: str) -> Queue:
+        """The RQ queue ``name`` bound to this app's connection, job class and serializer."""
+        queue = self._queues.get(name)
+        if queue is None:
+            if not isinstance(name, str) or not QUEUE_NAME.match(name):
+                raise ValueError(
+                    f"queue name {name!r} is not valid: use 1-100 letters, digits, '_', '-', '.', ':'"
+                )
+            queue = Queue(
+                name,
+                connection=self.connection,
+                default_timeout=self.config.default_timeout,
+                job_class=FlaskJob,
+                serializer=self.serializer,
+            )
+            self._queues[name] = queue
+        return queue
+
+    def connection_error(self, exc: Exception) -> JobsConnectionError:
+        """A `JobsConnectionError` that says which Redis could not be reached and how to fix it."""
+        return JobsConnectionError(
+            f"cannot reach Redis at {redact_url(self.redis_url)} ({exc}); is it running? "
+            "Check JOBS_REDIS_URL."
+        )
+
+
+class Jobs:
+    """Background jobs for a Flask app, on RQ and Redis.
+
+    ``jobs = Jobs(app)`` or ``jobs = Jobs(); jobs.init_app(app)``. Declare jobs
+    with ``@jobs.job`` and run workers with ``flask jobs worker``.
+    """
+
+    def __init__(self, app: Flask | None = None, *, db: SQLAlchemy | None = None) -> None:
+        self.db = db
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        """Set the ``JOBS_*`` defaults, validate them, and register the CLI and dashboard."""
+        if "jobs" in app.extensions:
+            raise RuntimeError(
+                "A 'Jobs' instance has already been registered on this Flask app. Import and "
+                "use that instance instead."
+            )
+        for key, value in DEFAULTS.items():
+            app.config.setdefault(key, copy.deepcopy(value))
+        config = load_config(app.config)
+        if config.redis_url is None and not (config.embedded_redis and (app.debug or app.testing)):
+            raise ConfigurationError(
+                "JOBS_REDIS_URL is not set: set it to your Redis server, e.g. "
+                "app.config['JOBS_REDIS_URL'] = 'redis://localhost:6379/0' (or the environment "
+                "variable FLASK_JOBS_REDIS_URL with app.config.from_prefixed_env()). The "
+                "embedded redis-server is only used in debug or testing mode."
+            )
+        app.extensions["jobs"] = JobsState(self, app, config)
+
+        from .cli import jobs_cli  # noqa: PLC0415 - keeps click out of import-time cycles
+        from .dashboard import register_dashboard  # noqa: PLC0415
+
+        app.cli.add_command(jobs_cli)
+        register_dashboard(app)
+
+    # -- per-app state ---------------------------------------------------------
+
+    def state(self, app: Flask | None = None) -> JobsState:
+        """The state of ``app`` (default: the current app) for this instance."""
+        if app is None:
+            if not has_app_context():
+                raise RuntimeError(
+                    "Working outside of application context: flask-jobs needs the app to know "
+                    "which Redis to use. Use 'with app.app_context():'."
+                )
+            app = current_app._get_current_object()  # type: ignore[attr-defined]
+        state = app.extensions.get("jobs")
+        if state is None or state.jobs is not self:
+            raise RuntimeError(
+                "The current Flask app is not registered with this 'Jobs' instance. Did you "
+                "forget to call 'init_app', or did you create another 'Jobs' instance?"
+            )
+        assert isinstance(state, JobsState)
+        return state
+
+    @property
+    def connection(self) -> redis.Redis:
+        """The current app's Redis client, for code that needs plain RQ or Redis."""
+        return self.state().connection
+
+    @property
+    def config(self) -> JobsConfig:
+        """The current app's validated settings."""
+        return self.state().config
+
+    def get_queue(self, name: str | None = None) -> Queue:
+        """The RQ queue ``name`` (default: the first of ``JOBS_QUEUES``)."""
+        state = self.state()
+        return state.queue(name or state.config.queues[0])
+
+    @property
+    def queues(self) -> list[Queue]:
+        """The queues of ``JOBS_QUEUES``, highest priority first."""
+        state = self.state()
+        return [state.queue(name) for name in state.config.queues]
+
+    def registry(self, state_name: str, queue: str | None = None) -> Any:
+        """RQ's registry of jobs in ``state_name`` (started, scheduled, deferred, failed,
+        finished, canceled) for ``queue``."""
+        if state_name not in REGISTRIES:
+            raise ValueError(f"unknown registry {state_name!r}; use one of {', '.join(REGISTRIES)}")
+        return REGISTRIES[state_name](queue=self.get_queue(queue))
+
+    def fetch_job(self, job_id: str) -> FlaskJob:
+        """The job with id ``job_id``; `UnknownJobError` when there is none."""
+        state = self.state()
+        try:
+            job = FlaskJob.fetch(job_id, connection=state.connection, serializer=state.serializer)
+        except NoSuchJobError:
+            raise UnknownJobError(f"no job with id {job_id!r} (it may have expired)") from None
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise state.connection_error(exc) from exc
+        assert isinstance(job, FlaskJob)
+        return job
+
+    # -- declaring jobs --------------------------------------------------------
+
+    @overload
+    def job(self, fn: Callable[P, R], /) -> JobFunction[P, R]: ...
+
+    @overload
+    def job(
+        self,
+        /,
+        *,
+        queue: str | None = None,
+        timeout: int | None = None,
+        retry: Retry | None = None,
+        result_ttl: int | None = None,
+        failure_ttl: int | None = None,
+        description: str | None = None,
+    ) -> Callable[[Callable[P, R]], JobFunction[P, R]]: ...
+
+    def job(
+        self,
+        fn: Callable[P, R] | None = None,
+        /,
+        *,
+        queue: str | None = None,
+        timeout: int | None = None,
+        retry: Retry | None = None,
+        result_ttl: int | None = None,
+        failure_ttl: int | None = None,
+        description: str | None = None,
+    ) -> JobFunction[P, R] | Callable[[Callable[P, R]], JobFunction[P, R]]:
+        """Turn a function into a job: ``@jobs.job`` or ``@jobs.job(queue="high", retry=Retry(3))``."""
+        if queue is not None and (not isinstance(queue, str) or not QUEUE_NAME.match(queue)):
+            raise ValueError(f"@jobs.job(queue={queue!r}): not a valid queue name")
+        if retry is not None and not isinstance(retry, Retry):
+            raise TypeError("@jobs.job(retry=...) takes a flask_jobs.Retry, e.g. Retry(max=3)")
+        options = JobOptions(
+            queue=queue,
+            timeout=timeout,
+            retry=retry,
+            result_ttl=result_ttl,
+            failure_ttl=failure_ttl,
+            description=description,
+        )
+
+        def decorate(func: Callable[P, R]) -> JobFunction[P, R]:
+            return JobFunction(self, func, options)
+
+        return decorate(fn) if fn is not None else decorate
+
+    def function(self, path: str | JobFunction[..., Any]) -> JobFunction[..., Any]:
+        """The job at import path ``"package.module:function"`` (a plain function is wrapped)."""
+        if isinstance(path, JobFunction):
+            return path
+        target = import_path(path)
+        if isinstance(target, JobFunction):
+            return target
+        if not callable(target):
+            raise UnknownJobError(f"{path!r} is not a function (it is a {type(target).__name__})")
+        return JobFunction(self, target, JobOptions())
+
+    def enqueue(self, path: str | JobFunction[..., Any], /, *args: Any, **kwargs: Any) -> FlaskJob:
+        """Enqueue the job at import path ``path``, e.g. ``jobs.enqueue("app.tasks:send", 42)``."""
+        return self.function(path).enqueue(*args, **kwargs)
+
+    # -- inside a job ----------------------------------------------------------
+
+    @staticmethod
+    def get_current_job() -> FlaskJob | None:
+        """The job this code runs in, or None outside a job."""
+        job = rq_current_job()
+        return job if isinstance(job, FlaskJob) else None
+
+    def set_progress(self, fraction: float, message: str | None = None) -> None:
+        """Record the current job's progress (0.0 to 1.0) and a short message for the dashboard."""
+        if not 0.0 <= float(fraction) <= 1.0:
+            raise ValueError(f"set_progress(fraction={fraction!r}): use a number from 0.0 to 1.0")
+        job = rq_current_job()
+        if job is None:
+            return  # called outside a worker (e.g. the wrapper called directly): nothing to record
+        job.meta[META_PROGRESS] = {
+            "fraction": round(float(fraction), 4),
+            "message": None if message is None else str(message)[:500],
+            "at": now().isoformat(),
+        }
+        if not getattr(job, "_jobs_eager", False):
+            job.save_meta()
+
+    # -- enqueueing ------------------------------------------------------------
+
+    def _enqueue(
+        self,
+        path: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        options: JobOptions,
+        *,
+        delay: timedelta | None = None,
+        at: datetime | None = None,
+        run: Callable[..., Any] | None = None,
+    ) -> FlaskJob:
+        state = self.state()
+        config = state.config
+        func_name = path.replace(":", ".")
+        args = tuple(args)
+        kwargs = dict(kwargs)
+        if config.serializer == "json":
+            check_json_arguments(path, args, kwargs)
+        queue_name = options.queue or config.queues[0]
+        meta = dict(options.meta or {})
+        meta[META_ORIGIN] = options.origin or _guess_origin()
+        if options.retry is not None:
+            meta[META_RETRY] = options.retry.to_meta()
+        if config.eager:
+            return self._run_eager(state, func_name, args, kwargs, options, meta, queue_name)
+
+        queue = state.queue(queue_name)
+        when: datetime | None = None
+        if delay is not None:
+            when = now() + delay
+        elif at is not None:
+            when = at.astimezone(timezone.utc)  # a naive datetime is local time, as in Python
+        rq_options: dict[str, Any] = {
+            "timeout": options.timeout,
+            "result_ttl": config.result_ttl if options.result_ttl is None else options.result_ttl,
+            "failure_ttl": config.failure_ttl if options.failure_ttl is None else options.failure_ttl,
+            "ttl": options.ttl,
+            "description": options.description,
+            "depends_on": options.depends_on,
+            "job_id": options.job_id,
+            "meta": meta,
+            "retry": options.retry.to_rq() if options.retry is not None else None,
+        }
+        for _ in range(10):  # a WatchError means a dependency changed under us: try again
+            try:
+                with state.connection.pipeline() as pipe:
+                    if when is None:
+                        job = queue.enqueue_call(
+                            func_name,
+                            args=args,
+                            kwargs=kwargs,
+                            at_front=options.at_front,
+                            pipeline=pipe,
+                            **rq_options,
+                        )
+                    else:
+                        job = queue.enqueue_at(
+                            when,
+                            func_name,
+                            args=args,
+                            kwargs=kwargs,
+                            job_timeout=rq_options.pop("timeout"),
+                            at_front=options.at_front,
+                            pipeline=pipe,
+                            **rq_options,
+                        )
+                    pipe.execute()
+                break
+            except redis.WatchError:
+                continue
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                raise state.connection_error(exc) from exc
+        else:
+            raise JobsConnectionError(f"could not enqueue {path}: its dependencies kept changing")
+        assert isinstance(job, FlaskJob)
+        return job
+
+    def _run_eager(
+        self,
+        state: JobsState,
+        func_name: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        options: JobOptions,
+        meta: dict[str, Any],
+        queue_name: str,
+    ) -> FlaskJob:
+        # The client is never used: an eager job is not stored, so tests need no Redis.
+        job = FlaskJob.create(
+            func_name,
+            args=args,
+            kwargs=kwargs,
+            connection=redis.Redis(),
+            id=options.job_id,
+            origin=queue_name,
+            meta=meta,
+            description=options.description,
+            serializer=state.serializer,
+        )
+        job._jobs_eager = True
+        job.started_at = now()
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        try:
+            with app.app_context():
+                job._status = JobStatus.STARTED
+                result = job.perform()
+        except Exception:
+            job._status = JobStatus.FAILED
+            job.ended_at = now()
+            if state.config.eager_propagate:
+                raise
+        else:
+            job._status = JobStatus.FINISHED
+            job._result = result
+            job.ended_at = now()
+        return job
+
+
+def import_path(path: str) -> Any:
+    """Import ``"package.module:name"`` (or ``"package.module.name"``); `UnknownJobError` if missing."""
+    if not isinstance(path, str) or not path.strip():
+        raise UnknownJobError(f"{path!r} is not an import path like 'package.module:function'")
+    if ":" in path:
+        module_name, _, attr = path.partition(":")
+    else:
+        module_name, _, attr = path.rpartition(".")
+    if not module_name or not attr:
+        raise UnknownJobError(f"{path!r} is not an import path like 'package.module:function'")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise UnknownJobError(f"cannot import {path!r}: {exc}") from exc
+    target: Any = module
+    for part in attr.split("."):
+        try:
+            target = getattr(target, part)
+        except AttributeError:
+            raise UnknownJobError(
+                f"cannot import {path!r}: module {module_name!r} has no attribute {attr!r}"
+            ) from None
+    return target
+
+
+def _guess_origin() -> str:
+    if has_request_context():
+        return "view"
+    parent = rq_current_job()
+    if parent is not None:
+        return f"job:{parent.id}"
+    return "code"

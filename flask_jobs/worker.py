@@ -1,0 +1,170 @@
+"""RQ workers that run each job inside the Flask app context, and log one line per job."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from flask import Flask
+from rq.job import Job, JobStatus
+from rq.worker import SimpleWorker, SpawnWorker, Worker
+
+from .rq_job import FlaskJob
+
+if TYPE_CHECKING:
+    from rq import Queue
+    from rq.executions import Execution
+
+    from .extension import JobsState
+
+__all__ = ["WORKER_CLASSES", "build_worker", "configure_logging", "dispose_db_pools"]
+
+log = logging.getLogger("flask_jobs.worker")
+
+#: The environment variable a spawned work horse reads to load the app again.
+APP_ENV = "FLASK_JOBS_APP"
+
+
+def dispose_db_pools(app: Flask) -> None:
+    """Drop the SQLAlchemy connections inherited across a fork, without closing the parent's."""
+    sqlalchemy = app.extensions.get("sqlalchemy")
+    if sqlalchemy is None:
+        return
+    with app.app_context():
+        for engine in sqlalchemy.engines.values():
+            engine.dispose(close=False)
+
+
+class AppContextWorkerMixin:
+    """Runs every job in a fresh ``app.app_context()`` of the app the worker loaded once."""
+
+    flask_app: Flask | None = None
+    job_class = FlaskJob
+    log_result_lifespan = False
+
+    def _app(self) -> Flask:
+        if self.flask_app is None:
+            # A spawned work horse starts from nothing: load the app the way `flask` did.
+            from flask.cli import ScriptInfo  # noqa: PLC0415
+
+            self.flask_app = ScriptInfo(app_import_path=os.environ.get(APP_ENV)).load_app()
+        return self.flask_app
+
+    def main_work_horse(self, job: Job, queue: Queue) -> None:
+        """Entry of a forked or spawned work horse: forget the parent's database connections."""
+        dispose_db_pools(self._app())
+        super().main_work_horse(job, queue)  # type: ignore[misc]
+
+    def perform_job(self, job: Job, queue: Queue, execution: Execution) -> bool:
+        """Run the job inside the app context, then log its outcome."""
+        started = time.monotonic()
+        attempt = job.attempt if isinstance(job, FlaskJob) else 1
+        with self._app().app_context():
+            ok: bool = super().perform_job(job, queue, execution)  # type: ignore[misc]
+        log_outcome(job, attempt, time.monotonic() - started)
+        return ok
+
+    def handle_exception(self, job: Job, *exc_info: Any) -> Any:
+        """Remember the exception type so the retry policy can filter on it."""
+        if isinstance(job, FlaskJob) and exc_info:
+            job._jobs_exc_type = exc_info[0]
+        return super().handle_exception(job, *exc_info)  # type: ignore[misc]
+
+    def handle_work_horse_killed(self, job: Job, retpid: int, ret_val: int, rusage: Any) -> None:
+        """Log a work horse that died without reporting (killed, out of memory, segfault)."""
+        log.warning(
+            "job %s %s lost its work horse (exit status %s); it is failed or retried",
+            job.id,
+            job.func_name,
+            ret_val,
+        )
+        super().handle_work_horse_killed(job, retpid, ret_val, rusage)  # type: ignore[misc]
+
+
+def log_outcome(job: Job, attempt: int, seconds: float) -> None:
+    """One log line per job: id, function, outcome, duration."""
+    status = job.get_status(refresh=False)
+    outcome = {
+        JobStatus.FINISHED: "finished",
+        JobStatus.FAILED: "failed",
+        JobStatus.STOPPED: "stopped",
+        JobStatus.SCHEDULED: "failed, retry scheduled",
+        JobStatus.QUEUED: "failed, retry queued",
+    }.get(status, str(status))
+    level = logging.INFO if status == JobStatus.FINISHED else logging.WARNING
+    log.log(
+        level,
+        "job %s %s %s in %.3fs (queue %s, attempt %d)",
+        job.id,
+        job.func_name,
+        outcome,
+        seconds,
+        job.origin,
+        attempt,
+    )
+
+
+class FlaskForkWorker(AppContextWorkerMixin, Worker):
+    """RQ's forking worker: each job in a fresh work horse process."""
+
+
+class FlaskSimpleWorker(AppContextWorkerMixin, SimpleWorker):
+    """RQ's simple worker: jobs run in the worker process itself."""
+
+
+class FlaskSpawnWorker(AppContextWorkerMixin, SpawnWorker):
+    """RQ's spawn worker: each job in a freshly spawned interpreter (no fork)."""
+
+
+WORKER_CLASSES: dict[str, type[Worker] | type[SimpleWorker]] = {
+    "fork": FlaskForkWorker,
+    "simple": FlaskSimpleWorker,
+    "spawn": FlaskSpawnWorker,
+}
+
+
+def default_worker_name() -> str:
+    """``host.pid.random``: readable in ``ps`` and dashboards, unique across hosts."""
+    return f"{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:6]}"
+
+
+def build_worker(
+    app: Flask,
+    state: JobsState,
+    queues: Sequence[str] | None = None,
+    *,
+    worker_class: str | None = None,
+    name: str | None = None,
+) -> Worker | SimpleWorker:
+    """A worker for ``app`` listening on ``queues`` (default: ``JOBS_QUEUES``, in order)."""
+    config = state.config
+    cls = WORKER_CLASSES[worker_class or config.worker_class]
+    worker = cls(
+        [state.queue(q) for q in (queues or config.queues)],
+        name=name or default_worker_name(),
+        connection=state.connection,
+        default_result_ttl=config.result_ttl,
+        job_class=FlaskJob,
+        serializer=state.serializer,
+    )
+    worker.flask_app = app  # type: ignore[union-attr]
+    return worker
+
+
+def configure_logging(level: str) -> str:
+    """Log our lines at ``level`` to stderr; keep RQ's own per-job chatter at WARNING."""
+    logger = logging.getLogger("flask_jobs")
+    if not any(getattr(h, "_flask_jobs", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler._flask_jobs = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = False
+    return "DEBUG" if level == "DEBUG" else "WARNING"
