@@ -41,7 +41,7 @@ def create_blueprint() -> Blueprint:
 
     @bp.get("/")
     def index() -> tuple[str, int] | str:
-        from flask_jobs.status import status_data  # noqa: PLC0415
+        from flask_jobs.status import status_data
 
         state = current_app.extensions["jobs"]
         try:

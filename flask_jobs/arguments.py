@@ -70,4 +70,3 @@ def _find_problem(value: Any, path: str) -> tuple[str, Any, str] | None:
             continue
         return where, item, "which JSON cannot carry"
     return None
-

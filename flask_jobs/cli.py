@@ -147,7 +147,9 @@ def status_command(as_json: bool) -> None:
         return
     columns = ["queued", *REGISTRIES]
     click.echo(f"Redis: {data['redis']}\n")
-    click.echo(_table(["queue", *columns], [[q["name"], *(q[c] for c in columns)] for q in data["queues"]]))
+    click.echo(
+        _table(["queue", *columns], [[q["name"], *(q[c] for c in columns)] for q in data["queues"]])
+    )
     click.echo()
     if not data["workers"]:
         click.echo("No workers running. Start one with: flask jobs worker")
@@ -178,10 +180,16 @@ def _json_option(value: str | None, kind: type, label: str) -> Any:
     try:
         parsed = json.loads(value)
     except json.JSONDecodeError as exc:
-        raise click.BadParameter(f"not valid JSON ({exc.msg} at char {exc.pos})", param_hint=label)
+        raise click.BadParameter(
+            f"not valid JSON ({exc.msg} at char {exc.pos})", param_hint=label
+        ) from None
     if not isinstance(parsed, kind):
-        shape = "an array, e.g. '[1, \"a\"]'" if kind is list else "an object, e.g. '{\"x\": 1}'"
-        raise click.BadParameter(f"must be a JSON {shape}", param_hint=label)
+        shape = (
+            "a JSON array, e.g. '[1, \"a\"]'"
+            if kind is list
+            else "a JSON object, e.g. '{\"x\": 1}'"
+        )
+        raise click.BadParameter(f"must be {shape}", param_hint=label)
     return parsed
 
 
@@ -244,7 +252,9 @@ def requeue_command(job_ids: tuple[str, ...], all_failed: bool, queue: str | Non
             continue
         status = job.get_status(refresh=False)
         if status not in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
-            problems.append(f"job {job_id} is {status}; only failed, stopped or canceled jobs can be requeued")
+            problems.append(
+                f"job {job_id} is {status}; only failed, stopped or canceled jobs can be requeued"
+            )
             continue
         try:
             job.requeue()
@@ -280,7 +290,9 @@ def purge_command(failed: bool, queue: str | None, yes: bool) -> None:
     for registry in registries:
         for job_id in registry.get_job_ids():
             try:
-                job = FlaskJob.fetch(job_id, connection=state.connection, serializer=state.serializer)
+                job = FlaskJob.fetch(
+                    job_id, connection=state.connection, serializer=state.serializer
+                )
                 job.delete()
             except NoSuchJobError:
                 registry.remove(job_id)
@@ -297,7 +309,8 @@ def embedded_command(stop: bool) -> None:
     embedded = state.embedded
     if embedded is None:
         raise click.ClickException(
-            f"JOBS_REDIS_URL is set ({redact_url(state.redis_url)}): no embedded redis-server in use"
+            f"JOBS_REDIS_URL is set ({redact_url(state.redis_url)}): "
+            "no embedded redis-server in use"
         )
     if stop:
         click.echo("stopped" if embedded.stop() else "not running")

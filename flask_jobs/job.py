@@ -1,4 +1,4 @@
-"""The ``@jobs.job`` wrapper: a function that can be called in-process or enqueued, typed on its parameters."""
+"""The ``@jobs.job`` wrapper: run in-process or enqueue, typed on the function's parameters."""
 
 from __future__ import annotations
 
@@ -90,7 +90,7 @@ class JobCall(Generic[P, R]):
         origin: str | None = _UNSET,
         meta: dict[str, Any] | None = _UNSET,
     ) -> JobCall[P, R]:
-        """The same job with some options changed, e.g. ``send.options(queue="high").enqueue(...)``."""
+        """The same job with options changed: ``send.options(queue="high").enqueue(...)``."""
         given = {k: v for k, v in locals().items() if k != "self" and v is not _UNSET}
         return JobCall(self._function, self._options.merged(**given))
 
@@ -118,7 +118,7 @@ class JobCall(Generic[P, R]):
 
 
 class JobFunction(JobCall[P, R]):
-    """What ``@jobs.job`` returns: call it to run in-process, ``.enqueue()`` it to run on a worker."""
+    """What ``@jobs.job`` returns: call it to run in-process, enqueue it to run on a worker."""
 
     def __init__(self, jobs: Jobs, fn: Callable[P, R], options: JobOptions) -> None:
         super().__init__(self, options)

@@ -1,4 +1,4 @@
-"""Retry policies: fixed, listed, or exponential delays with jitter, optionally per exception type."""
+"""Retry policies: fixed, listed or exponential delays with jitter, optionally per exception."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ class Retry:
 
     def __init__(
         self,
-        max: int = 3,  # noqa: A002 - the name RQ and Celery users know
+        max: int = 3,
         *,
         backoff: str | Sequence[float] = "exponential",
         delay: float = 1.0,

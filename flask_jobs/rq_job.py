@@ -53,7 +53,7 @@ class FlaskJob(RQJob):
         return value if isinstance(value, str) else None
 
     @property
-    def should_retry(self) -> bool:  # type: ignore[override]
+    def should_retry(self) -> bool:
         """Whether RQ should retry after this failure (policy and exception type allowing)."""
         if not super().should_retry:
             return False

@@ -52,5 +52,5 @@ def status_data(state: JobsState) -> dict[str, Any]:
                 "failed_jobs": worker.failed_job_count,
             }
         )
-    workers.sort(key=lambda w: w["name"])
+    workers.sort(key=lambda w: str(w["name"]))
     return {"redis": redact_url(state.redis_url), "queues": queues, "workers": workers}

@@ -10,6 +10,7 @@ the supervisor disappears.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -43,7 +44,7 @@ class Supervisor:
         self.signals = 0
 
     def run(self) -> int:
-        """Supervise until every child has exited; return 1 if any child crashed, else 0."""
+        """Supervise until every child has exited; 1 if a burst ended with a crashed child."""
         previous = {
             sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)
         }
@@ -89,7 +90,8 @@ class Supervisor:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-        return status
+        # Stopped on request, every child ended: that is a clean exit whatever happened before.
+        return 0 if self.signals else status
 
     def _sleep(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
@@ -126,10 +128,8 @@ class Supervisor:
             len(self.children),
         )
         for pid in list(self.children):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
 
 
 def _watch_parent(parent: int) -> None:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Flask
 from rq.job import Job, JobStatus
+from rq.scheduler import RQScheduler
 from rq.worker import SimpleWorker, SpawnWorker, Worker
 
 from .rq_job import FlaskJob
@@ -41,6 +42,30 @@ def dispose_db_pools(app: Flask) -> None:
             engine.dispose(close=False)
 
 
+class DelayedJobScheduler(RQScheduler):
+    """RQ's mover of due delayed jobs, which also stops when its worker is gone.
+
+    RQ's own keeps running (and holding its queue locks) after its worker is
+    killed with SIGKILL, so no new worker could take over delayed jobs.
+    """
+
+    def work(self) -> None:
+        """Move due jobs every ``interval`` seconds until asked to stop or orphaned."""
+        this: Any = self  # RQScheduler is untyped
+        parent = os.getppid()
+        this._install_signal_handlers()
+        this.register_birth()
+        while True:
+            if this._stop_requested or os.getppid() != parent:
+                this.stop()
+                break
+            if this.should_reacquire_locks:
+                this.acquire_locks()
+            this.heartbeat()
+            this.enqueue_scheduled_jobs()
+            time.sleep(this.interval)
+
+
 class AppContextWorkerMixin:
     """Runs every job in a fresh ``app.app_context()`` of the app the worker loaded once."""
 
@@ -51,10 +76,41 @@ class AppContextWorkerMixin:
     def _app(self) -> Flask:
         if self.flask_app is None:
             # A spawned work horse starts from nothing: load the app the way `flask` did.
-            from flask.cli import ScriptInfo  # noqa: PLC0415
+            from flask.cli import ScriptInfo
 
             self.flask_app = ScriptInfo(app_import_path=os.environ.get(APP_ENV)).load_app()
         return self.flask_app
+
+    def _start_scheduler(
+        self,
+        burst: bool = False,
+        logging_level: str | None = "INFO",
+        date_format: str = "%H:%M:%S",
+        log_format: str = "%(asctime)s %(message)s",
+    ) -> None:
+        """Start RQ's delayed-job scheduler, as RQ does, but one that dies with this worker."""
+        worker: Any = self
+        scheduler: Any = DelayedJobScheduler(
+            worker.queues,
+            connection=worker.connection,
+            logging_level=logging_level if logging_level is not None else worker.log.level,
+            date_format=date_format,
+            log_format=log_format,
+            serializer=worker.serializer,
+        )
+        worker.scheduler = scheduler
+        scheduler.acquire_locks()
+        if not scheduler.acquired_locks:
+            return
+        if burst:
+            try:
+                scheduler.register_birth()
+                scheduler.enqueue_scheduled_jobs()
+            finally:
+                scheduler.release_locks()
+                scheduler.register_death()
+        else:
+            scheduler.start()
 
     def main_work_horse(self, job: Job, queue: Queue) -> None:
         """Entry of a forked or spawned work horse: forget the parent's database connections."""

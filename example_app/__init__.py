@@ -1,0 +1,49 @@
+"""A small Flask app that uses flask-jobs: reports built in the background, with progress."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, render_template
+
+from flask_jobs import JobsConnectionError
+
+from .extensions import db, jobs
+
+__all__ = ["create_app", "db", "jobs"]
+
+#: The app's own settings, each overridable by the config dict or a FLASK_* variable.
+DEFAULTS: dict[str, Any] = {
+    "SQLALCHEMY_DATABASE_URI": "sqlite:///example_app.db",  # relative: in the instance folder
+    "EXAMPLE_REPORT_STEP_SECONDS": 0.6,
+    "EXAMPLE_FLAKY_FAILURE_RATE": 0.5,
+}
+
+
+def create_app(config: dict[str, Any] | None = None, *, instance_path: str | None = None) -> Flask:
+    """Create the example app; ``config`` wins over FLASK_* variables, which win over defaults."""
+    app = Flask(__name__, instance_path=instance_path)
+    app.config.from_mapping(DEFAULTS)
+    app.config.from_prefixed_env()  # FLASK_DEBUG, FLASK_JOBS_REDIS_URL, FLASK_SECRET_KEY...
+    if config:
+        app.config.from_mapping(config)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = "dev"  # only signs the flash messages of a local demo
+
+    db.init_app(app)
+    # Without JOBS_REDIS_URL, a debug or testing app gets the embedded redis-server.
+    jobs.init_app(app)
+
+    from . import models  # noqa: F401 - registers the tables before create_all
+    from .views import bp
+
+    app.register_blueprint(bp)
+
+    @app.errorhandler(JobsConnectionError)
+    def queue_unavailable(exc: JobsConnectionError) -> tuple[str, int]:
+        app.logger.error("job queue unavailable: %s", exc)
+        return render_template("unavailable.html"), 503
+
+    with app.app_context():
+        db.create_all()
+    return app

@@ -1,0 +1,147 @@
+"""``make demo``: the example app, a worker and an embedded Redis, started and stopped together.
+
+Run it as ``python -m example_app.demo`` from the repository root; ``DEMO_PORT``
+picks the port (default 5000). Ctrl-C stops everything it started.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from types import FrameType
+
+from example_app import create_app, jobs
+
+HOST = "127.0.0.1"
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 10.0
+
+
+class Stop(Exception):
+    """Raised in the main loop by SIGTERM, so it shuts down like Ctrl-C."""
+
+
+def child_commands(port: int) -> list[tuple[str, list[str]]]:
+    """The processes the demo runs, by name: add the scheduler here once it exists."""
+    flask = [sys.executable, "-m", "flask", "--app", "example_app"]
+    return [
+        ("web", [*flask, "run", "--host", HOST, "--port", str(port), "--no-reload"]),
+        ("worker", [*flask, "jobs", "worker"]),
+        # ("scheduler", [*flask, "jobs", "scheduler"]),
+    ]
+
+
+def _raise_stop(signum: int, frame: FrameType | None) -> None:
+    raise Stop(signal.Signals(signum).name)
+
+
+def _dead_child(children: list[tuple[str, subprocess.Popen[bytes]]]) -> str | None:
+    for name, proc in children:
+        code = proc.poll()
+        if code is not None:
+            return f"the {name} process (pid {proc.pid}) exited with status {code}"
+    return None
+
+
+def _wait_for_web(url: str, children: list[tuple[str, subprocess.Popen[bytes]]]) -> str | None:
+    """Wait until ``url`` answers; return why not when a child died or time ran out."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        dead = _dead_child(children)
+        if dead is not None:
+            return dead
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return None
+        except urllib.error.HTTPError:
+            return None  # an error page is still an answer: the server is up
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.2)
+    return f"the web server did not answer on {url} within {START_TIMEOUT:.0f}s"
+
+
+def _stop_children(children: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
+    """SIGTERM every child (a worker finishes its current job), then SIGKILL the stragglers."""
+    for _, proc in children:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT
+    for name, proc in children:
+        try:
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            print(f"demo: the {name} process (pid {proc.pid}) did not stop; killing it", flush=True)
+            proc.kill()
+            proc.wait()
+
+
+def main() -> int:
+    """Start Redis, the web app and a worker; stop them all on Ctrl-C, SIGTERM or a crash."""
+    port = int(os.environ.get("DEMO_PORT", "5000"))
+    # Set before the app is created: debug mode is what allows the embedded Redis.
+    os.environ["FLASK_DEBUG"] = "1"
+    os.environ["FLASK_APP"] = "example_app"
+
+    app = create_app()
+    state = jobs.state(app)
+    signal.signal(signal.SIGTERM, _raise_stop)
+    children: list[tuple[str, subprocess.Popen[bytes]]] = []
+    started_redis = False
+    status = 0
+    try:
+        # Started here, once, so the web and worker processes find it instead of racing for it.
+        started_redis = state.embedded.start() if state.embedded is not None else False
+        with app.app_context():
+            jobs.connection.ping()
+        for name, command in child_commands(port):
+            # A session of their own: Ctrl-C reaches only this process, which then stops
+            # the children in order (worker warm shutdown first, Redis last).
+            children.append((name, subprocess.Popen(command, start_new_session=True)))
+        url = f"http://{HOST}:{port}/"
+        problem = _wait_for_web(url, children)
+        if problem is not None:
+            print(f"demo: {problem}; stopping", file=sys.stderr, flush=True)
+            return 1
+        print(
+            "\n"
+            f"  flask-jobs demo is running\n"
+            f"    app:       {url}\n"
+            f"    dashboard: {url}jobs/\n"
+            f"    redis:     {state.redis_url}\n"
+            "  Press Ctrl-C to stop.\n",
+            flush=True,
+        )
+        while True:
+            problem = _dead_child(children)
+            if problem is not None:
+                print(f"demo: {problem}; stopping", file=sys.stderr, flush=True)
+                status = 1
+                break
+            time.sleep(0.5)
+    except (KeyboardInterrupt, Stop):
+        print("\ndemo: stopping...", flush=True)
+    finally:
+        # A second Ctrl-C must not cut the clean-up short and leave processes behind.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        _stop_children(children)
+        if state.embedded is not None:
+            if started_redis:
+                state.embedded.stop()
+                print("demo: stopped the embedded Redis", flush=True)
+            else:
+                print(
+                    "demo: the embedded Redis was already running before the demo, so it is left "
+                    "running (stop it with: flask --app example_app jobs embedded --stop)",
+                    flush=True,
+                )
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

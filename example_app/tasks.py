@@ -1,0 +1,68 @@
+"""The example app's background jobs: a slow report, a flaky sync, and a welcome e-mail."""
+
+from __future__ import annotations
+
+import random
+import time
+
+from flask import current_app
+from sqlalchemy import func, select
+
+from flask_jobs import Retry
+
+from .extensions import db, jobs
+from .models import Report, utcnow
+
+__all__ = ["REPORT_STEPS", "build_report", "flaky_sync", "send_welcome_email"]
+
+REPORT_STEPS = 5
+
+
+@jobs.job(timeout=60)
+def build_report(report_id: int) -> str:
+    """Build report ``report_id`` in a few slow steps, recording progress as it goes."""
+    report = db.session.get(Report, report_id)
+    if report is None:
+        raise LookupError(f"report {report_id} does not exist (deleted before its job ran?)")
+    report.status = "running"
+    db.session.commit()
+    step_seconds = float(current_app.config["EXAMPLE_REPORT_STEP_SECONDS"])
+    try:
+        jobs.set_progress(0.0, "starting")
+        for step in range(1, REPORT_STEPS + 1):
+            time.sleep(step_seconds)  # stands in for real work: queries, an API call, rendering
+            jobs.set_progress(step / REPORT_STEPS, f"step {step} of {REPORT_STEPS}")
+        total = db.session.scalar(select(func.count()).select_from(Report))
+        report.result = (
+            f"{report.title}: built in {REPORT_STEPS} steps; "
+            f"{total} report(s) in the database at {utcnow():%Y-%m-%d %H:%M:%S} UTC."
+        )
+        report.status = "done"
+        report.finished_at = utcnow()
+        db.session.commit()
+    except Exception as exc:
+        # Without this the row would say "running" forever after a crash or a timeout.
+        db.session.rollback()
+        report.status = "failed"
+        report.result = f"{type(exc).__name__}: {exc}"[:1000]
+        report.finished_at = utcnow()
+        db.session.commit()
+        raise
+    return f"report {report_id} done"
+
+
+@jobs.job(retry=Retry(max=3, backoff="exponential", delay=2))
+def flaky_sync(source: str) -> int:
+    """Pretend to sync ``source``; fails at ``EXAMPLE_FLAKY_FAILURE_RATE`` to show retries."""
+    rate = float(current_app.config["EXAMPLE_FLAKY_FAILURE_RATE"])
+    if random.random() < rate:
+        raise RuntimeError(f"sync of {source!r} failed: the upstream server did not answer")
+    synced = random.randint(1, 100)
+    current_app.logger.info("synced %d record(s) from %s", synced, source)
+    return synced
+
+
+@jobs.job
+def send_welcome_email(address: str) -> None:
+    """Log the welcome e-mail that a real app would send to ``address``."""
+    current_app.logger.info("would send a welcome e-mail to %s", address)

@@ -1,0 +1,123 @@
+"""Every `flask jobs` command, through Flask's CLI runner against a real Redis."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Flask
+from flask.testing import FlaskCliRunner
+from rq.job import JobStatus
+from rq.registry import FailedJobRegistry
+
+import jobs_app
+
+
+def test_status_table_and_json(app: Flask, ctx: None, runner: FlaskCliRunner, work: Any) -> None:
+    jobs_app.add.enqueue(1, 2)
+    jobs_app.add.options(queue="high").enqueue(1, 2)
+    result = runner.invoke(args=["jobs", "status"])
+    assert result.exit_code == 0, result.output
+    assert "queue" in result.output and "default" in result.output and "high" in result.output
+    assert "No workers running" in result.output
+    data = json.loads(runner.invoke(args=["jobs", "status", "--json"]).output)
+    by_name = {q["name"]: q for q in data["queues"]}
+    assert by_name["default"]["queued"] == 1
+    assert by_name["high"]["queued"] == 1
+    assert data["workers"] == []
+
+
+def test_worker_burst_drains_the_queue(app: Flask, ctx: None, runner: FlaskCliRunner) -> None:
+    job = jobs_app.add.enqueue(5, 5)
+    result = runner.invoke(args=["jobs", "worker", "--burst", "--worker-class", "simple"])
+    assert result.exit_code == 0, result.output
+    assert job.get_status() == JobStatus.FINISHED
+
+
+def test_worker_rejects_a_bad_queue_name(app: Flask, runner: FlaskCliRunner) -> None:
+    result = runner.invoke(args=["jobs", "worker", "--burst", "bad name"])
+    assert result.exit_code == 2
+    assert "queue name 'bad name' is not valid" in result.output
+
+
+def test_enqueue_command(app: Flask, ctx: None, runner: FlaskCliRunner, work: Any) -> None:
+    result = runner.invoke(
+        args=["jobs", "enqueue", "jobs_app:add", "--args", "[1]", "--kwargs", '{"b": 41}']
+    )
+    assert result.exit_code == 0, result.output
+    job = jobs_app.jobs.fetch_job(result.output.strip())
+    assert job.meta["origin"] == "cli"
+    work()
+    assert job.return_value(refresh=True) == 42
+
+
+def test_enqueue_command_bad_input(app: Flask, runner: FlaskCliRunner) -> None:
+    bad_json = runner.invoke(args=["jobs", "enqueue", "jobs_app:add", "--args", "[1,"])
+    assert bad_json.exit_code == 2 and "not valid JSON" in bad_json.output
+    not_list = runner.invoke(args=["jobs", "enqueue", "jobs_app:add", "--args", '{"a": 1}'])
+    assert not_list.exit_code == 2 and "must be a JSON array" in not_list.output
+    unknown = runner.invoke(args=["jobs", "enqueue", "nowhere:f"])
+    assert unknown.exit_code == 1
+    assert "Error: cannot import 'nowhere:f'" in unknown.output
+    assert "Traceback" not in unknown.output
+
+
+def test_requeue_by_id_and_all_failed(
+    app: Flask, ctx: None, runner: FlaskCliRunner, work: Any
+) -> None:
+    first = jobs_app.fail.enqueue("one")
+    second = jobs_app.fail.enqueue("two")
+    work()
+    registry = FailedJobRegistry(queue=jobs_app.jobs.get_queue())
+    assert registry.count == 2
+
+    result = runner.invoke(args=["jobs", "requeue", first.id])
+    assert result.exit_code == 0, result.output
+    assert first.get_status() == JobStatus.QUEUED
+    assert registry.count == 1
+
+    result = runner.invoke(args=["jobs", "requeue", "--failed"])
+    assert result.exit_code == 0, result.output
+    assert "requeued 1 failed job(s)" in result.output
+    assert second.get_status() == JobStatus.QUEUED
+
+    missing = runner.invoke(args=["jobs", "requeue", "no-such-job"])
+    assert missing.exit_code == 1 and "no job with id 'no-such-job'" in missing.output
+    queued = runner.invoke(args=["jobs", "requeue", first.id])
+    assert queued.exit_code == 1 and "only failed, stopped or canceled" in queued.output
+    neither = runner.invoke(args=["jobs", "requeue"])
+    assert neither.exit_code == 2
+
+
+def test_purge_failed(app: Flask, ctx: None, runner: FlaskCliRunner, work: Any) -> None:
+    job = jobs_app.fail.enqueue("x")
+    jobs_app.fail.options(queue="other").enqueue("y")
+    work(queues=["default", "other"])
+    declined = runner.invoke(args=["jobs", "purge", "--failed", "--queue", "default"], input="n\n")
+    assert declined.exit_code == 1
+    assert FailedJobRegistry(queue=jobs_app.jobs.get_queue()).count == 1
+    result = runner.invoke(args=["jobs", "purge", "--failed", "--queue", "default", "--yes"])
+    assert result.exit_code == 0, result.output
+    assert "deleted 1 failed job(s)" in result.output
+    assert not jobs_app.jobs.connection.exists(job.key)
+    assert FailedJobRegistry(queue=jobs_app.jobs.get_queue("other")).count == 1
+
+
+def test_embedded_command_when_a_url_is_set(app: Flask, runner: FlaskCliRunner) -> None:
+    result = runner.invoke(args=["jobs", "embedded"])
+    assert result.exit_code == 1
+    assert "JOBS_REDIS_URL is set" in result.output
+
+
+def test_dead_redis_is_one_clear_line(redis_url: str) -> None:
+    app = jobs_app.create_app({"JOBS_REDIS_URL": "redis://127.0.0.1:1/0"})
+    result = app.test_cli_runner().invoke(args=["jobs", "status"])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: cannot reach Redis at redis://127.0.0.1:1/0")
+    assert "Traceback" not in result.output
+
+
+def test_only_apps_with_the_extension_get_the_group() -> None:
+    bare = Flask("bare")
+    result = bare.test_cli_runner().invoke(args=["jobs", "status"])
+    assert result.exit_code == 2

@@ -1,0 +1,278 @@
+"""The example app end to end: the pages, and its jobs run by a real burst worker on real Redis."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from flask import Flask
+from flask.testing import FlaskClient
+from rq.job import JobStatus
+from sqlalchemy import func, select
+
+from flask_jobs import Retry
+from flask_jobs.worker import build_worker
+
+# example_app is not installed: it is imported from the repository root, as `make demo` does.
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from example_app import create_app, db, jobs  # noqa: E402
+from example_app.models import Report  # noqa: E402
+from example_app.tasks import flaky_sync, send_welcome_email  # noqa: E402
+
+REDIS_URL = os.environ.get("JOBS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+@pytest.fixture(scope="module")
+def redis_available() -> None:
+    """Skip locally, but fail in CI, when the test Redis is not answering."""
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"Redis at {REDIS_URL} is required in CI ({exc})")
+        pytest.skip(f"Redis at {REDIS_URL} is not available ({exc})")
+    finally:
+        client.close()
+
+
+def make_app(tmp_path: Path, **config: Any) -> Flask:
+    return create_app(
+        {
+            "TESTING": True,
+            "JOBS_REDIS_URL": REDIS_URL,
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'ex.db'}",
+            "EXAMPLE_REPORT_STEP_SECONDS": 0,
+            **config,
+        },
+        instance_path=str(tmp_path / "instance"),
+    )
+
+
+@pytest.fixture
+def app(redis_available: None, tmp_path: Path) -> Iterator[Flask]:
+    app = make_app(tmp_path)
+    with app.app_context():
+        jobs.connection.flushdb()
+    yield app
+    with app.app_context():
+        jobs.connection.flushdb()
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def work(app: Flask) -> Callable[[], bool]:
+    """Run a real burst worker in this process, restoring pytest's signal handlers after."""
+
+    def run() -> bool:
+        handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            worker = build_worker(app, jobs.state(app), worker_class="simple")
+            return bool(worker.work(burst=True, logging_level="WARNING"))
+        finally:
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
+
+    return run
+
+
+def reports(app: Flask) -> list[Report]:
+    with app.app_context():
+        found = list(db.session.scalars(select(Report).order_by(Report.id)))
+        db.session.expunge_all()
+        return found
+
+
+def test_index_renders_form_and_dashboard_link(client: FlaskClient) -> None:
+    response = client.get("/")
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert 'action="/reports"' in page
+    assert 'name="title"' in page
+    assert 'href="/jobs/"' in page
+    assert "No reports yet" in page
+    assert 'http-equiv="refresh"' not in page  # nothing to wait for
+
+
+def test_report_is_queued_then_built_by_a_worker(
+    app: Flask, client: FlaskClient, work: Callable[[], bool]
+) -> None:
+    response = client.post("/reports", data={"title": "  Quarterly <numbers>  "})
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/"
+
+    [report] = reports(app)
+    assert report.title == "Quarterly <numbers>"
+    assert report.status == "pending"
+    assert report.job_id is not None
+    with app.app_context():
+        job = jobs.fetch_job(report.job_id)
+        assert job.get_status() == JobStatus.QUEUED
+        assert job.args == [report.id]
+        assert job.id in jobs.get_queue().job_ids
+
+    page = client.get("/").get_data(as_text=True)
+    assert "Report 1 queued." in page
+    assert "Quarterly &lt;numbers&gt;" in page  # autoescaped
+    assert '<meta http-equiv="refresh" content="2">' in page
+
+    work()
+
+    [report] = reports(app)
+    assert report.status == "done"
+    assert report.result is not None
+    assert report.result.startswith("Quarterly <numbers>: built in 5 steps")
+    assert report.finished_at is not None
+    with app.app_context():
+        job = jobs.fetch_job(report.job_id)
+        assert job.get_status() == JobStatus.FINISHED
+        assert job.return_value() == f"report {report.id} done"
+        assert job.meta["progress"]["fraction"] == 1.0
+        assert job.meta["progress"]["message"] == "step 5 of 5"
+
+    page = client.get("/").get_data(as_text=True)
+    assert 'http-equiv="refresh"' not in page
+    assert "built in 5 steps" in page
+
+
+def test_index_shows_progress_of_an_unfinished_report(app: Flask, client: FlaskClient) -> None:
+    client.post("/reports", data={"title": "halfway"})
+    [report] = reports(app)
+    with app.app_context():
+        job = jobs.fetch_job(report.job_id)
+        job.meta["progress"] = {"fraction": 0.4, "message": "step 2 of 5"}
+        job.save_meta()
+    page = client.get("/").get_data(as_text=True)
+    assert '<progress value="0.4" max="1">' in page
+    assert "step 2 of 5" in page
+
+
+def test_index_marks_a_report_whose_job_is_gone(app: Flask, client: FlaskClient) -> None:
+    client.post("/reports", data={"title": "lost"})
+    with app.app_context():
+        jobs.connection.flushdb()
+    response = client.get("/")
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert "its job is gone from the queue" in page
+    assert 'http-equiv="refresh"' not in page  # it will never finish: stop refreshing
+
+
+@pytest.mark.parametrize(
+    ("title", "message"),
+    [("", "Please give the report a title."), ("   ", "Please give the report a title.")],
+)
+def test_blank_title_is_refused(app: Flask, client: FlaskClient, title: str, message: str) -> None:
+    response = client.post("/reports", data={"title": title})
+    assert response.status_code == 400
+    assert message in response.get_data(as_text=True)
+    assert reports(app) == []
+    with app.app_context():
+        assert jobs.get_queue().count == 0
+
+
+def test_missing_and_too_long_titles_are_refused(app: Flask, client: FlaskClient) -> None:
+    assert client.post("/reports", data={}).status_code == 400
+    response = client.post("/reports", data={"title": "x" * 201})
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert "the limit is 200" in page
+    assert 'http-equiv="refresh"' not in page  # a reload could post the form again
+    assert client.post("/reports", data={"title": "x" * 200}).status_code == 303
+    assert [r.title for r in reports(app)] == ["x" * 200]
+
+
+def test_flaky_jobs_fail_and_are_scheduled_for_retry(
+    app: Flask, client: FlaskClient, work: Callable[[], bool]
+) -> None:
+    app.config["EXAMPLE_FLAKY_FAILURE_RATE"] = 1
+    response = client.post("/flaky")
+    assert response.status_code == 303
+    with app.app_context():
+        job_ids = jobs.get_queue().job_ids
+    assert len(job_ids) == 5
+
+    work()
+
+    with app.app_context():
+        assert jobs.registry("failed").count == 0
+        assert sorted(jobs.registry("scheduled").get_job_ids()) == sorted(job_ids)
+        for job_id in job_ids:
+            job = jobs.fetch_job(job_id)
+            assert job.get_status() == JobStatus.SCHEDULED
+            assert job.retries_left == 2  # one of three retries used
+
+
+def test_flaky_job_ends_up_failed_after_its_retries(app: Flask, work: Callable[[], bool]) -> None:
+    app.config["EXAMPLE_FLAKY_FAILURE_RATE"] = 1
+    with app.app_context():
+        # No delay, so the burst worker runs every retry now instead of scheduling it.
+        job = flaky_sync.options(retry=Retry(max=2, backoff="fixed", delay=0)).enqueue("crm")
+
+    work()
+
+    with app.app_context():
+        job = jobs.fetch_job(job.id)
+        assert job.get_status() == JobStatus.FAILED
+        assert job.retries_left == 0  # so it ran three times: the first attempt and two retries
+        assert job.id in jobs.registry("failed").get_job_ids()
+        assert "upstream server did not answer" in job.latest_result().exc_string
+
+
+def test_flaky_job_succeeds_when_upstream_is_healthy(app: Flask, work: Callable[[], bool]) -> None:
+    app.config["EXAMPLE_FLAKY_FAILURE_RATE"] = 0
+    with app.app_context():
+        job = flaky_sync.enqueue("crm")
+    work()
+    with app.app_context():
+        job = jobs.fetch_job(job.id)
+        assert job.get_status() == JobStatus.FINISHED
+        assert 1 <= job.return_value() <= 100
+
+
+def test_welcome_email_is_logged(
+    app: Flask, work: Callable[[], bool], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=app.logger.name)
+    with app.app_context():
+        job = send_welcome_email.enqueue("ada@example.com")
+    work()
+    with app.app_context():
+        assert jobs.fetch_job(job.id).get_status() == JobStatus.FINISHED
+    assert "would send a welcome e-mail to ada@example.com" in caplog.text
+
+
+def test_unreachable_redis_gives_503_and_keeps_the_report(tmp_path: Path) -> None:
+    # Port 1 on loopback refuses at once: no Redis needed for this test.
+    app = make_app(tmp_path, JOBS_REDIS_URL="redis://127.0.0.1:1/0")
+    client = app.test_client()
+
+    response = client.post("/reports", data={"title": "during an outage"})
+    assert response.status_code == 503
+    assert "job queue is unavailable" in response.get_data(as_text=True)
+    [report] = reports(app)
+    assert report.status == "failed"
+    assert report.result == "could not be queued: the job queue was unavailable"
+
+    assert client.post("/flaky").status_code == 503
+    assert client.get("/").status_code == 200  # the list is in SQL and still shows
+
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Report)) == 1
+        db.engine.dispose()
