@@ -97,6 +97,14 @@ class JobsState:
                     )
         return self._connection
 
+    def close(self) -> None:
+        """Close the Redis connections of this app (a new client is made on next use)."""
+        with self._lock:
+            if self._connection is not None:
+                self._connection.close()
+            self._connection = None
+            self._queues.clear()
+
     def queue(self, name: str) -> Queue:
         """The RQ queue ``name`` bound to this app's connection, job class and serializer."""
         queue = self._queues.get(name)

@@ -30,6 +30,13 @@ def _missing(what: str) -> None:
     pytest.skip(f"{what} is not available")
 
 
+@pytest.fixture(autouse=True)
+def _close_app_connections() -> Iterator[None]:
+    yield
+    while jobs_app.APPS:
+        jobs_app.jobs.state(jobs_app.APPS.pop()).close()
+
+
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """JOBS_TEST_REDIS_URL, or a throwaway embedded redis-server for the session."""

@@ -89,6 +89,10 @@ def plain_function(x: int) -> int:
     return x * 2
 
 
+#: Every app made here, so the tests can close their Redis clients.
+APPS: list[Flask] = []
+
+
 def create_app(config: dict[str, Any] | None = None, instance_path: str | None = None) -> Flask:
     app = Flask(__name__, instance_path=instance_path or os.environ.get("JOBS_APP_INSTANCE_PATH"))
     app.config.update(
@@ -100,4 +104,5 @@ def create_app(config: dict[str, Any] | None = None, instance_path: str | None =
     app.config.update(config or {})
     db.init_app(app)
     jobs.init_app(app)
+    APPS.append(app)
     return app
