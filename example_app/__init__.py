@@ -9,6 +9,7 @@ from flask import Flask, render_template
 from flask_jobs import JobsConnectionError
 
 from .extensions import db, jobs
+from .views import bp
 
 __all__ = ["create_app", "db", "jobs"]
 
@@ -34,9 +35,6 @@ def create_app(config: dict[str, Any] | None = None, *, instance_path: str | Non
     # Without JOBS_REDIS_URL, a debug or testing app gets the embedded redis-server.
     jobs.init_app(app)
 
-    from . import models  # noqa: F401 - registers the tables before create_all
-    from .views import bp
-
     app.register_blueprint(bp)
 
     @app.errorhandler(JobsConnectionError)
@@ -45,5 +43,5 @@ def create_app(config: dict[str, Any] | None = None, *, instance_path: str | Non
         return render_template("unavailable.html"), 503
 
     with app.app_context():
-        db.create_all()
+        db.create_all()  # the views module imported the models, so their tables are known
     return app

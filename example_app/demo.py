@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -23,7 +24,7 @@ STOP_TIMEOUT = 10.0
 
 
 class Stop(Exception):
-    """Raised in the main loop by SIGTERM, so it shuts down like Ctrl-C."""
+    """Raised in the main loop by SIGINT (Ctrl-C) or SIGTERM: time to shut down."""
 
 
 def child_commands(port: int) -> list[tuple[str, list[str]]]:
@@ -38,6 +39,17 @@ def child_commands(port: int) -> list[tuple[str, list[str]]]:
 
 def _raise_stop(signum: int, frame: FrameType | None) -> None:
     raise Stop(signal.Signals(signum).name)
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As the web server does: a port held only by TIME_WAIT leftovers is free.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return True
+    return False
 
 
 def _dead_child(children: list[tuple[str, subprocess.Popen[bytes]]]) -> str | None:
@@ -82,20 +94,33 @@ def _stop_children(children: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
 
 def main() -> int:
     """Start Redis, the web app and a worker; stop them all on Ctrl-C, SIGTERM or a crash."""
-    port = int(os.environ.get("DEMO_PORT", "5000"))
+    try:
+        port = int(os.environ.get("DEMO_PORT", "5000"))
+    except ValueError:
+        print(f"demo: DEMO_PORT={os.environ['DEMO_PORT']!r} is not a port number", file=sys.stderr)
+        return 2
+    # Checked first: otherwise the readiness poll could get its answer from the other server.
+    if _port_in_use(port):
+        print(f"demo: port {port} is in use; pick another with DEMO_PORT=...", file=sys.stderr)
+        return 1
     # Set before the app is created: debug mode is what allows the embedded Redis.
     os.environ["FLASK_DEBUG"] = "1"
     os.environ["FLASK_APP"] = "example_app"
 
+    # Creating the app also creates the tables, before the children could race to do it.
     app = create_app()
     state = jobs.state(app)
     signal.signal(signal.SIGTERM, _raise_stop)
+    # Explicit, because a shell starts background commands with SIGINT ignored.
+    signal.signal(signal.SIGINT, _raise_stop)
     children: list[tuple[str, subprocess.Popen[bytes]]] = []
-    started_redis = False
+    # Stop only a Redis this demo started: one already running may serve another `flask run`.
+    ours = state.embedded is not None and not state.embedded.is_running()
     status = 0
     try:
-        # Started here, once, so the web and worker processes find it instead of racing for it.
-        started_redis = state.embedded.start() if state.embedded is not None else False
+        if state.embedded is not None:
+            # Started here, once, so the web and worker processes find it, not race to start it.
+            state.embedded.start()
         with app.app_context():
             jobs.connection.ping()
         for name, command in child_commands(port):
@@ -131,13 +156,14 @@ def main() -> int:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         _stop_children(children)
         if state.embedded is not None:
-            if started_redis:
+            if ours:
                 state.embedded.stop()
                 print("demo: stopped the embedded Redis", flush=True)
             else:
                 print(
-                    "demo: the embedded Redis was already running before the demo, so it is left "
-                    "running (stop it with: flask --app example_app jobs embedded --stop)",
+                    "demo: the embedded Redis was already running before the demo, so it is "
+                    "left running (stop it with: "
+                    "FLASK_DEBUG=1 flask --app example_app jobs embedded --stop)",
                     flush=True,
                 )
     return status

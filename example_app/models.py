@@ -21,7 +21,7 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class Report(db.Model):
+class Report(db.Model):  # type: ignore[name-defined,misc]
     """A report requested from the web page and built by the `build_report` job."""
 
     __tablename__ = "report"

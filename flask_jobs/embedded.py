@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from .errors import ConfigurationError, JobsConnectionError
 
@@ -63,7 +65,11 @@ class EmbeddedRedis:
 
     def client(self) -> redis.Redis:
         """A client connected to the server (which must be running)."""
-        return redis.Redis(unix_socket_path=self.socket_path, socket_connect_timeout=2)
+        # No retries: a server going down closes the connection on purpose, and a dead
+        # socket should answer "not running" at once (redis-py retries 10 times by default).
+        return redis.Redis(
+            unix_socket_path=self.socket_path, socket_connect_timeout=2, retry=Retry(NoBackoff(), 0)
+        )
 
     def is_running(self) -> bool:
         """Whether a server answers on the socket."""

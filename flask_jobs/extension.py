@@ -12,6 +12,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import redis
 from flask import Flask, current_app, has_app_context, has_request_context
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry as RedisRetry
 from rq import Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import JobStatus
@@ -92,8 +94,13 @@ class JobsState:
                 if self._connection is None:
                     if self.embedded is not None:
                         self.embedded.start()
+                    # Few, quick retries: an enqueue in a web request must fail fast
+                    # with a clear error when Redis is down, not hang for seconds.
                     self._connection = redis.Redis.from_url(
-                        self.redis_url, socket_connect_timeout=5, health_check_interval=30
+                        self.redis_url,
+                        socket_connect_timeout=5,
+                        health_check_interval=30,
+                        retry=RedisRetry(ExponentialBackoff(cap=0.5, base=0.05), 2),
                     )
         return self._connection
 

@@ -109,7 +109,7 @@ class JobCall(Generic[P, R]):
         )
 
     def enqueue_at(self, when: datetime, *args: P.args, **kwargs: P.kwargs) -> FlaskJob:
-        """Run the job at ``when`` (an aware datetime; a naive one is taken as UTC)."""
+        """Run the job at ``when`` (an aware datetime; a naive one is local time, as in Python)."""
         if not isinstance(when, datetime):
             raise TypeError(f"enqueue_at() takes a datetime.datetime first, not {when!r}")
         return self._function.jobs._enqueue(

@@ -34,6 +34,19 @@ def test_worker_burst_drains_the_queue(app: Flask, ctx: None, runner: FlaskCliRu
     assert job.get_status() == JobStatus.FINISHED
 
 
+def test_worker_max_jobs_stops_after_n_jobs(app: Flask, ctx: None, runner: FlaskCliRunner) -> None:
+    queued = [jobs_app.add.enqueue(i, i) for i in range(3)]
+    result = runner.invoke(
+        args=["jobs", "worker", "--burst", "--worker-class", "simple", "--max-jobs", "2"]
+    )
+    assert result.exit_code == 0, result.output
+    assert [job.get_status() for job in queued] == [
+        JobStatus.FINISHED,
+        JobStatus.FINISHED,
+        JobStatus.QUEUED,
+    ]
+
+
 def test_worker_rejects_a_bad_queue_name(app: Flask, runner: FlaskCliRunner) -> None:
     result = runner.invoke(args=["jobs", "worker", "--burst", "bad name"])
     assert result.exit_code == 2

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,17 +16,11 @@ from flask.testing import FlaskClient
 from rq.job import JobStatus
 from sqlalchemy import func, select
 
+from example_app import create_app, db, jobs
+from example_app.models import Report
+from example_app.tasks import flaky_sync, send_welcome_email
 from flask_jobs import Retry
 from flask_jobs.worker import build_worker
-
-# example_app is not installed: it is imported from the repository root, as `make demo` does.
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from example_app import create_app, db, jobs  # noqa: E402
-from example_app.models import Report  # noqa: E402
-from example_app.tasks import flaky_sync, send_welcome_email  # noqa: E402
 
 REDIS_URL = os.environ.get("JOBS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
@@ -69,6 +62,7 @@ def app(redis_available: None, tmp_path: Path) -> Iterator[Flask]:
         jobs.connection.flushdb()
         db.session.remove()
         db.engine.dispose()
+    jobs.state(app).close()  # an unclosed client is a ResourceWarning, an error here
 
 
 @pytest.fixture
@@ -275,4 +269,6 @@ def test_unreachable_redis_gives_503_and_keeps_the_report(tmp_path: Path) -> Non
 
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Report)) == 1
+        db.session.remove()
         db.engine.dispose()
+    jobs.state(app).close()
