@@ -13,12 +13,14 @@ import click
 import redis
 from flask import Flask, current_app
 from flask.cli import AppGroup, ScriptInfo
-from rq.exceptions import InvalidJobOperation, NoSuchJobError
-from rq.job import JobStatus
+from rq.exceptions import NoSuchJobError
 from rq.registry import FailedJobRegistry
 
+from .actions import requeue, requeue_failed
+from .durations import parse_duration
 from .errors import JobsError
 from .extension import REGISTRIES, JobsState, redact_url
+from .history_query import HistoryQuery
 from .rq_job import FlaskJob
 from .status import queue_names, status_data
 from .supervisor import Supervisor
@@ -233,14 +235,8 @@ def requeue_command(job_ids: tuple[str, ...], all_failed: bool, queue: str | Non
     if queue is not None and not all_failed:
         raise click.UsageError("--queue goes with --failed")
     if all_failed:
-        count = 0
-        for registry in _failed_registries(state, queue):
-            for job_id in registry.get_job_ids():
-                try:
-                    registry.requeue(job_id)
-                    count += 1
-                except (InvalidJobOperation, NoSuchJobError):
-                    registry.remove(job_id)  # expired under us: nothing left to requeue
+        names = [queue] if queue else queue_names(state)
+        count = sum(requeue_failed(state, name) for name in names)
         click.echo(f"requeued {count} failed job(s)")
         return
     problems = []
@@ -250,22 +246,13 @@ def requeue_command(job_ids: tuple[str, ...], all_failed: bool, queue: str | Non
         except NoSuchJobError:
             problems.append(f"no job with id {job_id!r}")
             continue
-        status = job.get_status(refresh=False)
-        if status not in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
-            problems.append(
-                f"job {job_id} is {status}; only failed, stopped or canceled jobs can be requeued"
-            )
-            continue
+        assert isinstance(job, FlaskJob)
         try:
-            job.requeue()
-        except InvalidJobOperation:
-            queue_obj = state.queue(job.origin)
-            with state.connection.pipeline() as pipe:
-                queue_obj._enqueue_job(job, pipeline=pipe)
-                for name in ("canceled", "failed"):
-                    pipe.zrem(REGISTRIES[name](queue=queue_obj).key, job.id)
-                pipe.execute()
-        click.echo(f"requeued {job_id} on {job.origin}")
+            requeue(state, job)
+        except JobsError as exc:
+            problems.append(str(exc))
+            continue
+        click.echo(f"requeued {job_id} on {job.origin} (attempt {job.attempt})")
     if problems:
         raise click.ClickException("; ".join(problems))
 
@@ -319,3 +306,69 @@ def embedded_command(stop: bool) -> None:
     click.echo(f"socket: {embedded.socket_path}")
     click.echo(f"data:   {embedded.folder}")
     click.echo(f"state:  {'running, pid ' + str(embedded.pid) if running else 'not running'}")
+
+
+@jobs_cli.group("history")
+def history_group() -> None:
+    """The job history table: create it, purge it, show a job's attempts."""
+
+
+@history_group.command("init")
+@_clean_errors
+def history_init_command() -> None:
+    """Create the history table (for apps without migrations)."""
+    app, state = _state()
+    state.history.create(app)
+    click.echo(f"history table {state.history.table.name} is ready")
+
+
+@history_group.command("purge")
+@click.option(
+    "--older-than",
+    default=None,
+    help="Delete rows that ended longer ago than this, e.g. 30d [default: JOBS_HISTORY_RETENTION].",
+)
+@_clean_errors
+def history_purge_command(older_than: str | None) -> None:
+    """Delete old history rows, in batches."""
+    app, state = _state()
+    if older_than is None:
+        if state.history_retention is None:
+            raise click.UsageError("give --older-than (JOBS_HISTORY_RETENTION is not set)")
+        age = state.history_retention
+    else:
+        try:
+            age = parse_duration(older_than)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--older-than") from None
+    deleted = state.history.purge(app, age)
+    click.echo(f"deleted {deleted} history row(s) older than {age}")
+
+
+@history_group.command("show")
+@click.argument("job_id")
+@_clean_errors
+def history_show_command(job_id: str) -> None:
+    """Show every recorded attempt of JOB_ID."""
+    app, state = _state()
+    rows = HistoryQuery(state.history, app).get(job_id)
+    if not rows:
+        raise click.ClickException(f"no history for job {job_id!r}")
+    click.echo(
+        _table(
+            ["attempt", "status", "function", "queue", "started", "run s", "worker", "error"],
+            [
+                [
+                    r["attempt"],
+                    r["status"],
+                    r["func"],
+                    r["queue"],
+                    r["started_at"],
+                    None if r["run_seconds"] is None else f"{r['run_seconds']:.3f}",
+                    r["worker"],
+                    " ".join(filter(None, [r["exc_type"], (r["exc_message"] or "")[:60]])) or None,
+                ]
+                for r in rows
+            ],
+        )
+    )

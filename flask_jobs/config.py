@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from .durations import parse_duration
 from .errors import ConfigurationError
 
 __all__ = ["DEFAULTS", "JobsConfig", "load_config"]
@@ -30,6 +32,13 @@ DEFAULTS: dict[str, Any] = {
     "JOBS_DASHBOARD_ENABLED": True,
     "JOBS_DASHBOARD_URL_PREFIX": "/jobs",
     "JOBS_DASHBOARD_AUTH": None,
+    "JOBS_HISTORY_ENABLED": True,
+    "JOBS_HISTORY_DATABASE_URI": None,
+    "JOBS_HISTORY_MAX_ARG_BYTES": 4096,
+    "JOBS_HISTORY_MAX_RESULT_BYTES": 2048,
+    "JOBS_REDACT_KEYS": ["password", "token", "secret", "api_key"],
+    "JOBS_HISTORY_STREAM_MAXLEN": 1_000_000,
+    "JOBS_HISTORY_RETENTION": "30d",
 }
 
 QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
@@ -57,6 +66,13 @@ class JobsConfig:
     dashboard_enabled: bool
     dashboard_url_prefix: str
     dashboard_auth: Callable[[], bool] | None
+    history_enabled: bool
+    history_database_uri: str | None
+    history_max_arg_bytes: int
+    history_max_result_bytes: int
+    redact_keys: tuple[str, ...]
+    history_stream_maxlen: int
+    history_retention: timedelta | None
 
 
 def _bad(key: str, value: Any, allowed: str) -> ConfigurationError:
@@ -93,7 +109,7 @@ def _int(key: str, value: Any, *, minimum: int, allow_forever: bool = False) -> 
 
 
 def _int_rule(minimum: int, allow_forever: bool) -> str:
-    rule = f"expected a whole number of seconds >= {minimum}"
+    rule = f"expected a whole number >= {minimum}"
     return rule + " (or -1 for no limit)" if allow_forever else rule
 
 
@@ -152,6 +168,31 @@ def _callable_or_none(key: str, value: Any) -> Callable[[], bool] | None:
     raise _bad(key, value, "expected a function that returns True when the user may see it")
 
 
+def _database_uri(key: str, value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and "://" in value:
+        return value
+    raise _bad(key, value, "expected a SQLAlchemy URL such as 'sqlite:///history.db'")
+
+
+def _keys(key: str, value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if isinstance(value, list | tuple) and all(isinstance(v, str) and v for v in value):
+        return tuple(value)
+    raise _bad(key, value, "expected a list of key names, e.g. ['password', 'token']")
+
+
+def _retention(key: str, value: Any) -> timedelta | None:
+    if value is None or value == "":
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError:
+        raise _bad(key, value, "expected a duration such as '30d' or '12h', or None") from None
+
+
 _RULES: dict[str, Callable[[str, Any], Any]] = {
     "JOBS_REDIS_URL": _redis_url,
     "JOBS_QUEUES": _queues,
@@ -168,6 +209,13 @@ _RULES: dict[str, Callable[[str, Any], Any]] = {
     "JOBS_DASHBOARD_ENABLED": _bool,
     "JOBS_DASHBOARD_URL_PREFIX": lambda k, v: _url_prefix(k, v),
     "JOBS_DASHBOARD_AUTH": lambda k, v: _callable_or_none(k, v),
+    "JOBS_HISTORY_ENABLED": _bool,
+    "JOBS_HISTORY_DATABASE_URI": _database_uri,
+    "JOBS_HISTORY_MAX_ARG_BYTES": lambda k, v: _int(k, v, minimum=64),
+    "JOBS_HISTORY_MAX_RESULT_BYTES": lambda k, v: _int(k, v, minimum=64),
+    "JOBS_REDACT_KEYS": _keys,
+    "JOBS_HISTORY_STREAM_MAXLEN": lambda k, v: _int(k, v, minimum=1000),
+    "JOBS_HISTORY_RETENTION": _retention,
 }
 
 
@@ -190,4 +238,11 @@ def load_config(config: Mapping[str, Any]) -> JobsConfig:
         dashboard_enabled=values["JOBS_DASHBOARD_ENABLED"],
         dashboard_url_prefix=values["JOBS_DASHBOARD_URL_PREFIX"],
         dashboard_auth=values["JOBS_DASHBOARD_AUTH"],
+        history_enabled=values["JOBS_HISTORY_ENABLED"],
+        history_database_uri=values["JOBS_HISTORY_DATABASE_URI"],
+        history_max_arg_bytes=values["JOBS_HISTORY_MAX_ARG_BYTES"],
+        history_max_result_bytes=values["JOBS_HISTORY_MAX_RESULT_BYTES"],
+        redact_keys=values["JOBS_REDACT_KEYS"],
+        history_stream_maxlen=values["JOBS_HISTORY_STREAM_MAXLEN"],
+        history_retention=values["JOBS_HISTORY_RETENTION"],
     )

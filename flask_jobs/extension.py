@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import importlib
+import os
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
+import sqlalchemy as sa
 from flask import Flask, current_app, has_app_context, has_request_context
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry as RedisRetry
@@ -33,6 +35,9 @@ from .arguments import check_json_arguments
 from .config import DEFAULTS, QUEUE_NAME, JobsConfig, load_config
 from .embedded import EmbeddedRedis
 from .errors import ConfigurationError, JobsConnectionError, UnknownJobError
+from .events import EventEncoder, HistorySettings
+from .history import HistoryStore, history_table
+from .history_query import HistoryQuery
 from .job import JobFunction, JobOptions
 from .retry import Retry
 from .rq_job import META_ORIGIN, META_PROGRESS, META_RETRY, FlaskJob
@@ -44,6 +49,8 @@ __all__ = ["Jobs", "JobsState"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+HISTORY_STREAM = "flask_jobs:history"
 
 REGISTRIES = {
     "started": StartedJobRegistry,
@@ -77,6 +84,21 @@ class JobsState:
         self._queues: dict[str, Queue] = {}
         self._lock = threading.Lock()
         self.serializer = JSONSerializer if config.serializer == "json" else PickleSerializer
+        self.history_settings = HistorySettings(
+            stream=HISTORY_STREAM,
+            max_arg_bytes=config.history_max_arg_bytes,
+            max_result_bytes=config.history_max_result_bytes,
+            redact_keys=config.redact_keys,
+            stream_maxlen=config.history_stream_maxlen,
+        )
+        self.events = EventEncoder(self.history_settings)
+        self.history_enabled = config.history_enabled
+        self.history_retention = config.history_retention
+        uri = config.history_database_uri
+        if uri is None and jobs.db is None:
+            uri = "sqlite:///" + os.path.join(app.instance_path, "flask_jobs_history.db")
+            os.makedirs(app.instance_path, exist_ok=True)
+        self.history = HistoryStore(jobs.history_table, db=jobs.db, uri=uri)
 
     @property
     def redis_url(self) -> str:
@@ -148,6 +170,8 @@ class Jobs:
 
     def __init__(self, app: Flask | None = None, *, db: SQLAlchemy | None = None) -> None:
         self.db = db
+        # On db.metadata, so Flask-Migrate/Alembic sees the table; else on a metadata of ours.
+        self.history_table = history_table(db.metadata if db is not None else sa.MetaData())
         if app is not None:
             self.init_app(app)
 
@@ -196,6 +220,12 @@ class Jobs:
             )
         assert isinstance(state, JobsState)
         return state
+
+    @property
+    def history(self) -> HistoryQuery:
+        """The current app's job history: ``jobs.history.search(...)``, ``.get(job_id)``..."""
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        return HistoryQuery(self.state(app).history, app)
 
     @property
     def connection(self) -> redis.Redis:
@@ -394,6 +424,20 @@ class Jobs:
                             pipeline=pipe,
                             **rq_options,
                         )
+                    if state.history_enabled:
+                        # the "queued" event rides in the same round trip as the enqueue
+                        event = state.events.queued(
+                            job_id=job.id,
+                            attempt=1,
+                            func=func_name,
+                            queue=queue_name,
+                            args=args,
+                            kwargs=kwargs,
+                            description=job.description,
+                            origin=meta[META_ORIGIN],
+                            enqueued_at=job.enqueued_at or now(),
+                        )
+                        pipe.xadd(state.history_settings.stream, event)  # type: ignore[arg-type]
                     pipe.execute()
                 break
             except redis.WatchError:

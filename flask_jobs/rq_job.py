@@ -15,6 +15,7 @@ __all__ = ["FlaskJob", "JobStatus"]
 META_RETRY = "retry_policy"
 META_ORIGIN = "origin"
 META_PROGRESS = "progress"
+META_REQUEUES = "requeues"
 
 
 class FlaskJob(RQJob):
@@ -37,14 +38,24 @@ class FlaskJob(RQJob):
 
     @property
     def attempt(self) -> int:
-        """The 1-based number of the current (or last) attempt."""
-        policy_max = None
-        data = self.meta.get(META_RETRY) if isinstance(self.meta, dict) else None
-        if isinstance(data, dict):
-            policy_max = data.get("max")
-        if self.retries_left is None or not isinstance(policy_max, int):
-            return 1
-        return policy_max - self.retries_left + 1
+        """The 1-based number of the current (or last) attempt, manual requeues included."""
+        meta = self.meta if isinstance(self.meta, dict) else {}
+        requeues = meta.get(META_REQUEUES, 0)
+        base = 1
+        data = meta.get(META_RETRY)
+        if (
+            isinstance(data, dict)
+            and isinstance(data.get("max"), int)
+            and self.retries_left is not None
+        ):
+            base = data["max"] - self.retries_left + 1
+        return base + (requeues if isinstance(requeues, int) else 0)
+
+    def mark_requeued(self) -> None:
+        """Count a manual requeue, so the next run is recorded as a new attempt."""
+        previous = self.attempt
+        self.meta[META_REQUEUES] = self.meta.get(META_REQUEUES, 0) + 1
+        self.meta[META_ORIGIN] = f"requeue:{self.id}#{previous}"
 
     @property
     def origin_label(self) -> str | None:

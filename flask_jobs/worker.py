@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import redis
 from flask import Flask
 from rq.job import Job, JobStatus
 from rq.scheduler import RQScheduler
@@ -67,11 +68,119 @@ class DelayedJobScheduler(RQScheduler):
 
 
 class AppContextWorkerMixin:
-    """Runs every job in a fresh ``app.app_context()`` of the app the worker loaded once."""
+    """Runs every job in a fresh ``app.app_context()`` of the app the worker loaded once,
+    and reports each attempt to the job history."""
 
     flask_app: Flask | None = None
     job_class = FlaskJob
     log_result_lifespan = False
+    #: Whether this process runs a history recorder thread (off in tests that drive one).
+    run_recorder = True
+    _jobs_performing = False
+
+    def _jobs_state(self) -> JobsState:
+        state: JobsState = self._app().extensions["jobs"]
+        return state
+
+    def work(self, *args: Any, **kwargs: Any) -> bool:
+        """RQ's work loop, with a history recorder thread beside it."""
+        state = self._jobs_state()
+        recorder = None
+        if state.history_enabled and self.run_recorder:
+            from .recorder import HistoryRecorder
+
+            recorder = HistoryRecorder(self._app(), state, name=self.name)  # type: ignore[attr-defined]
+            recorder.start()
+        try:
+            worked: bool = super().work(*args, **kwargs)  # type: ignore[misc]
+            return worked
+        finally:
+            if recorder is not None:
+                recorder.stop()
+
+    def _emit(self, *events: dict[str, str]) -> None:
+        state = self._jobs_state()
+        if not state.history_enabled or not events:
+            return
+        try:
+            with state.connection.pipeline(transaction=False) as pipe:
+                for event in events:
+                    pipe.xadd(state.history_settings.stream, event)  # type: ignore[arg-type]
+                pipe.execute()
+        except redis.RedisError as exc:  # history must never fail a job
+            log.warning("could not record %d history event(s): %s", len(events), exc)
+
+    def _outcome_events(
+        self, job: Job, attempt: int, killed: str | None = None
+    ) -> list[dict[str, str]]:
+        """Events for how an attempt ended, and for the retry it queued, if any."""
+        encoder = self._jobs_state().events
+        status = job.get_status(refresh=False)
+        exc: dict[str, str] = {}
+        if killed is not None:
+            exc = {"exc_type": "WorkHorseTerminated", "exc_message": killed, "traceback": killed}
+        elif getattr(job, "_jobs_exc_fields", None):
+            exc = job._jobs_exc_fields  # type: ignore[attr-defined]
+        if status == JobStatus.FINISHED:
+            result = encoder.result(getattr(job, "_result", None))
+            return [encoder.from_job(job, "finished", attempt, result=result)]
+        if status == JobStatus.STOPPED:
+            return [encoder.from_job(job, "stopped", attempt, **exc)]
+        if status in (JobStatus.SCHEDULED, JobStatus.QUEUED):
+            return [
+                encoder.from_job(job, "retried", attempt, **exc),
+                encoder.from_job(job, "queued", attempt + 1),
+            ]
+        return [encoder.from_job(job, "failed", attempt, **exc)]
+
+    def prepare_job_execution(self, job: Job, remove_from_intermediate_queue: bool = False) -> None:
+        """RQ's bookkeeping before a run, then the "started" history event."""
+        super().prepare_job_execution(job, remove_from_intermediate_queue)  # type: ignore[misc]
+        attempt = job.attempt if isinstance(job, FlaskJob) else 1
+        self._emit(self._jobs_state().events.from_job(job, "started", attempt, pid=os.getpid()))
+
+    def handle_job_failure(self, job: Job, queue: Queue, *args: Any, **kwargs: Any) -> None:
+        """RQ's failure handling; when the work horse died (not a raised exception), record it."""
+        attempt = job.attempt if isinstance(job, FlaskJob) else 1
+        super().handle_job_failure(job, queue, *args, **kwargs)  # type: ignore[misc]
+        if not self._jobs_performing:
+            reason = kwargs.get("exc_string") or "work horse terminated"
+            self._emit(*self._outcome_events(job, attempt, killed=str(reason).strip()))
+
+    def clean_registries(self) -> None:
+        """RQ's registry cleanup, recording jobs it finds abandoned by a dead worker."""
+        from rq.registry import StartedJobRegistry
+        from rq.utils import current_timestamp
+
+        worker: Any = self
+        suspects: list[tuple[Any, int]] = []
+        for queue in worker.queues:
+            registry = StartedJobRegistry(queue=queue, job_class=FlaskJob)
+            for job_id in registry.get_expired_job_ids(current_timestamp()):
+                try:
+                    job: Any = FlaskJob.fetch(
+                        job_id, connection=worker.connection, serializer=worker.serializer
+                    )
+                except Exception:
+                    continue
+                if job.get_status(refresh=False) == JobStatus.STARTED:
+                    suspects.append((job, job.attempt))
+        super().clean_registries()  # type: ignore[misc]
+        encoder = self._jobs_state().events
+        events: list[dict[str, str]] = []
+        for job, attempt in suspects:
+            try:
+                status = job.get_status(refresh=True)
+                job.refresh()
+            except Exception:
+                continue
+            if status == JobStatus.STARTED:
+                continue  # another worker's maintenance has not got to it yet
+            exc = {"exc_type": "AbandonedJobError", "exc_message": "the worker running it died"}
+            events.append(encoder.from_job(job, "abandoned", attempt, **exc))
+            if status in (JobStatus.SCHEDULED, JobStatus.QUEUED):
+                events.append(encoder.from_job(job, "queued", attempt + 1))
+        self._emit(*events)
 
     def _app(self) -> Flask:
         if self.flask_app is None:
@@ -114,15 +223,22 @@ class AppContextWorkerMixin:
 
     def main_work_horse(self, job: Job, queue: Queue) -> None:
         """Entry of a forked or spawned work horse: forget the parent's database connections."""
-        dispose_db_pools(self._app())
+        app = self._app()
+        dispose_db_pools(app)
+        app.extensions["jobs"].history.dispose()
         super().main_work_horse(job, queue)  # type: ignore[misc]
 
     def perform_job(self, job: Job, queue: Queue, execution: Execution) -> bool:
         """Run the job inside the app context, then log its outcome."""
         started = time.monotonic()
         attempt = job.attempt if isinstance(job, FlaskJob) else 1
-        with self._app().app_context():
-            ok: bool = super().perform_job(job, queue, execution)  # type: ignore[misc]
+        self._jobs_performing = True
+        try:
+            with self._app().app_context():
+                ok: bool = super().perform_job(job, queue, execution)  # type: ignore[misc]
+        finally:
+            self._jobs_performing = False
+        self._emit(*self._outcome_events(job, attempt))
         log_outcome(job, attempt, time.monotonic() - started)
         return ok
 
@@ -130,6 +246,7 @@ class AppContextWorkerMixin:
         """Remember the exception type so the retry policy can filter on it."""
         if isinstance(job, FlaskJob) and exc_info:
             job._jobs_exc_type = exc_info[0]
+            job._jobs_exc_fields = self._jobs_state().events.exception(exc_info)  # type: ignore[attr-defined]
         return super().handle_exception(job, *exc_info)  # type: ignore[misc]
 
     def handle_work_horse_killed(self, job: Job, retpid: int, ret_val: int, rusage: Any) -> None:

@@ -1,0 +1,192 @@
+"""Reading the history: filtered, keyset-paginated lists, one job's attempts, and aggregates."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from .events import STATUSES
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from .history import HistoryStore
+
+__all__ = ["HistoryPage", "HistoryQuery"]
+
+MAX_PAGE = 500
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    """One page of rows, newest first; ``next_cursor`` fetches the next (older) page."""
+
+    rows: list[dict[str, Any]]
+    next_cursor: int | None
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _percentile(values: list[float], fraction: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
+    return ordered[index]
+
+
+class HistoryQuery:
+    """The query API over one app's history table."""
+
+    def __init__(self, store: HistoryStore, app: Flask) -> None:
+        self.store = store
+        self.app = app
+        self.table = store.table
+
+    def _rows(self, stmt: Any) -> list[dict[str, Any]]:
+        with self.store.engine(self.app).connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(stmt)]
+
+    def search(
+        self,
+        *,
+        status: str | None = None,
+        queue: str | None = None,
+        function: str | None = None,
+        origin: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        text: str | None = None,
+        job_id: str | None = None,
+        cursor: int | None = None,
+        limit: int = 50,
+    ) -> HistoryPage:
+        """Rows matching every filter given, newest first, ``limit`` at a time (keyset paging)."""
+        if status is not None and status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}; use one of {', '.join(STATUSES)}")
+        limit = max(1, min(int(limit), MAX_PAGE))
+        t = self.table
+        conditions: list[Any] = []
+        if status:
+            conditions.append(t.c.status == status)
+        if queue:
+            conditions.append(t.c.queue == queue)
+        if function:
+            conditions.append(t.c.func == function.replace(":", "."))
+        if origin:
+            conditions.append(t.c.origin.like(_like(origin).lstrip("%"), escape="\\"))
+        if job_id:
+            conditions.append(t.c.job_id == job_id)
+        if since is not None:
+            conditions.append(t.c.enqueued_at >= since)
+        if until is not None:
+            conditions.append(t.c.enqueued_at < until)
+        if text:
+            pattern = _like(text)
+            conditions.append(
+                sa.or_(
+                    t.c.args.like(pattern, escape="\\"),
+                    t.c.kwargs.like(pattern, escape="\\"),
+                    t.c.exc_message.like(pattern, escape="\\"),
+                    t.c.exc_type.like(pattern, escape="\\"),
+                )
+            )
+        if cursor is not None:
+            conditions.append(t.c.id < int(cursor))
+        stmt = sa.select(t).where(*conditions).order_by(t.c.id.desc()).limit(limit + 1)
+        rows = self._rows(stmt)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return HistoryPage(rows=rows, next_cursor=rows[-1]["id"] if more and rows else None)
+
+    def get(self, job_id: str) -> list[dict[str, Any]]:
+        """Every attempt of one job, first attempt first."""
+        t = self.table
+        return self._rows(sa.select(t).where(t.c.job_id == job_id).order_by(t.c.attempt))
+
+    def _ended_since(self, window: timedelta, *columns: Any) -> list[dict[str, Any]]:
+        t = self.table
+        since = datetime.now(timezone.utc) - window
+        return self._rows(sa.select(*columns).where(t.c.ended_at >= since))
+
+    def function_stats(self, window: timedelta = timedelta(hours=24)) -> list[dict[str, Any]]:
+        """Per function: attempts by outcome, failure rate, p50/p95 run time over ``window``."""
+        t = self.table
+        runs: dict[str, list[float]] = defaultdict(list)
+        counts: dict[str, Counter[str]] = defaultdict(Counter)
+        for row in self._ended_since(window, t.c.func, t.c.status, t.c.run_seconds):
+            name = row["func"] or "?"
+            counts[name][row["status"]] += 1
+            if row["run_seconds"] is not None:
+                runs[name].append(row["run_seconds"])
+        stats = []
+        for name, counter in counts.items():
+            failed = counter["failed"] + counter["retried"] + counter["abandoned"]
+            total = sum(counter.values())
+            stats.append(
+                {
+                    "func": name,
+                    "total": total,
+                    "finished": counter["finished"],
+                    "failed": failed,
+                    "failure_rate": failed / total if total else 0.0,
+                    "p50_seconds": _percentile(runs[name], 0.50),
+                    "p95_seconds": _percentile(runs[name], 0.95),
+                }
+            )
+        return sorted(stats, key=lambda s: (-s["failed"], -s["total"], s["func"]))
+
+    def throughput(
+        self, window: timedelta = timedelta(hours=1), bucket: timedelta = timedelta(minutes=1)
+    ) -> list[dict[str, Any]]:
+        """Finished and failed attempts per ``bucket`` over ``window``, oldest first, gaps as 0."""
+        t = self.table
+        size = bucket.total_seconds()
+        now = datetime.now(timezone.utc).timestamp()
+        first = int((now - window.total_seconds()) // size)
+        last = int(now // size)
+        series = {i: {"finished": 0, "failed": 0} for i in range(first, last + 1)}
+        for row in self._ended_since(window, t.c.ended_at, t.c.status):
+            ended = row["ended_at"]
+            if ended.tzinfo is None:  # SQLite hands back naive datetimes: they are UTC
+                ended = ended.replace(tzinfo=timezone.utc)
+            index = int(ended.timestamp() // size)
+            if index in series:
+                kind = "finished" if row["status"] == "finished" else "failed"
+                if row["status"] in ("finished", "failed", "retried", "abandoned"):
+                    series[index][kind] += 1
+        return [
+            {"at": datetime.fromtimestamp(i * size, timezone.utc), **counts}
+            for i, counts in sorted(series.items())
+        ]
+
+    def top_exceptions(
+        self, window: timedelta = timedelta(hours=24), limit: int = 10
+    ) -> list[dict[str, Any]]:
+        """The most frequent (function, exception type) pairs over ``window``."""
+        t = self.table
+        count = sa.func.count().label("count")
+        stmt = (
+            sa.select(
+                t.c.func,
+                t.c.exc_type,
+                count,
+                sa.func.min(t.c.ended_at).label("first_seen"),
+                sa.func.max(t.c.ended_at).label("last_seen"),
+            )
+            .where(
+                t.c.exc_type.is_not(None),
+                t.c.ended_at >= datetime.now(timezone.utc) - window,
+            )
+            .group_by(t.c.func, t.c.exc_type)
+            .order_by(count.desc())
+            .limit(limit)
+        )
+        return self._rows(stmt)

@@ -1,0 +1,206 @@
+"""The recorder: a thread in each worker process that moves history events from Redis into SQL.
+
+Recorders of all workers form one consumer group on the events stream. An
+event is acknowledged (and deleted) only once its row is committed, so a
+database outage or a crashed recorder loses nothing: the events wait in the
+stream, and pending events of a dead recorder are claimed by a live one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+import redis
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from .extension import JobsState
+
+__all__ = ["HistoryRecorder"]
+
+log = logging.getLogger("flask_jobs.recorder")
+
+GROUP = "flask_jobs:recorders"
+BATCH = 500
+CLAIM_IDLE_MS = 30_000
+
+
+def _decode(fields: dict[bytes, bytes]) -> dict[str, str]:
+    return {k.decode(): v.decode("utf-8", "replace") for k, v in fields.items()}
+
+
+class HistoryRecorder:
+    """Reads the history stream as consumer ``name`` and writes rows until stopped."""
+
+    def __init__(self, app: Flask, state: JobsState, name: str, *, block_ms: int = 200) -> None:
+        self.app = app
+        self.state = state
+        self.name = name
+        self.block_ms = block_ms
+        self.stream = state.history_settings.stream
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._behind_logged = 0.0
+        self._last_maintenance = 0.0
+        self.written = 0
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    def start(self) -> None:
+        """Run in a daemon thread."""
+        self._thread = threading.Thread(target=self.run, name="flask-jobs-recorder", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Finish the batch in hand (and what is readable now), then stop."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def run(self) -> None:
+        """Loop: maintenance, read a batch, write it, acknowledge it; back off on errors."""
+        delay = 0.5
+        while True:
+            stopping = self._stop.is_set()
+            try:
+                self._ensure_group()
+                self._maintenance()
+                written = self.drain_once(block=not stopping)
+                delay = 0.5
+                if stopping and not written:
+                    break
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                if stopping:
+                    break
+                log.warning(
+                    "history recorder: Redis unavailable (%s); retrying in %.0fs", exc, delay
+                )
+                self._stop.wait(delay)
+                delay = min(delay * 2, 30.0)
+            except Exception:
+                if stopping:
+                    break
+                log.exception("history recorder: unexpected error; retrying in %.0fs", delay)
+                self._stop.wait(delay)
+                delay = min(delay * 2, 30.0)
+        self._leave_group()
+
+    # -- one step ----------------------------------------------------------------
+
+    def drain_once(self, *, block: bool = True) -> int:
+        """Write one batch: this consumer's own pending events first, then new ones."""
+        conn: Any = self.state.connection  # RESP2 replies: lists (redis-py types RESP3's too)
+        pending = conn.xreadgroup(GROUP, self.name, {self.stream: "0"}, count=BATCH)
+        entries = pending[0][1] if pending and pending[0][1] else []
+        if not entries:
+            fresh = conn.xreadgroup(
+                GROUP,
+                self.name,
+                {self.stream: ">"},
+                count=BATCH,
+                block=self.block_ms if block else None,
+            )
+            entries = fresh[0][1] if fresh else []
+        if not entries:
+            return 0
+        return self._write(entries)
+
+    def _write(self, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> int:
+        events = [_decode(fields) for _, fields in entries if fields]
+        ids = [entry_id for entry_id, _ in entries]
+        try:
+            rows = self.state.history.write(self.app, events)
+        except Exception as exc:
+            self._log_behind(exc)
+            self._stop.wait(1.0)
+            return 0
+        if self._behind_logged:
+            log.warning("history recorder: database is back; history caught up")
+            self._behind_logged = 0.0
+        with self.state.connection.pipeline(transaction=False) as pipe:
+            pipe.xack(self.stream, GROUP, *ids)
+            pipe.xdel(self.stream, *ids)
+            pipe.execute()
+        self.written += rows
+        return len(ids)
+
+    def _log_behind(self, exc: Exception) -> None:
+        now = time.monotonic()
+        if now - self._behind_logged < 10:
+            return
+        self._behind_logged = now
+        try:
+            waiting = self.state.connection.xlen(self.stream)
+        except redis.RedisError:
+            waiting = -1
+        log.warning(
+            "history recorder: cannot write to the history database (%s: %s); %s event(s) wait "
+            "in Redis and will be written when it is back",
+            type(exc).__name__,
+            str(exc).splitlines()[0][:300] if str(exc) else "",
+            waiting if waiting >= 0 else "some",
+        )
+
+    # -- group and bounds ---------------------------------------------------------
+
+    def _ensure_group(self) -> None:
+        if getattr(self, "_group_ready", False):
+            return
+        try:
+            self.state.connection.xgroup_create(self.stream, GROUP, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self._group_ready = True
+
+    def _maintenance(self) -> None:
+        now = time.monotonic()
+        if now - self._last_maintenance < 5:
+            return
+        self._last_maintenance = now
+        conn = self.state.connection
+        # Events a dead recorder read but never committed: take them over.
+        claimed: Any = conn.xautoclaim(
+            self.stream, GROUP, self.name, min_idle_time=CLAIM_IDLE_MS, count=BATCH
+        )
+        if claimed and claimed[1]:
+            log.info(
+                "history recorder: took over %d event(s) of a stopped recorder", len(claimed[1])
+            )
+        # The stream's bound: past it, the oldest events go, and the log says how many.
+        maxlen = self.state.history_settings.stream_maxlen
+        if conn.xlen(self.stream) > maxlen:
+            dropped = conn.xtrim(self.stream, maxlen=maxlen, approximate=False)
+            if dropped:
+                log.error(
+                    "history recorder: the events stream reached JOBS_HISTORY_STREAM_MAXLEN=%d; "
+                    "dropped the %d oldest event(s), whose history rows will be incomplete",
+                    maxlen,
+                    dropped,
+                )
+        self._retention()
+
+    def _retention(self) -> None:
+        retention = self.state.history_retention
+        if retention is None:
+            return
+        conn = self.state.connection
+        # One recorder an hour purges, whichever gets the key.
+        if conn.set("flask_jobs:history:purge-lock", self.name, nx=True, ex=3600):
+            deleted = self.state.history.purge(self.app, retention)
+            if deleted:
+                log.info("history: purged %d row(s) older than %s", deleted, retention)
+
+    def _leave_group(self) -> None:
+        try:
+            conn = self.state.connection
+            pending = conn.xpending(self.stream, GROUP)
+            mine = {c["name"]: c["pending"] for c in pending.get("consumers", [])}
+            if not mine.get(self.name.encode(), mine.get(self.name, 0)):
+                conn.xgroup_delconsumer(self.stream, GROUP, self.name)
+        except redis.RedisError:
+            pass  # the consumer entry is harmless; a live recorder claims what it held
