@@ -62,3 +62,19 @@ def requeue_failed(state: JobsState, queue_name: str) -> int:
             continue
         count += 1
     return count
+
+
+def cancel(state: JobsState, job: FlaskJob) -> FlaskJob:
+    """Cancel a queued, scheduled or deferred job (RQ's cancel), and record it."""
+    status = job.get_status(refresh=False)
+    if status not in (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED):
+        raise JobsError(
+            f"job {job.id} is {status.value}; only queued, scheduled or deferred jobs can be "
+            "canceled (stop a running one instead)"
+        )
+    job.cancel()
+    if state.history_enabled:
+        event = state.events.from_job(job, "canceled", job.attempt)
+        event["ended_at"] = repr(now().timestamp())
+        state.connection.xadd(state.history_settings.stream, event)  # type: ignore[arg-type]
+    return job

@@ -16,7 +16,7 @@ from flask.cli import AppGroup, ScriptInfo
 from rq.exceptions import NoSuchJobError
 from rq.registry import FailedJobRegistry
 
-from .actions import requeue, requeue_failed
+from .actions import cancel, requeue, requeue_failed
 from .durations import parse_duration
 from .errors import JobsError
 from .extension import REGISTRIES, JobsState, redact_url
@@ -253,6 +253,30 @@ def requeue_command(job_ids: tuple[str, ...], all_failed: bool, queue: str | Non
             problems.append(str(exc))
             continue
         click.echo(f"requeued {job_id} on {job.origin} (attempt {job.attempt})")
+    if problems:
+        raise click.ClickException("; ".join(problems))
+
+
+@jobs_cli.command("cancel")
+@click.argument("job_ids", nargs=-1, required=True)
+@_clean_errors
+def cancel_command(job_ids: tuple[str, ...]) -> None:
+    """Cancel queued, scheduled or deferred jobs: JOB_ID..."""
+    _, state = _state()
+    problems = []
+    for job_id in job_ids:
+        try:
+            job = FlaskJob.fetch(job_id, connection=state.connection, serializer=state.serializer)
+        except NoSuchJobError:
+            problems.append(f"no job with id {job_id!r}")
+            continue
+        assert isinstance(job, FlaskJob)
+        try:
+            cancel(state, job)
+        except JobsError as exc:
+            problems.append(str(exc))
+            continue
+        click.echo(f"canceled {job_id}")
     if problems:
         raise click.ClickException("; ".join(problems))
 

@@ -155,9 +155,15 @@ class HistoryStore:
                     assert self._uri is not None
                     kwargs: dict[str, Any] = {"pool_pre_ping": True}
                     if self._uri.startswith("sqlite"):
-                        kwargs["connect_args"] = {"timeout": 15}
+                        # Short: a locked database is retried by the recorder, not waited on.
+                        kwargs["connect_args"] = {"timeout": 3}
                     self._engine = sa.create_engine(self._uri, **kwargs)
         return self._engine
+
+    @property
+    def owns_database(self) -> bool:
+        """Whether the history lives in a database of its own (not the app's ``db``)."""
+        return self._uri is not None
 
     def dispose(self) -> None:
         """Forget our own engine's connections (after a fork, or at shutdown)."""

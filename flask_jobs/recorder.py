@@ -45,8 +45,13 @@ class HistoryRecorder:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._behind_logged = 0.0
+        self._failing = False
         self._last_maintenance = 0.0
         self.written = 0
+        #: How long another recorder's events must wait unacknowledged before we take them.
+        self.claim_idle_ms = CLAIM_IDLE_MS
+        #: How long a stopping recorder keeps trying to write what is left.
+        self.shutdown_grace = 10.0
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -55,8 +60,8 @@ class HistoryRecorder:
         self._thread = threading.Thread(target=self.run, name="flask-jobs-recorder", daemon=True)
         self._thread.start()
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Finish the batch in hand (and what is readable now), then stop."""
+    def stop(self, timeout: float = 15.0) -> None:
+        """Write what is waiting (trying for up to ``shutdown_grace`` seconds), then stop."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
@@ -64,30 +69,41 @@ class HistoryRecorder:
     def run(self) -> None:
         """Loop: maintenance, read a batch, write it, acknowledge it; back off on errors."""
         delay = 0.5
+        deadline: float | None = None
         while True:
             stopping = self._stop.is_set()
+            if stopping and deadline is None:
+                deadline = time.monotonic() + self.shutdown_grace
+            if deadline is not None and time.monotonic() > deadline:
+                log.warning(
+                    "history recorder: stopping with events not yet written; another worker's "
+                    "recorder will write them"
+                )
+                break
             try:
                 self._ensure_group()
                 self._maintenance()
                 written = self.drain_once(block=not stopping)
                 delay = 0.5
-                if stopping and not written:
+                if stopping and not written and not self._failing:
                     break
             except (redis.ConnectionError, redis.TimeoutError) as exc:
-                if stopping:
-                    break
                 log.warning(
                     "history recorder: Redis unavailable (%s); retrying in %.0fs", exc, delay
                 )
-                self._stop.wait(delay)
+                self._pause(stopping, delay)
                 delay = min(delay * 2, 30.0)
             except Exception:
-                if stopping:
-                    break
                 log.exception("history recorder: unexpected error; retrying in %.0fs", delay)
-                self._stop.wait(delay)
+                self._pause(stopping, delay)
                 delay = min(delay * 2, 30.0)
         self._leave_group()
+
+    def _pause(self, stopping: bool, seconds: float) -> None:
+        if stopping:
+            time.sleep(min(seconds, 1.0))  # the stop event is set: wait() would not wait
+        else:
+            self._stop.wait(seconds)
 
     # -- one step ----------------------------------------------------------------
 
@@ -115,9 +131,11 @@ class HistoryRecorder:
         try:
             rows = self.state.history.write(self.app, events)
         except Exception as exc:
+            self._failing = True
             self._log_behind(exc)
-            self._stop.wait(1.0)
+            time.sleep(1.0)
             return 0
+        self._failing = False
         if self._behind_logged:
             log.warning("history recorder: database is back; history caught up")
             self._behind_logged = 0.0
@@ -150,6 +168,11 @@ class HistoryRecorder:
     def _ensure_group(self) -> None:
         if getattr(self, "_group_ready", False):
             return
+        if self.state.history.owns_database:
+            try:
+                self.state.history.create(self.app)  # our own database: nobody else migrates it
+            except Exception as exc:
+                self._log_behind(exc)
         try:
             self.state.connection.xgroup_create(self.stream, GROUP, id="0", mkstream=True)
         except redis.ResponseError as exc:
@@ -165,7 +188,7 @@ class HistoryRecorder:
         conn = self.state.connection
         # Events a dead recorder read but never committed: take them over.
         claimed: Any = conn.xautoclaim(
-            self.stream, GROUP, self.name, min_idle_time=CLAIM_IDLE_MS, count=BATCH
+            self.stream, GROUP, self.name, min_idle_time=self.claim_idle_ms, count=BATCH
         )
         if claimed and claimed[1]:
             log.info(
@@ -191,7 +214,11 @@ class HistoryRecorder:
         conn = self.state.connection
         # One recorder an hour purges, whichever gets the key.
         if conn.set("flask_jobs:history:purge-lock", self.name, nx=True, ex=3600):
-            deleted = self.state.history.purge(self.app, retention)
+            try:
+                deleted = self.state.history.purge(self.app, retention)
+            except Exception as exc:
+                log.warning("history: could not purge old rows (%s); will try in an hour", exc)
+                return
             if deleted:
                 log.info("history: purged %d row(s) older than %s", deleted, retention)
 

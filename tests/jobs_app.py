@@ -84,6 +84,16 @@ def report_progress() -> str:
     return "done"
 
 
+@jobs.job(retry=Retry(2, delay=0))
+def always_fails(n: int) -> None:
+    raise ValueError(f"failure {n}")
+
+
+@jobs.job
+def echo(*args: Any, **kwargs: Any) -> str:
+    return f"{len(args)} args, {sorted(kwargs)}"
+
+
 def plain_function(x: int) -> int:
     """Not decorated: enqueued by path."""
     return x * 2
@@ -99,6 +109,7 @@ def create_app(config: dict[str, Any] | None = None, instance_path: str | None =
         TESTING=True,
         JOBS_REDIS_URL=os.environ.get("JOBS_APP_REDIS_URL"),
         SQLALCHEMY_DATABASE_URI=os.environ.get("JOBS_APP_DATABASE_URL", "sqlite://"),
+        JOBS_HISTORY_DATABASE_URI=os.environ.get("JOBS_APP_HISTORY_URI"),
         GREETING="hello from config",
     )
     app.config.update(config or {})
