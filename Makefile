@@ -26,6 +26,10 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/python -m pytest
 
+## make bench: speed measurements (not part of `make test`)
+bench: $(STAMP)
+	$(BIN)/python bench/history.py
+
 format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .

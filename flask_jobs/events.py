@@ -111,21 +111,29 @@ class EventEncoder:
             "enqueued_at": _ts(enqueued_at),
         }
 
-    def from_job(self, job: Any, status: str, attempt: int, **extra: Any) -> dict[str, str]:
-        """An event for ``job`` (an RQ job, ours or a plain one) in ``status``."""
+    def from_job(
+        self, job: Any, status: str, attempt: int, *, arguments: bool = True, **extra: str | int
+    ) -> dict[str, str]:
+        """An event for ``job`` (an RQ job, ours or a plain one) in ``status``.
+
+        ``arguments=False`` leaves out args and kwargs (the row has them from an
+        earlier event of the same attempt), which keeps the per-job cost down.
+        """
         meta = job.meta if isinstance(job.meta, dict) else {}
-        try:
-            arguments = self.arguments(job.args, job.kwargs)
-        except Exception:  # an unreadable payload must not stop the history of the attempt
-            arguments = {"args": "", "kwargs": "", "args_truncated": "0"}
+        fields_args: dict[str, str] = {}
+        if arguments:
+            try:
+                fields_args = self.arguments(job.args, job.kwargs)
+            except Exception:  # an unreadable payload must not stop the history of the attempt
+                fields_args = {}
         fields: dict[str, str] = {
             "status": status,
             "job_id": job.id,
             "attempt": str(attempt),
             "func": job.func_name or "",
             "queue": job.origin or "",
-            **arguments,
-            "description": (job.description or "")[:1000],
+            **fields_args,
+            "description": (job.description or "")[:1000] if arguments else "",
             "origin": str(meta.get("origin") or ""),
             "enqueued_at": _ts(job.enqueued_at),
             "started_at": _ts(job.started_at),

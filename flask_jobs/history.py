@@ -143,6 +143,7 @@ class HistoryStore:
         self._uri = uri
         self._engine: Engine | None = None
         self._lock = threading.Lock()
+        self._statements: dict[str, Any] = {}
 
     def engine(self, app: Flask) -> Engine:
         """The app's ``db.engine``, or an engine of ours on ``JOBS_HISTORY_DATABASE_URI``."""
@@ -184,11 +185,14 @@ class HistoryStore:
             row["updated_at"] = stamp
         engine = self.engine(app)
         with engine.begin() as conn:
-            for start in range(0, len(rows), 200):
-                conn.execute(self._upsert(engine.dialect.name, rows[start : start + 200]))
+            # one cached statement, executemany: SQLAlchemy batches the rows itself
+            conn.execute(self._upsert(engine.dialect.name), rows)
         return len(rows)
 
-    def _upsert(self, dialect: str, rows: list[dict[str, Any]]) -> Any:
+    def _upsert(self, dialect: str) -> Any:
+        cached = self._statements.get(dialect)
+        if cached is not None:
+            return cached
         table = self.table
         if dialect == "postgresql":
             from sqlalchemy.dialects.postgresql import insert
@@ -199,7 +203,7 @@ class HistoryStore:
                 f"flask-jobs history supports SQLite and PostgreSQL, not {dialect}: set "
                 "JOBS_HISTORY_DATABASE_URI to one of them, or JOBS_HISTORY_ENABLED = False"
             )
-        stmt = insert(table).values(rows)
+        stmt = insert(table)
         new = stmt.excluded
         newer = new.status_rank >= table.c.status_rank
         update: dict[str, Any] = {
@@ -210,7 +214,9 @@ class HistoryStore:
         update["status_rank"] = sa.case((newer, new.status_rank), else_=table.c.status_rank)
         update["args_truncated"] = sa.or_(new.args_truncated, table.c.args_truncated)
         update["updated_at"] = new.updated_at
-        return stmt.on_conflict_do_update(index_elements=["job_id", "attempt"], set_=update)
+        upsert = stmt.on_conflict_do_update(index_elements=["job_id", "attempt"], set_=update)
+        self._statements[dialect] = upsert
+        return upsert
 
     def purge(self, app: Flask, older_than: timedelta, *, batch: int = 1000) -> int:
         """Delete rows that ended (or were last updated) before ``older_than`` ago, in batches."""

@@ -52,6 +52,9 @@ class HistoryRecorder:
         self.claim_idle_ms = CLAIM_IDLE_MS
         #: How long a stopping recorder keeps trying to write what is left.
         self.shutdown_grace = 10.0
+        #: Pause after a partial batch, so that commits are few and large (one per
+        #: interval under load) rather than one per event; bounds freshness too.
+        self.flush_interval = 0.25
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -87,6 +90,8 @@ class HistoryRecorder:
                 delay = 0.5
                 if stopping and not written and not self._failing:
                     break
+                if 0 < written < BATCH and not stopping:
+                    self._stop.wait(self.flush_interval)
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 log.warning(
                     "history recorder: Redis unavailable (%s); retrying in %.0fs", exc, delay

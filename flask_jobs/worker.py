@@ -15,6 +15,7 @@ import redis
 from flask import Flask
 from rq.job import Job, JobStatus
 from rq.scheduler import RQScheduler
+from rq.utils import now
 from rq.worker import SimpleWorker, SpawnWorker, Worker
 
 from .rq_job import FlaskJob
@@ -77,6 +78,7 @@ class AppContextWorkerMixin:
     #: Whether this process runs a history recorder thread (off in tests that drive one).
     run_recorder = True
     _jobs_performing = False
+    _jobs_outbox: list[dict[str, str]] | None = None
 
     def _jobs_state(self) -> JobsState:
         state: JobsState = self._app().extensions["jobs"]
@@ -98,9 +100,14 @@ class AppContextWorkerMixin:
             if recorder is not None:
                 recorder.stop()
 
-    def _emit(self, *events: dict[str, str]) -> None:
+    def _emit(self, *events: dict[str, str], later: bool = False) -> None:
+        """Send history events now, or (``later``) with the worker's next heartbeat."""
         state = self._jobs_state()
         if not state.history_enabled or not events:
+            return
+        if later and not getattr(self, "_is_horse", False):
+            # The work loop heartbeats right after each job: ride that round trip.
+            self._jobs_outbox = [*(self._jobs_outbox or []), *events]
             return
         try:
             with state.connection.pipeline(transaction=False) as pipe:
@@ -109,6 +116,28 @@ class AppContextWorkerMixin:
                 pipe.execute()
         except redis.RedisError as exc:  # history must never fail a job
             log.warning("could not record %d history event(s): %s", len(events), exc)
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
+        """RQ's heartbeat in one round trip (not three), carrying waiting history events."""
+        if pipeline is not None:
+            super().heartbeat(timeout, pipeline)  # type: ignore[misc]
+            return
+        worker: Any = self
+        outbox, self._jobs_outbox = self._jobs_outbox, None
+        with worker.connection.pipeline(transaction=False) as pipe:
+            super().heartbeat(timeout, pipe)  # type: ignore[misc]
+            if outbox:
+                stream = self._jobs_state().history_settings.stream
+                for event in outbox:
+                    pipe.xadd(stream, event)
+            pipe.execute()
+
+    def teardown(self) -> None:
+        """Send events still waiting for a heartbeat, then RQ's teardown."""
+        if self._jobs_outbox:
+            self._emit(*self._jobs_outbox)
+            self._jobs_outbox = None
+        super().teardown()  # type: ignore[misc]
 
     def _outcome_events(
         self, job: Job, attempt: int, killed: str | None = None
@@ -123,21 +152,36 @@ class AppContextWorkerMixin:
             exc = job._jobs_exc_fields  # type: ignore[attr-defined]
         if status == JobStatus.FINISHED:
             result = encoder.result(getattr(job, "_result", None))
-            return [encoder.from_job(job, "finished", attempt, result=result)]
+            return [encoder.from_job(job, "finished", attempt, arguments=False, result=result)]
         if status == JobStatus.STOPPED:
-            return [encoder.from_job(job, "stopped", attempt, **exc)]
+            return [encoder.from_job(job, "stopped", attempt, arguments=False, **exc)]
         if status in (JobStatus.SCHEDULED, JobStatus.QUEUED):
             return [
-                encoder.from_job(job, "retried", attempt, **exc),
+                encoder.from_job(job, "retried", attempt, arguments=False, **exc),
                 encoder.from_job(job, "queued", attempt + 1),
             ]
-        return [encoder.from_job(job, "failed", attempt, **exc)]
+        return [encoder.from_job(job, "failed", attempt, arguments=False, **exc)]
 
     def prepare_job_execution(self, job: Job, remove_from_intermediate_queue: bool = False) -> None:
-        """RQ's bookkeeping before a run, then the "started" history event."""
-        super().prepare_job_execution(job, remove_from_intermediate_queue)  # type: ignore[misc]
-        attempt = job.attempt if isinstance(job, FlaskJob) else 1
-        self._emit(self._jobs_state().events.from_job(job, "started", attempt, pid=os.getpid()))
+        """RQ's bookkeeping before a run, with the "started" history event in its round trip."""
+        # The same writes as RQ's BaseWorker.prepare_job_execution (rq 3.0), plus our event.
+        worker: Any = self
+        state = self._jobs_state()
+        with worker.connection.pipeline() as pipeline:
+            heartbeat_ttl = worker.get_heartbeat_ttl(job)
+            worker.heartbeat(heartbeat_ttl, pipeline=pipeline)
+            job.heartbeat(now(), heartbeat_ttl, pipeline=pipeline)
+            job.prepare_for_execution(worker.name, pipeline=pipeline)
+            pipeline.persist(job.key)
+            if remove_from_intermediate_queue:
+                queue = worker.queue_class(job.origin, connection=worker.connection)
+                pipeline.lrem(queue.intermediate_queue_key, 1, job.id)
+            if state.history_enabled:
+                attempt = job.attempt if isinstance(job, FlaskJob) else 1
+                event = state.events.from_job(job, "started", attempt, pid=os.getpid())
+                pipeline.xadd(state.history_settings.stream, event)
+            pipeline.execute()
+        worker.procline(f"Processing {job.func_name} from {job.origin} since {time.time()}")
 
     def handle_job_failure(self, job: Job, queue: Queue, *args: Any, **kwargs: Any) -> None:
         """RQ's failure handling; when the work horse died (not a raised exception), record it."""
@@ -177,7 +221,7 @@ class AppContextWorkerMixin:
             if status == JobStatus.STARTED:
                 continue  # another worker's maintenance has not got to it yet
             exc = {"exc_type": "AbandonedJobError", "exc_message": "the worker running it died"}
-            events.append(encoder.from_job(job, "abandoned", attempt, **exc))
+            events.append(encoder.from_job(job, "abandoned", attempt, arguments=True, **exc))
             if status in (JobStatus.SCHEDULED, JobStatus.QUEUED):
                 events.append(encoder.from_job(job, "queued", attempt + 1))
         self._emit(*events)
@@ -238,7 +282,7 @@ class AppContextWorkerMixin:
                 ok: bool = super().perform_job(job, queue, execution)  # type: ignore[misc]
         finally:
             self._jobs_performing = False
-        self._emit(*self._outcome_events(job, attempt))
+        self._emit(*self._outcome_events(job, attempt), later=True)
         log_outcome(job, attempt, time.monotonic() - started)
         return ok
 
