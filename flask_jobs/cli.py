@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -22,6 +23,7 @@ from .errors import JobsError
 from .extension import REGISTRIES, JobsState, redact_url
 from .history_query import HistoryQuery
 from .rq_job import FlaskJob
+from .scheduler import ScheduleControl, Scheduler
 from .status import queue_names, status_data
 from .supervisor import Supervisor
 from .worker import APP_ENV, build_worker, configure_logging
@@ -88,6 +90,11 @@ def _check_queue_names(state: JobsState, names: tuple[str, ...]) -> None:
     "[default: JOBS_WORKER_CLASS].",
 )
 @click.option("--name", default=None, help="Worker name (suffixed -1, -2... under --concurrency).")
+@click.option(
+    "--with-scheduler",
+    is_flag=True,
+    help="Also run the periodic-job scheduler, in a process of its own beside the workers.",
+)
 @_clean_errors
 def worker_command(
     queues: tuple[str, ...],
@@ -96,6 +103,7 @@ def worker_command(
     max_jobs: int | None,
     worker_class: str | None,
     name: str | None,
+    with_scheduler: bool,
 ) -> None:
     """Run a worker on QUEUE... (default: JOBS_QUEUES, highest priority first).
 
@@ -123,10 +131,121 @@ def worker_command(
         worker.work(burst=burst, max_jobs=max_jobs, with_scheduler=True, logging_level=rq_level)
         return 0
 
-    if concurrency == 1:
+    def run_scheduler() -> int:
+        _run_scheduler(app, state)
+        return 0
+
+    if concurrency == 1 and not with_scheduler:
         run_child(0)
         return
-    sys.exit(Supervisor(run_child, concurrency, burst=burst).run())
+    extra = run_scheduler if with_scheduler else None
+    sys.exit(Supervisor(run_child, concurrency, burst=burst, extra=extra).run())
+
+
+def _run_scheduler(app: Flask, state: JobsState) -> None:
+    scheduler = Scheduler(app, state)
+
+    def stop(signum: int, frame: Any) -> None:
+        scheduler.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    click.echo(
+        f"flask-jobs scheduler {scheduler.token} (pid {os.getpid()}) with "
+        f"{len(state.schedules())} schedule(s) at {redact_url(state.redis_url)}",
+        err=True,
+    )
+    scheduler.run()
+
+
+@jobs_cli.command("scheduler")
+@_clean_errors
+def scheduler_command() -> None:
+    """Run the scheduler: enqueue periodic jobs (JOBS_SCHEDULE, @jobs.periodic) when due.
+
+    Run as many as you like, on any hosts: one leads, the others stand by and
+    take over within seconds if it dies. SIGTERM or Ctrl-C stops it.
+    """
+    app, state = _state()
+    configure_logging(state.config.log_level)
+    state.connection.ping()
+    _run_scheduler(app, state)
+
+
+@jobs_cli.group("schedule")
+def schedule_group() -> None:
+    """List, pause, resume or run periodic jobs."""
+
+
+def _when(value: Any) -> str | None:
+    return None if value is None else value.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+@schedule_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@_clean_errors
+def schedule_list_command(as_json: bool) -> None:
+    """Every schedule: trigger, next run, last run and its outcome, paused."""
+    app, state = _state()
+    rows = ScheduleControl(app, state).list()
+    if as_json:
+        data = [
+            {**row, "next_run": _when(row["next_run"]), "last_run": _when(row["last_run"])}
+            for row in rows
+        ]
+        click.echo(json.dumps(data, indent=2))
+        return
+    if not rows:
+        click.echo("No schedules. Declare them in JOBS_SCHEDULE or with @jobs.periodic.")
+        return
+    click.echo(
+        _table(
+            ["name", "when", "next run", "last run", "outcome", "state"],
+            [
+                [
+                    row["name"],
+                    row["trigger"],
+                    _when(row["next_run"]),
+                    _when(row["last_run"]),
+                    row["last_outcome"],
+                    "paused"
+                    if row["paused"]
+                    else ("disabled" if not row["enabled"] else "active")
+                    + (f", {row['missed']} missed" if row["missed"] else ""),
+                ]
+                for row in rows
+            ],
+        )
+    )
+
+
+@schedule_group.command("pause")
+@click.argument("name")
+@_clean_errors
+def schedule_pause_command(name: str) -> None:
+    """Stop firing NAME until resumed (survives restarts)."""
+    app, state = _state()
+    ScheduleControl(app, state).pause(name)
+    click.echo(f"paused {name}")
+
+
+@schedule_group.command("resume")
+@click.argument("name")
+@_clean_errors
+def schedule_resume_command(name: str) -> None:
+    """Fire NAME again, from now on."""
+    app, state = _state()
+    ScheduleControl(app, state).resume(name)
+    click.echo(f"resumed {name}")
+
+
+@schedule_group.command("run")
+@click.argument("name")
+@_clean_errors
+def schedule_run_command(name: str) -> None:
+    """Enqueue NAME's job now, outside its timetable; prints the job id."""
+    app, state = _state()
+    click.echo(ScheduleControl(app, state).run(name))
 
 
 def _table(headers: list[str], rows: list[list[Any]]) -> str:

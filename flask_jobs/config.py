@@ -39,6 +39,8 @@ DEFAULTS: dict[str, Any] = {
     "JOBS_REDACT_KEYS": ["password", "token", "secret", "api_key"],
     "JOBS_HISTORY_STREAM_MAXLEN": 1_000_000,
     "JOBS_HISTORY_RETENTION": "30d",
+    "JOBS_SCHEDULE": {},
+    "JOBS_TIMEZONE": "UTC",
 }
 
 QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
@@ -73,6 +75,8 @@ class JobsConfig:
     redact_keys: tuple[str, ...]
     history_stream_maxlen: int
     history_retention: timedelta | None
+    schedule: dict[str, Any]
+    timezone: str
 
 
 def _bad(key: str, value: Any, allowed: str) -> ConfigurationError:
@@ -193,6 +197,24 @@ def _retention(key: str, value: Any) -> timedelta | None:
         raise _bad(key, value, "expected a duration such as '30d' or '12h', or None") from None
 
 
+def _schedule(key: str, value: Any) -> dict[str, Any]:
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise _bad(key, value, "expected a dict of name -> {'job': ..., 'cron'|'every'|'at': ...}")
+
+
+def _timezone_name(key: str, value: Any) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if isinstance(value, str) and value:
+        try:
+            ZoneInfo(value)
+            return value
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    raise _bad(key, value, "expected an IANA timezone name such as 'UTC' or 'Europe/Berlin'")
+
+
 _RULES: dict[str, Callable[[str, Any], Any]] = {
     "JOBS_REDIS_URL": _redis_url,
     "JOBS_QUEUES": _queues,
@@ -216,6 +238,8 @@ _RULES: dict[str, Callable[[str, Any], Any]] = {
     "JOBS_REDACT_KEYS": _keys,
     "JOBS_HISTORY_STREAM_MAXLEN": lambda k, v: _int(k, v, minimum=1000),
     "JOBS_HISTORY_RETENTION": _retention,
+    "JOBS_SCHEDULE": _schedule,
+    "JOBS_TIMEZONE": _timezone_name,
 }
 
 
@@ -245,4 +269,6 @@ def load_config(config: Mapping[str, Any]) -> JobsConfig:
         redact_keys=values["JOBS_REDACT_KEYS"],
         history_stream_maxlen=values["JOBS_HISTORY_STREAM_MAXLEN"],
         history_retention=values["JOBS_HISTORY_RETENTION"],
+        schedule=values["JOBS_SCHEDULE"],
+        timezone=values["JOBS_TIMEZONE"],
     )

@@ -41,9 +41,12 @@ from .history_query import HistoryQuery
 from .job import JobFunction, JobOptions
 from .retry import Retry
 from .rq_job import META_ORIGIN, META_PROGRESS, META_RETRY, FlaskJob
+from .schedules import Schedule, parse_schedule
 
 if TYPE_CHECKING:
     from flask_sqlalchemy import SQLAlchemy
+
+    from .scheduler import ScheduleControl
 
 __all__ = ["Jobs", "JobsState"]
 
@@ -99,6 +102,22 @@ class JobsState:
             uri = "sqlite:///" + os.path.join(app.instance_path, "flask_jobs_history.db")
             os.makedirs(app.instance_path, exist_ok=True)
         self.history = HistoryStore(jobs.history_table, db=jobs.db, uri=uri)
+        self._config_schedules = {
+            name: parse_schedule(name, entry, config.timezone)
+            for name, entry in config.schedule.items()
+        }
+        self._schedules: dict[str, Schedule] | None = None
+        self._periodic_seen = -1
+
+    def schedules(self) -> dict[str, Schedule]:
+        """Every schedule of this app: ``JOBS_SCHEDULE`` and ``@jobs.periodic`` ones."""
+        declared = self.jobs._periodic
+        if self._schedules is None or self._periodic_seen != len(declared):
+            merged = dict(self._config_schedules)
+            for name, entry in declared.items():
+                merged.setdefault(name, parse_schedule(name, entry, self.config.timezone))
+            self._schedules, self._periodic_seen = merged, len(declared)
+        return self._schedules
 
     @property
     def redis_url(self) -> str:
@@ -170,6 +189,7 @@ class Jobs:
 
     def __init__(self, app: Flask | None = None, *, db: SQLAlchemy | None = None) -> None:
         self.db = db
+        self._periodic: dict[str, dict[str, Any]] = {}
         # On db.metadata, so Flask-Migrate/Alembic sees the table; else on a metadata of ours.
         self.history_table = history_table(db.metadata if db is not None else sa.MetaData())
         if app is not None:
@@ -192,7 +212,13 @@ class Jobs:
                 "variable FLASK_JOBS_REDIS_URL with app.config.from_prefixed_env()). The "
                 "embedded redis-server is only used in debug or testing mode."
             )
-        app.extensions["jobs"] = JobsState(self, app, config)
+        state = JobsState(self, app, config)
+        for name, schedule in state._config_schedules.items():
+            try:
+                self.function(schedule.job)
+            except UnknownJobError as exc:
+                raise ConfigurationError(f"JOBS_SCHEDULE[{name!r}]: {exc}") from None
+        app.extensions["jobs"] = state
 
         from .cli import jobs_cli
 
@@ -220,6 +246,56 @@ class Jobs:
             )
         assert isinstance(state, JobsState)
         return state
+
+    @property
+    def schedules(self) -> ScheduleControl:
+        """The current app's schedules: ``.list()``, ``.pause(name)``, ``.resume``, ``.run``."""
+        from .scheduler import ScheduleControl
+
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        return ScheduleControl(app, self.state(app))
+
+    def periodic(
+        self,
+        *,
+        cron: str | dict[str, Any] | None = None,
+        every: str | float | None = None,
+        at: str | datetime | None = None,
+        timezone: str | None = None,
+        name: str | None = None,
+        args: list[Any] | None = None,
+        kwargs: dict[str, Any] | None = None,
+        queue: str | None = None,
+        jitter: float | None = None,
+        misfire_grace: float | None = None,
+        coalesce: bool | None = None,
+        enabled: bool | None = None,
+    ) -> Callable[[Callable[P, R]], JobFunction[P, R]]:
+        """Run a job on a timetable: ``@jobs.periodic(cron="3 17 * * sun")`` above ``@jobs.job``."""
+        given = {
+            "cron": cron,
+            "every": every,
+            "at": at,
+            "timezone": timezone,
+            "args": args,
+            "kwargs": kwargs,
+            "queue": queue,
+            "jitter": jitter,
+            "misfire_grace": misfire_grace,
+            "coalesce": coalesce,
+            "enabled": enabled,
+        }
+
+        def decorate(fn: Callable[P, R]) -> JobFunction[P, R]:
+            function = fn if isinstance(fn, JobFunction) else JobFunction(self, fn, JobOptions())
+            entry = {key: value for key, value in given.items() if value is not None}
+            entry["job"] = function.path
+            key = name or function.path
+            parse_schedule(key, entry, "UTC")  # a mistake shows at import, not at the first fire
+            self._periodic[key] = entry
+            return function
+
+        return decorate
 
     @property
     def history(self) -> HistoryQuery:

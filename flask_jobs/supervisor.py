@@ -34,8 +34,11 @@ class Supervisor:
         *,
         burst: bool = False,
         restart_delay: float = 1.0,
+        extra: Callable[[], int] | None = None,
     ) -> None:
         self.run_child = run_child
+        #: A companion process (the scheduler), child number 0, kept alive like the workers.
+        self.extra = extra
         self.concurrency = concurrency
         self.burst = burst
         self.restart_delay = restart_delay
@@ -50,9 +53,13 @@ class Supervisor:
         }
         status = 0
         try:
+            if self.extra is not None:
+                self._spawn(0)
             for index in range(1, self.concurrency + 1):
                 self._spawn(index)
             while self.children:
+                if self.burst and self.extra is not None and self._only_extra_left():
+                    self._stop_extra()
                 try:
                     pid, wait_status = os.waitpid(-1, 0)
                 except ChildProcessError:
@@ -63,8 +70,9 @@ class Supervisor:
                 code = os.waitstatus_to_exitcode(wait_status)
                 if self.signals:
                     continue
-                if code == 0 and self.burst:
-                    log.info("worker %d finished its burst", index)
+                if self.burst and (code == 0 or index == 0):
+                    if index:
+                        log.info("worker %d finished its burst", index)
                     continue
                 if code == 0:
                     # --max-jobs reached: a fresh process takes over, as gunicorn's max_requests.
@@ -93,6 +101,15 @@ class Supervisor:
         # Stopped on request, every child ended: that is a clean exit whatever happened before.
         return 0 if self.signals else status
 
+    def _only_extra_left(self) -> bool:
+        return [index for index, _ in self.children.values()] == [0]
+
+    def _stop_extra(self) -> None:
+        for pid, (index, _) in list(self.children.items()):
+            if index == 0:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
+
     def _sleep(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
         while not self.signals and time.monotonic() < deadline:
@@ -107,7 +124,7 @@ class Supervisor:
                 for sig in (signal.SIGTERM, signal.SIGINT):
                     signal.signal(sig, signal.SIG_DFL)
                 _watch_parent(os.getppid())
-                code = self.run_child(index)
+                code = self.extra() if index == 0 and self.extra else self.run_child(index)
             except SystemExit as exc:
                 code = exc.code if isinstance(exc.code, int) else 1
             except BaseException:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from typing import Any
@@ -112,6 +113,8 @@ def create_app(config: dict[str, Any] | None = None, instance_path: str | None =
         JOBS_HISTORY_DATABASE_URI=os.environ.get("JOBS_APP_HISTORY_URI"),
         GREETING="hello from config",
     )
+    if os.environ.get("JOBS_APP_SCHEDULE"):
+        app.config["JOBS_SCHEDULE"] = json.loads(os.environ["JOBS_APP_SCHEDULE"])
     app.config.update(config or {})
     db.init_app(app)
     jobs.init_app(app)

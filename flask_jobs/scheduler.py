@@ -1,0 +1,346 @@
+"""``flask jobs scheduler``: enqueue periodic jobs when due, exactly once per fire time.
+
+Any number of scheduler processes may run; one leads. The leader holds a
+lock in Redis (a random token with a TTL, renewed every second; a leader that
+cannot renew stops firing at once), and every fire is claimed with a
+set-if-absent key for (schedule, fire time), so even two processes that both
+think they lead cannot enqueue the same run twice. A standby takes over
+within the lock TTL (10 s) of the leader's death.
+
+All state lives in Redis (last fire time, last job, next fire time, paused,
+missed runs), so a scheduler restarted on another host carries on where the
+last one stopped: ``every`` schedules stay anchored on their last run, runs
+missed while no scheduler ran are enqueued if they are within
+``misfire_grace`` (once, when ``coalesce``), and recorded as missed if not.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import random
+import socket
+import threading
+import uuid
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+import redis
+from rq.utils import now as utcnow
+
+from .errors import UnknownJobError
+from .job import JobCall, JobOptions
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from .extension import JobsState
+    from .schedules import Schedule
+
+__all__ = ["ScheduleControl", "Scheduler"]
+
+log = logging.getLogger("flask_jobs.scheduler")
+
+PREFIX = "flask_jobs:schedule:"
+LEADER_KEY = "flask_jobs:scheduler:leader"
+LEADER_TTL_MS = 10_000
+FIRED_TTL = 7 * 86_400
+
+_RENEW = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+    return redis.call('pexpire', KEYS[1], ARGV[2])
+end
+return 0
+"""
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+    return redis.call('del', KEYS[1])
+end
+return 0
+"""
+
+
+def _ts(value: datetime) -> str:
+    return repr(value.timestamp())
+
+
+def _dt(value: bytes | str | None) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromtimestamp(float(value), timezone.utc)
+
+
+class ScheduleControl:
+    """Read and change schedules: list, pause, resume, run now (CLI and dashboard)."""
+
+    def __init__(self, app: Flask, state: JobsState) -> None:
+        self.app = app
+        self.state = state
+
+    @property
+    def schedules(self) -> dict[str, Schedule]:
+        """Every declared schedule by name (config and ``@jobs.periodic``)."""
+        return self.state.schedules()
+
+    def get(self, name: str) -> Schedule:
+        """The schedule called ``name``; `UnknownJobError` if there is none."""
+        schedule = self.schedules.get(name)
+        if schedule is None:
+            known = ", ".join(sorted(self.schedules)) or "none declared"
+            raise UnknownJobError(f"no schedule named {name!r} (known: {known})")
+        return schedule
+
+    def stored(self, name: str) -> dict[str, str]:
+        """The state kept in Redis for schedule ``name``."""
+        raw: Any = self.state.connection.hgetall(PREFIX + name)
+        return {k.decode(): v.decode() for k, v in raw.items()}
+
+    def list(self) -> list[dict[str, Any]]:
+        """Every schedule with its trigger in words, next and last run, outcome, paused."""
+        rows = []
+        now = utcnow()
+        for name, schedule in sorted(self.schedules.items()):
+            stored = self.stored(name)
+            last_fire = _dt(stored.get("last_fire"))
+            next_fire = (
+                _dt(stored.get("next_fire")) or schedule.next_fire(last_fire, now)
+                if schedule.enabled
+                else None
+            )
+            rows.append(
+                {
+                    "name": name,
+                    "job": schedule.job,
+                    "trigger": schedule.describe(),
+                    "timezone": getattr(schedule.tz, "key", str(schedule.tz)),
+                    "enabled": schedule.enabled,
+                    "paused": stored.get("paused") == "1",
+                    "next_run": None if stored.get("paused") == "1" else next_fire,
+                    "last_run": last_fire,
+                    "last_job_id": stored.get("last_job_id") or None,
+                    "last_outcome": self._outcome(stored.get("last_job_id")),
+                    "missed": int(stored.get("missed", "0")),
+                }
+            )
+        return rows
+
+    def _outcome(self, job_id: str | None) -> str | None:
+        if not job_id:
+            return None
+        status: Any = self.state.connection.hget(f"rq:job:{job_id}", "status")
+        return status.decode() if status else "expired"
+
+    def pause(self, name: str) -> None:
+        """Stop firing ``name`` until resumed (survives restarts)."""
+        self.get(name)
+        self.state.connection.hset(PREFIX + name, "paused", "1")
+
+    def resume(self, name: str) -> None:
+        """Fire ``name`` again from now on (runs due while paused are skipped)."""
+        self.get(name)
+        with self.state.connection.pipeline() as pipe:
+            pipe.hset(PREFIX + name, mapping={"paused": "0", "last_fire": _ts(utcnow())})
+            pipe.hdel(PREFIX + name, "next_fire")
+            pipe.execute()
+
+    def run(self, name: str) -> str:
+        """Enqueue ``name``'s job now, outside its timetable; return the job id."""
+        schedule = self.get(name)
+        job = enqueue_schedule(self.state, schedule, origin=f"schedule:{name}")
+        self.state.connection.hset(PREFIX + name, "last_job_id", job)
+        return job
+
+
+def enqueue_schedule(state: JobsState, schedule: Schedule, *, origin: str, delay: float = 0) -> str:
+    """Enqueue one run of ``schedule``'s job; return the job id."""
+    function = state.jobs.function(schedule.job)
+    options: JobOptions = function.default_options.merged(origin=origin)
+    if schedule.queue:
+        options = options.merged(queue=schedule.queue)
+    call = JobCall(function, options)
+    if delay > 0:
+        job = call.enqueue_in(timedelta(seconds=delay), *schedule.args, **schedule.kwargs)
+    else:
+        job = call.enqueue(*schedule.args, **schedule.kwargs)
+    return str(job.id)
+
+
+class Scheduler:
+    """The scheduler loop of one process; ``run()`` until ``stop()``."""
+
+    def __init__(self, app: Flask, state: JobsState, *, tick: float = 0.2) -> None:
+        self.app = app
+        self.state = state
+        self.tick = tick
+        self.token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.leading = False
+        self._stop = threading.Event()
+        self.fired = 0
+
+    def stop(self) -> None:
+        """Ask the loop to end (it releases the lock if it leads)."""
+        self._stop.set()
+
+    def run(self) -> None:
+        """Lead or stand by until stopped; Redis outages are waited out with backoff."""
+        delay = 0.5
+        count = len(self.state.schedules())
+        log.info("scheduler %s started with %d schedule(s)", self.token, count)
+        while not self._stop.is_set():
+            try:
+                if self._lead():
+                    with self.app.app_context():
+                        self.fire_due()
+                    delay = 0.5
+                    self._stop.wait(self.tick)
+                else:
+                    self._stop.wait(1.0)
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                if self.leading:
+                    log.warning("scheduler %s: lost Redis, stops leading", self.token)
+                self.leading = False
+                log.warning("scheduler: Redis unavailable (%s); retrying in %.0fs", exc, delay)
+                self._stop.wait(delay)
+                delay = min(delay * 2, 10.0)
+        self._release()
+        log.info("scheduler %s stopped", self.token)
+
+    def _lead(self) -> bool:
+        conn = self.state.connection
+        if self.leading:
+            if conn.eval(_RENEW, 1, LEADER_KEY, self.token, LEADER_TTL_MS):
+                return True
+            self.leading = False
+            log.warning("scheduler %s: lost the leader lock; standing by", self.token)
+            return False
+        if conn.set(LEADER_KEY, self.token, nx=True, px=LEADER_TTL_MS):
+            self.leading = True
+            log.info("scheduler %s: now leading", self.token)
+            return True
+        return False
+
+    def _release(self) -> None:
+        if not self.leading:
+            return
+        with contextlib.suppress(redis.RedisError):  # else the lock expires on its own
+            self.state.connection.eval(_RELEASE, 1, LEADER_KEY, self.token)
+        self.leading = False
+
+    def fire_due(self, now: datetime | None = None) -> int:
+        """Enqueue every run that is due now; return how many were enqueued."""
+        now = now or utcnow()
+        fired = 0
+        for schedule in self.state.schedules().values():
+            if not schedule.enabled:
+                continue
+            try:
+                fired += self._fire_schedule(schedule, now)
+            except (redis.ConnectionError, redis.TimeoutError):
+                raise
+            except Exception:
+                log.exception("scheduler: schedule %r failed to fire", schedule.name)
+        self.fired += fired
+        return fired
+
+    def _fire_schedule(self, schedule: Schedule, now: datetime) -> int:
+        conn: Any = self.state.connection
+        key = PREFIX + schedule.name
+        stored = {k.decode(): v.decode() for k, v in conn.hgetall(key).items()}
+        if stored.get("paused") == "1":
+            return 0
+        last = _dt(stored.get("last_fire"))
+        due = _dt(stored.get("next_fire")) or schedule.next_fire(last, now)
+        if last is None and due is None:
+            return 0
+        runnable: list[datetime] = []
+        missed: list[datetime] = []
+        while due is not None and due <= now:
+            late = (now - due).total_seconds()
+            (runnable if late <= schedule.misfire_grace else missed).append(due)
+            last = due
+            due = schedule.next_fire(due, now)
+        if not runnable and not missed:
+            if stored.get("next_fire") is None and due is not None:
+                conn.hset(key, "next_fire", _ts(due))
+            return 0
+        if missed:
+            self._record_missed(schedule, missed)
+        if schedule.coalesce and len(runnable) > 1:
+            log.info(
+                "scheduler: %s had %d runs due; coalesced into one", schedule.name, len(runnable)
+            )
+            runnable = runnable[-1:]
+        fired = 0
+        last_job = stored.get("last_job_id", "")
+        for fire_time in runnable:
+            if not self._still_leading():
+                return fired
+            # Claim this fire time: only one process, leader or not, may enqueue it.
+            claim = f"{key}:fired:{int(fire_time.timestamp() * 1000)}"
+            if not conn.set(claim, self.token, nx=True, ex=FIRED_TTL):
+                continue
+            delay = random.uniform(0, schedule.jitter) if schedule.jitter else 0.0
+            try:
+                last_job = enqueue_schedule(
+                    self.state, schedule, origin=f"schedule:{schedule.name}", delay=delay
+                )
+            except Exception:
+                conn.delete(claim)  # let a retry (or another process) have it
+                raise
+            fired += 1
+            log.info(
+                "scheduler: enqueued %s for %s (due %s)",
+                last_job,
+                schedule.name,
+                fire_time.isoformat(),
+            )
+        mapping = {"last_fire": _ts(last), "last_job_id": last_job} if last else {}
+        with conn.pipeline() as pipe:
+            if mapping:
+                pipe.hset(key, mapping=mapping)
+            if due is not None:
+                pipe.hset(key, "next_fire", _ts(due))
+            else:
+                pipe.hdel(key, "next_fire")
+            pipe.execute()
+        return fired
+
+    def _still_leading(self) -> bool:
+        token: Any = self.state.connection.get(LEADER_KEY)
+        return token is not None and token.decode() == self.token
+
+    def _record_missed(self, schedule: Schedule, missed: list[datetime]) -> None:
+        conn: Any = self.state.connection
+        key = PREFIX + schedule.name
+        log.warning(
+            "scheduler: %s missed %d run(s) from %s to %s (older than misfire_grace=%ss); "
+            "not enqueued",
+            schedule.name,
+            len(missed),
+            missed[0].isoformat(),
+            missed[-1].isoformat(),
+            f"{schedule.misfire_grace:g}",
+        )
+        with conn.pipeline() as pipe:
+            pipe.hincrby(key, "missed", len(missed))
+            pipe.hset(key, "last_missed", _ts(missed[-1]))
+            if self.state.history_enabled:
+                for fire_time in missed[-100:]:  # a long outage is summed up, not listed
+                    pipe.xadd(
+                        self.state.history_settings.stream,
+                        {
+                            "status": "canceled",
+                            "job_id": f"missed-{schedule.name}-{int(fire_time.timestamp())}",
+                            "attempt": "1",
+                            "func": schedule.job.replace(":", "."),
+                            "queue": schedule.queue or self.state.config.queues[0],
+                            "origin": f"schedule:{schedule.name}:missed",
+                            "enqueued_at": _ts(fire_time),
+                            "ended_at": _ts(fire_time),
+                            "exc_type": "MissedRun",
+                            "exc_message": "no scheduler ran within misfire_grace of this "
+                            "fire time",
+                        },
+                    )
+            pipe.execute()
