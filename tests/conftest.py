@@ -173,3 +173,17 @@ def stop_process(proc: subprocess.Popen[Any], timeout: float = 15.0) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+
+
+def drain_history(app: Flask, *, claim: bool = False) -> Any:
+    """Write every history event waiting in the stream, as a worker's recorder would."""
+    from flask_jobs.recorder import HistoryRecorder
+
+    recorder = HistoryRecorder(app, jobs_app.jobs.state(app), name="test-recorder")
+    recorder._ensure_group()
+    if claim:  # take over what a killed worker's recorder had read, without the usual wait
+        recorder.claim_idle_ms = 0
+        recorder._maintenance()
+    while recorder.drain_once(block=False):
+        pass
+    return recorder

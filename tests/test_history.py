@@ -23,21 +23,9 @@ from rq.registry import StartedJobRegistry
 from rq.serializers import JSONSerializer
 
 import jobs_app
-from conftest import flask_command, stop_process, wait_for
+from conftest import drain_history, flask_command, stop_process, wait_for
 from flask_jobs.recorder import GROUP, HistoryRecorder
 from flask_jobs.worker import build_worker
-
-
-def drain(app: Flask, *, claim: bool = False) -> HistoryRecorder:
-    """Write every event waiting in the stream, as a worker's recorder would."""
-    recorder = HistoryRecorder(app, jobs_app.jobs.state(app), name="test-recorder")
-    recorder._ensure_group()
-    if claim:  # take over what a killed worker's recorder had read, without the usual wait
-        recorder.claim_idle_ms = 0
-        recorder._maintenance()
-    while recorder.drain_once(block=False):
-        pass
-    return recorder
 
 
 def rows(app: Flask, job_id: str) -> list[dict[str, Any]]:
@@ -51,7 +39,7 @@ def test_table_is_on_the_apps_metadata() -> None:
 
 def test_queued_then_finished(app: Flask, ctx: None, work: Any) -> None:
     job = jobs_app.add.enqueue(2, 3)
-    drain(app)
+    drain_history(app)
     (queued,) = rows(app, job.id)
     assert queued["status"] == "queued"
     assert queued["func"] == "jobs_app.add"
@@ -137,7 +125,7 @@ def test_canceled_and_requeued(app: Flask, ctx: None, runner: FlaskCliRunner, wo
     assert result.exit_code == 0, result.output
     assert "attempt 2" in result.output
     work()
-    drain(app)
+    drain_history(app)
     assert [r["status"] for r in rows(app, later.id)] == ["canceled"]
     attempts = rows(app, failed.id)
     assert [(r["attempt"], r["status"]) for r in attempts] == [(1, "failed"), (2, "failed")]
@@ -189,7 +177,7 @@ def test_worker_killed_mid_job_is_recorded_abandoned(
     worker = build_worker(app, jobs_app.jobs.state(app), worker_class="simple")
     worker.clean_registries()
     # the killed worker's recorder may have been handed the event as it died: claim it
-    drain(app, claim=True)
+    drain_history(app, claim=True)
     assert job.get_status() == JobStatus.FAILED
     (row,) = rows(app, job.id)
     assert row["status"] == "abandoned"
@@ -198,7 +186,7 @@ def test_worker_killed_mid_job_is_recorded_abandoned(
 
 def test_keyset_pagination_returns_every_row_once(app: Flask, ctx: None) -> None:
     ids = {jobs_app.add.enqueue(i, i).id for i in range(57)}
-    drain(app)
+    drain_history(app)
     seen: list[str] = []
     cursor = None
     while True:
