@@ -29,6 +29,7 @@ test: lint
 ## make bench: speed measurements (not part of `make test`)
 bench: $(STAMP)
 	$(BIN)/python bench/history.py
+	$(BIN)/python bench/scheduler.py
 
 format: $(STAMP)
 	$(BIN)/ruff format .

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 from flask import Flask
@@ -24,6 +25,7 @@ def create_app(*, history: bool = True, history_uri: str | None = None) -> Flask
         JOBS_HISTORY_ENABLED=history,
         JOBS_HISTORY_DATABASE_URI=history_uri,
         JOBS_RESULT_TTL=60,
+        JOBS_SCHEDULE=json.loads(os.environ.get("BENCH_SCHEDULE", "{}")),
     )
     jobs.init_app(app)
     return app

@@ -18,6 +18,17 @@ DEFAULTS: dict[str, Any] = {
     "SQLALCHEMY_DATABASE_URI": "sqlite:///example_app.db",  # relative: in the instance folder
     "EXAMPLE_REPORT_STEP_SECONDS": 0.6,
     "EXAMPLE_FLAKY_FAILURE_RATE": 0.5,
+    # Periodic jobs, run by `flask jobs scheduler` (make demo starts one).
+    "JOBS_SCHEDULE": {
+        "heartbeat": {"job": "example_app.tasks:record_heartbeat", "every": "10s"},
+        "crm-sync": {"job": "example_app.tasks:flaky_sync", "every": "1m", "args": ["crm"]},
+        "nightly-cleanup": {"job": "example_app.tasks:cleanup_old_reports", "cron": "30 2 * * *"},
+        "weekly-digest": {
+            "job": "example_app.tasks:send_weekly_digest",
+            "cron": "3 17 * * sun",
+            "timezone": "Europe/Berlin",
+        },
+    },
 }
 
 

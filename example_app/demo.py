@@ -28,12 +28,12 @@ class Stop(Exception):
 
 
 def child_commands(port: int) -> list[tuple[str, list[str]]]:
-    """The processes the demo runs, by name: add the scheduler here once it exists."""
+    """The processes the demo runs, by name."""
     flask = [sys.executable, "-m", "flask", "--app", "example_app"]
     return [
         ("web", [*flask, "run", "--host", HOST, "--port", str(port), "--no-reload"]),
         ("worker", [*flask, "jobs", "worker"]),
-        # ("scheduler", [*flask, "jobs", "scheduler"]),
+        ("scheduler", [*flask, "jobs", "scheduler"]),
     ]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import time
+from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import func, select
@@ -13,7 +14,15 @@ from flask_jobs import Retry
 from .extensions import db, jobs
 from .models import Report, utcnow
 
-__all__ = ["REPORT_STEPS", "build_report", "flaky_sync", "send_welcome_email"]
+__all__ = [
+    "REPORT_STEPS",
+    "build_report",
+    "cleanup_old_reports",
+    "flaky_sync",
+    "record_heartbeat",
+    "send_weekly_digest",
+    "send_welcome_email",
+]
 
 REPORT_STEPS = 5
 
@@ -66,3 +75,36 @@ def flaky_sync(source: str) -> int:
 def send_welcome_email(address: str) -> None:
     """Log the welcome e-mail that a real app would send to ``address``."""
     current_app.logger.info("would send a welcome e-mail to %s", address)
+
+
+@jobs.job
+def record_heartbeat() -> str:
+    """Every 10 seconds (JOBS_SCHEDULE["heartbeat"]): something to watch on the dashboard."""
+    reports = db.session.scalar(select(func.count()).select_from(Report)) or 0
+    current_app.logger.info("heartbeat: %d report(s) so far", reports)
+    return f"{reports} report(s)"
+
+
+@jobs.job
+def cleanup_old_reports(days: int = 30) -> int:
+    """Nightly (JOBS_SCHEDULE["nightly-cleanup"]): delete finished reports older than ``days``."""
+    cutoff = utcnow() - timedelta(days=days)
+    old = db.session.scalars(
+        select(Report).where(Report.created_at < cutoff, Report.status.in_(("done", "failed")))
+    ).all()
+    for report in old:
+        db.session.delete(report)
+    db.session.commit()
+    current_app.logger.info("cleanup: deleted %d report(s) older than %d days", len(old), days)
+    return len(old)
+
+
+@jobs.job
+def send_weekly_digest() -> str:
+    """Sundays at 17:03 Berlin time (JOBS_SCHEDULE["weekly-digest"]): log a summary."""
+    done = db.session.scalar(
+        select(func.count()).select_from(Report).where(Report.status == "done")
+    )
+    message = f"weekly digest: {done or 0} report(s) built"
+    current_app.logger.info(message)
+    return message

@@ -169,13 +169,14 @@ def enqueue_schedule(state: JobsState, schedule: Schedule, *, origin: str, delay
 class Scheduler:
     """The scheduler loop of one process; ``run()`` until ``stop()``."""
 
-    def __init__(self, app: Flask, state: JobsState, *, tick: float = 0.2) -> None:
+    def __init__(self, app: Flask, state: JobsState, *, tick: float = 1.0) -> None:
         self.app = app
         self.state = state
         self.tick = tick
         self.token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.leading = False
         self._stop = threading.Event()
+        self._next_due: datetime | None = None
         self.fired = 0
 
     def stop(self) -> None:
@@ -193,7 +194,7 @@ class Scheduler:
                     with self.app.app_context():
                         self.fire_due()
                     delay = 0.5
-                    self._stop.wait(self.tick)
+                    self._stop.wait(self._sleep_for())
                 else:
                     self._stop.wait(1.0)
             except (redis.ConnectionError, redis.TimeoutError) as exc:
@@ -205,6 +206,14 @@ class Scheduler:
                 delay = min(delay * 2, 10.0)
         self._release()
         log.info("scheduler %s stopped", self.token)
+
+    def _sleep_for(self) -> float:
+        # Wake for the next due run (lateness is the point), and at least every `tick`
+        # seconds to renew the lock and see schedules changed from elsewhere.
+        if self._next_due is None:
+            return self.tick
+        until = (self._next_due - utcnow()).total_seconds()
+        return max(0.001, min(self.tick, until))
 
     def _lead(self) -> bool:
         conn = self.state.connection
@@ -231,6 +240,7 @@ class Scheduler:
         """Enqueue every run that is due now; return how many were enqueued."""
         now = now or utcnow()
         fired = 0
+        self._next_due = None
         for schedule in self.state.schedules().values():
             if not schedule.enabled:
                 continue
@@ -260,6 +270,8 @@ class Scheduler:
             (runnable if late <= schedule.misfire_grace else missed).append(due)
             last = due
             due = schedule.next_fire(due, now)
+        if due is not None and (self._next_due is None or due < self._next_due):
+            self._next_due = due
         if not runnable and not missed:
             if stored.get("next_fire") is None and due is not None:
                 conn.hset(key, "next_fire", _ts(due))

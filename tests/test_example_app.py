@@ -272,3 +272,21 @@ def test_unreachable_redis_gives_503_and_keeps_the_report(tmp_path: Path) -> Non
         db.session.remove()
         db.engine.dispose()
     jobs.state(app).close()
+
+
+def test_every_schedule_of_the_example_runs(app: Flask, work: Callable[[], bool]) -> None:
+    app.config["EXAMPLE_FLAKY_FAILURE_RATE"] = 0.0
+    with app.app_context():
+        control = jobs.schedules
+        names = sorted(row["name"] for row in control.list())
+        assert names == ["crm-sync", "heartbeat", "nightly-cleanup", "weekly-digest"]
+        triggers = {row["name"]: row["trigger"] for row in control.list()}
+        assert triggers["weekly-digest"] == "every Sunday at 17:03 (Europe/Berlin)"
+        assert triggers["heartbeat"] == "every 10 seconds"
+        ids = [control.run(name) for name in names]
+    work()
+    with app.app_context():
+        for job_id in ids:
+            job = jobs.fetch_job(job_id)
+            assert job.get_status() == JobStatus.FINISHED, job_id
+            assert job.meta["origin"].startswith("schedule:")
