@@ -9,6 +9,8 @@ stream, and pending events of a dead recorder are claimed by a live one.
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -20,7 +22,7 @@ if TYPE_CHECKING:
 
     from .extension import JobsState
 
-__all__ = ["HistoryRecorder"]
+__all__ = ["HistoryRecorder", "start_recorder_process", "stop_recorder_process"]
 
 log = logging.getLogger("flask_jobs.recorder")
 
@@ -69,11 +71,16 @@ class HistoryRecorder:
         if self._thread is not None:
             self._thread.join(timeout)
 
-    def run(self) -> None:
-        """Loop: maintenance, read a batch, write it, acknowledge it; back off on errors."""
+    def run(self, parent: int | None = None) -> None:
+        """Loop: maintenance, read a batch, write it, acknowledge it; back off on errors.
+
+        With ``parent``, also stop when that process is gone.
+        """
         delay = 0.5
         deadline: float | None = None
         while True:
+            if parent is not None and os.getppid() != parent:
+                self._stop.set()
             stopping = self._stop.is_set()
             if stopping and deadline is None:
                 deadline = time.monotonic() + self.shutdown_grace
@@ -236,3 +243,52 @@ class HistoryRecorder:
                 conn.xgroup_delconsumer(self.stream, GROUP, self.name)
         except redis.RedisError:
             pass  # the consumer entry is harmless; a live recorder claims what it held
+
+
+def start_recorder_process(app: Flask, state: JobsState, name: str) -> int:
+    """Fork a process that runs a recorder until told to stop (SIGTERM) or orphaned.
+
+    A process and not a thread: a worker forks a work horse per job, and a
+    fork taken while a thread is inside SQLite or a connection pool can leave
+    the child waiting forever on a lock that no thread will release.
+    """
+    parent = os.getpid()
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 0
+    try:
+        from .worker import dispose_db_pools
+
+        dispose_db_pools(app)
+        state.history.dispose()
+        recorder = HistoryRecorder(app, state, name=f"{name}.recorder")
+
+        def stop(signum: int, frame: Any) -> None:
+            recorder._stop.set()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)  # a Ctrl-C reaches the whole process group
+        recorder.run(parent=parent)
+    except BaseException:
+        log.exception("history recorder process crashed")
+        code = 1
+    finally:
+        logging.shutdown()
+        os._exit(code)
+
+
+def stop_recorder_process(pid: int, timeout: float = 20.0) -> None:
+    """Ask the recorder process to write what is left and exit; kill it after ``timeout``."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return
+        time.sleep(0.02)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)

@@ -85,20 +85,21 @@ class AppContextWorkerMixin:
         return state
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
-        """RQ's work loop, with a history recorder thread beside it."""
+        """RQ's work loop, with a history recorder process beside it."""
         state = self._jobs_state()
-        recorder = None
+        recorder_pid = None
         if state.history_enabled and self.run_recorder:
-            from .recorder import HistoryRecorder
+            from .recorder import start_recorder_process
 
-            recorder = HistoryRecorder(self._app(), state, name=self.name)  # type: ignore[attr-defined]
-            recorder.start()
+            recorder_pid = start_recorder_process(self._app(), state, self.name)  # type: ignore[attr-defined]
         try:
             worked: bool = super().work(*args, **kwargs)  # type: ignore[misc]
             return worked
         finally:
-            if recorder is not None:
-                recorder.stop()
+            if recorder_pid is not None:
+                from .recorder import stop_recorder_process
+
+                stop_recorder_process(recorder_pid)
 
     def _emit(self, *events: dict[str, str], later: bool = False) -> None:
         """Send history events now, or (``later``) with the worker's next heartbeat."""
