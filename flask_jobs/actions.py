@@ -11,8 +11,8 @@ from rq.utils import now
 from .errors import JobsError
 
 if TYPE_CHECKING:
-    from .extension import JobsState
     from .rq_job import FlaskJob
+    from .state import JobsState
 
 __all__ = ["REQUEUEABLE", "requeue"]
 

@@ -18,12 +18,10 @@ from rq.exceptions import NoSuchJobError
 from rq.registry import FailedJobRegistry
 
 from .actions import cancel, requeue, requeue_failed
-from .durations import parse_duration
 from .errors import JobsError
-from .extension import REGISTRIES, JobsState, redact_url
-from .history_query import HistoryQuery
 from .rq_job import FlaskJob
-from .scheduler import ScheduleControl, Scheduler
+from .scheduler import Scheduler
+from .state import REGISTRIES, JobsState, redact_url
 from .status import queue_names, status_data
 from .supervisor import Supervisor
 from .worker import APP_ENV, build_worker, configure_logging
@@ -170,82 +168,6 @@ def scheduler_command() -> None:
     configure_logging(state.config.log_level)
     state.connection.ping()
     _run_scheduler(app, state)
-
-
-@jobs_cli.group("schedule")
-def schedule_group() -> None:
-    """List, pause, resume or run periodic jobs."""
-
-
-def _when(value: Any) -> str | None:
-    return None if value is None else value.strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-@schedule_group.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
-@_clean_errors
-def schedule_list_command(as_json: bool) -> None:
-    """Every schedule: trigger, next run, last run and its outcome, paused."""
-    app, state = _state()
-    rows = ScheduleControl(app, state).list()
-    if as_json:
-        data = [
-            {**row, "next_run": _when(row["next_run"]), "last_run": _when(row["last_run"])}
-            for row in rows
-        ]
-        click.echo(json.dumps(data, indent=2))
-        return
-    if not rows:
-        click.echo("No schedules. Declare them in JOBS_SCHEDULE or with @jobs.periodic.")
-        return
-    click.echo(
-        _table(
-            ["name", "when", "next run", "last run", "outcome", "state"],
-            [
-                [
-                    row["name"],
-                    row["trigger"],
-                    _when(row["next_run"]),
-                    _when(row["last_run"]),
-                    row["last_outcome"],
-                    "paused"
-                    if row["paused"]
-                    else ("disabled" if not row["enabled"] else "active")
-                    + (f", {row['missed']} missed" if row["missed"] else ""),
-                ]
-                for row in rows
-            ],
-        )
-    )
-
-
-@schedule_group.command("pause")
-@click.argument("name")
-@_clean_errors
-def schedule_pause_command(name: str) -> None:
-    """Stop firing NAME until resumed (survives restarts)."""
-    app, state = _state()
-    ScheduleControl(app, state).pause(name)
-    click.echo(f"paused {name}")
-
-
-@schedule_group.command("resume")
-@click.argument("name")
-@_clean_errors
-def schedule_resume_command(name: str) -> None:
-    """Fire NAME again, from now on."""
-    app, state = _state()
-    ScheduleControl(app, state).resume(name)
-    click.echo(f"resumed {name}")
-
-
-@schedule_group.command("run")
-@click.argument("name")
-@_clean_errors
-def schedule_run_command(name: str) -> None:
-    """Enqueue NAME's job now, outside its timetable; prints the job id."""
-    app, state = _state()
-    click.echo(ScheduleControl(app, state).run(name))
 
 
 def _table(headers: list[str], rows: list[list[Any]]) -> str:
@@ -451,67 +373,5 @@ def embedded_command(stop: bool) -> None:
     click.echo(f"state:  {'running, pid ' + str(embedded.pid) if running else 'not running'}")
 
 
-@jobs_cli.group("history")
-def history_group() -> None:
-    """The job history table: create it, purge it, show a job's attempts."""
-
-
-@history_group.command("init")
-@_clean_errors
-def history_init_command() -> None:
-    """Create the history table (for apps without migrations)."""
-    app, state = _state()
-    state.history.create(app)
-    click.echo(f"history table {state.history.table.name} is ready")
-
-
-@history_group.command("purge")
-@click.option(
-    "--older-than",
-    default=None,
-    help="Delete rows that ended longer ago than this, e.g. 30d [default: JOBS_HISTORY_RETENTION].",
-)
-@_clean_errors
-def history_purge_command(older_than: str | None) -> None:
-    """Delete old history rows, in batches."""
-    app, state = _state()
-    if older_than is None:
-        if state.history_retention is None:
-            raise click.UsageError("give --older-than (JOBS_HISTORY_RETENTION is not set)")
-        age = state.history_retention
-    else:
-        try:
-            age = parse_duration(older_than)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--older-than") from None
-    deleted = state.history.purge(app, age)
-    click.echo(f"deleted {deleted} history row(s) older than {age}")
-
-
-@history_group.command("show")
-@click.argument("job_id")
-@_clean_errors
-def history_show_command(job_id: str) -> None:
-    """Show every recorded attempt of JOB_ID."""
-    app, state = _state()
-    rows = HistoryQuery(state.history, app).get(job_id)
-    if not rows:
-        raise click.ClickException(f"no history for job {job_id!r}")
-    click.echo(
-        _table(
-            ["attempt", "status", "function", "queue", "started", "run s", "worker", "error"],
-            [
-                [
-                    r["attempt"],
-                    r["status"],
-                    r["func"],
-                    r["queue"],
-                    r["started_at"],
-                    None if r["run_seconds"] is None else f"{r['run_seconds']:.3f}",
-                    r["worker"],
-                    " ".join(filter(None, [r["exc_type"], (r["exc_message"] or "")[:60]])) or None,
-                ]
-                for r in rows
-            ],
-        )
-    )
+# The command groups of the other modules register themselves on import.
+from . import cli_history, cli_schedule  # noqa: E402, F401

@@ -20,7 +20,7 @@ import redis
 if TYPE_CHECKING:
     from flask import Flask
 
-    from .extension import JobsState
+    from .state import JobsState
 
 __all__ = ["HistoryRecorder", "start_recorder_process", "stop_recorder_process"]
 

@@ -35,8 +35,8 @@ from .job import JobCall, JobOptions
 if TYPE_CHECKING:
     from flask import Flask
 
-    from .extension import JobsState
     from .schedules import Schedule
+    from .state import JobsState
 
 __all__ = ["ScheduleControl", "Scheduler"]
 

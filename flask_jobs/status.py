@@ -7,7 +7,7 @@ from typing import Any
 from rq import Queue
 from rq.worker import Worker
 
-from .extension import REGISTRIES, JobsState, redact_url
+from .state import REGISTRIES, JobsState, redact_url
 
 __all__ = ["queue_names", "status_data"]
 

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from rq import Queue
     from rq.executions import Execution
 
-    from .extension import JobsState
+    from .state import JobsState
 
 __all__ = ["WORKER_CLASSES", "build_worker", "configure_logging", "dispose_db_pools"]
 
