@@ -1,11 +1,20 @@
-"""The ops dashboard blueprint (for now: queues and workers, read-only)."""
+"""The ops dashboard: a blueprint of server-rendered pages (htmx for live parts).
+
+Every page works without JavaScript; every state change is a POST form with
+a CSRF token; the dashboard refuses to serve outside debug/testing until
+``JOBS_DASHBOARD_AUTH`` says who may see it.
+"""
 
 from __future__ import annotations
 
 from importlib import resources
+from typing import Any
 
 import redis
-from flask import Blueprint, Flask, abort, current_app, render_template
+from flask import Blueprint, Flask, current_app, render_template
+from werkzeug.exceptions import HTTPException
+
+from . import security, views_jobs, views_ops, views_overview
 
 __all__ = ["create_blueprint", "register_dashboard"]
 
@@ -24,33 +33,26 @@ def create_blueprint() -> Blueprint:
         static_folder=_folder("flask_jobs.dashboard.static"),
         static_url_path="/static",
     )
+    bp.before_request(security.authorize)
+    bp.after_request(security.set_csrf_cookie)
+    bp.context_processor(security.template_globals)
 
-    @bp.before_request
-    def _authorize() -> None:
-        state = current_app.extensions["jobs"]
-        auth = state.config.dashboard_auth
-        if auth is None:
-            if not (current_app.debug or current_app.testing):
-                abort(
-                    403,
-                    "The jobs dashboard is closed: set JOBS_DASHBOARD_AUTH to a function that "
-                    "returns True for users who may see it.",
-                )
-        elif not auth():
-            abort(403, "You are not allowed to see the jobs dashboard.")
+    @bp.errorhandler(redis.ConnectionError)
+    @bp.errorhandler(redis.TimeoutError)
+    def redis_down(exc: Exception) -> tuple[str, int]:
+        message = str(current_app.extensions["jobs"].connection_error(exc))
+        return render_template("flask_jobs/error.html", code=503, message=message), 503
 
-    @bp.get("/")
-    def index() -> tuple[str, int] | str:
-        from flask_jobs.status import status_data
+    @bp.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Any:
+        if exc.code is None or exc.code < 400:
+            return exc
+        message = exc.description or exc.name
+        return render_template("flask_jobs/error.html", code=exc.code, message=message), exc.code
 
-        state = current_app.extensions["jobs"]
-        try:
-            data = status_data(state)
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            message = str(state.connection_error(exc))
-            return render_template("flask_jobs/unavailable.html", message=message), 503
-        return render_template("flask_jobs/index.html", data=data)
-
+    views_overview.register(bp)
+    views_jobs.register(bp)
+    views_ops.register(bp)
     return bp
 
 
