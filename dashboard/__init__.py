@@ -14,6 +14,8 @@ import redis
 from flask import Blueprint, Flask, current_app, render_template
 from werkzeug.exceptions import HTTPException
 
+from flask_jobs.errors import JobsConnectionError
+
 from . import security, views_jobs, views_ops, views_overview
 
 __all__ = ["create_blueprint", "register_dashboard"]
@@ -39,8 +41,12 @@ def create_blueprint() -> Blueprint:
 
     @bp.errorhandler(redis.ConnectionError)
     @bp.errorhandler(redis.TimeoutError)
+    @bp.errorhandler(JobsConnectionError)
     def redis_down(exc: Exception) -> tuple[str, int]:
-        message = str(current_app.extensions["jobs"].connection_error(exc))
+        if isinstance(exc, JobsConnectionError):
+            message = str(exc)
+        else:
+            message = str(current_app.extensions["jobs"].connection_error(exc))
         return render_template("flask_jobs/error.html", code=503, message=message), 503
 
     @bp.errorhandler(HTTPException)

@@ -1,11 +1,387 @@
-"""Dashboard pages (being built)."""
+"""Operator pages: queues (pause, resume, empty), workers, schedules (run now, pause, resume)."""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import re
+from collections import Counter
+from datetime import datetime, timezone
+from typing import Any
+
+import redis
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from rq.utils import utcparse
+from rq.worker import Worker
+
+from flask_jobs.config import QUEUE_NAME
+from flask_jobs.errors import JobsError, UnknownJobError
+from flask_jobs.rq_job import META_PROGRESS, FlaskJob
+from flask_jobs.scheduler import ScheduleControl
+from flask_jobs.schedules import NAME as SCHEDULE_NAME
+from flask_jobs.state import REGISTRIES, JobsState
+from flask_jobs.status import queue_names
+from flask_jobs.worker import PAUSED_QUEUES_KEY
+
+from .web import age, render, state
 
 __all__ = ["register"]
 
+#: Ids tried at a queue's head for the oldest job's age (an id can outlive its job).
+HEAD = 5
+#: A worker heartbeat older than this many seconds is flagged: the worker may be gone.
+STALE_HEARTBEAT = 120
+#: Outcomes the stylesheet has a colour for (``fj-status-<outcome>``).
+STYLED = frozenset({"failed", "abandoned", "finished", "retried", "stopped", "canceled"})
+JOB_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
+
+#: What an action did, shown after its redirect (flashed, or ``?done=<key>&name=...``).
+DONE = {
+    "queue-paused": "Queue {name} is paused: workers leave its jobs alone until it is resumed.",
+    "queue-resumed": "Queue {name} is resumed.",
+    "queue-emptied": "Queue {name} is emptied: {count} job(s) deleted.",
+    "schedule-run": "Schedule {name} enqueued job {job}.",
+    "schedule-paused": "Schedule {name} is paused.",
+    "schedule-resumed": "Schedule {name} is resumed (runs due while paused are skipped).",
+}
+#: The values a ``?done=`` message may show, and what each must look like.
+DONE_PARAMS = {"name": QUEUE_NAME, "count": re.compile(r"^\d{1,12}$"), "job": JOB_ID}
+
+
+# -- shared helpers ------------------------------------------------------------
+
+
+def _stamp(moment: datetime | None) -> str:
+    if moment is None:
+        return "-"
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _done(endpoint: str, key: str, **params: str) -> ResponseReturnValue:
+    """303 back to ``endpoint`` with a message: flashed when sessions work, else in the URL."""
+    if current_app.secret_key:
+        flash(DONE[key].format(**params))
+        return redirect(url_for(endpoint), 303)
+    shown = {name: value for name, value in params.items() if DONE_PARAMS[name].match(value)}
+    values: dict[str, Any] = {"done": key, **shown}
+    return redirect(url_for(endpoint, **values), 303)
+
+
+def _done_message() -> str | None:
+    """The ``?done=`` message of the redirect that led here, validated (400 when malformed)."""
+    key = request.args.get("done")
+    if key is None:
+        return None
+    if key not in DONE:
+        abort(400, f"'done' must be one of {', '.join(DONE)}, not {key[:40]!r}.")
+    values = {}
+    for name, pattern in DONE_PARAMS.items():
+        value = request.args.get(name, "")
+        if value and not pattern.match(value):
+            abort(400, f"'{name}' is not valid here: {value[:40]!r}.")
+        values[name] = value or "?"
+    return DONE[key].format(**values)
+
+
+def _workers(jobs_state: JobsState) -> list[Any]:
+    return sorted(
+        Worker.all(
+            connection=jobs_state.connection, job_class=FlaskJob, serializer=jobs_state.serializer
+        ),
+        key=lambda worker: str(worker.name),
+    )
+
+
+# -- queues --------------------------------------------------------------------
+
+
+def _paused(jobs_state: JobsState) -> set[str]:
+    members: Any = jobs_state.connection.smembers(PAUSED_QUEUES_KEY)
+    return {member.decode("utf-8", "replace") for member in members}
+
+
+def _all_queues(jobs_state: JobsState, paused: set[str]) -> list[str]:
+    """``JOBS_QUEUES``, other RQ queues, then paused names no longer among them."""
+    names = [name for name in queue_names(jobs_state) if QUEUE_NAME.match(name)]
+    names += sorted(name for name in paused if name not in names and QUEUE_NAME.match(name))
+    return names
+
+
+def _oldest(stamps: list[Any]) -> datetime | None:
+    """When the first still existing job of a queue's head was enqueued."""
+    for stamp in stamps:
+        if stamp:
+            try:
+                return utcparse(stamp.decode())
+            except ValueError:
+                continue
+    return None
+
+
+def queue_rows(jobs_state: JobsState) -> list[dict[str, Any]]:
+    """Each queue: size, age of its oldest job, workers listening, paused, counts per state."""
+    conn = jobs_state.connection
+    paused = _paused(jobs_state)
+    names = _all_queues(jobs_state, paused)
+    listening = Counter(name for worker in _workers(jobs_state) for name in worker.queue_names())
+    with conn.pipeline(transaction=False) as pipe:
+        for name in names:
+            queue = jobs_state.queue(name)
+            pipe.llen(queue.key)
+            pipe.lrange(queue.key, 0, HEAD - 1)
+            for registry in REGISTRIES.values():
+                pipe.zcard(registry(queue=queue).key)
+        replies = pipe.execute()
+    width = 2 + len(REGISTRIES)
+    heads = [[job_id.decode() for job_id in replies[i * width + 1]] for i in range(len(names))]
+    with conn.pipeline(transaction=False) as pipe:
+        for ids in heads:
+            for job_id in ids:
+                pipe.hget(FlaskJob.key_for(job_id), "enqueued_at")
+        stamps = iter(pipe.execute())
+    rows = []
+    for i, name in enumerate(names):
+        size = replies[i * width]
+        oldest = _oldest([next(stamps) for _ in heads[i]])
+        row: dict[str, Any] = {
+            "name": name,
+            "queued": size,
+            "oldest": age(oldest) if oldest else ("?" if size else "-"),
+            "oldest_at": _stamp(oldest),
+            "workers": listening.get(name, 0),
+            "paused": name in paused,
+        }
+        for j, label in enumerate(REGISTRIES, start=2):
+            row[label] = replies[i * width + j]
+        rows.append(row)
+    return rows
+
+
+def _queue_name(jobs_state: JobsState, name: str) -> str:
+    """``name`` if it is a queue this page shows; a 404 otherwise."""
+    if not QUEUE_NAME.match(name) or name not in _all_queues(jobs_state, _paused(jobs_state)):
+        abort(404, f"There is no queue named {name[:100]!r}.")
+    return name
+
+
+def queues() -> ResponseReturnValue:
+    """Every queue with its size, oldest job, workers, paused state and counts per state."""
+    jobs_state = state()
+    return render(
+        "flask_jobs/queues.html",
+        "flask_jobs/_queue_rows.html",
+        rows=queue_rows(jobs_state),
+        done=_done_message(),
+    )
+
+
+def queue_pause(name: str) -> ResponseReturnValue:
+    """Make our workers skip ``name`` (jobs can still be enqueued to it)."""
+    jobs_state = state()
+    name = _queue_name(jobs_state, name)
+    jobs_state.connection.sadd(PAUSED_QUEUES_KEY, name)
+    return _done("jobs_dashboard.queues", "queue-paused", name=name)
+
+
+def queue_resume(name: str) -> ResponseReturnValue:
+    """Let our workers take ``name``'s jobs again."""
+    jobs_state = state()
+    name = _queue_name(jobs_state, name)
+    jobs_state.connection.srem(PAUSED_QUEUES_KEY, name)
+    return _done("jobs_dashboard.queues", "queue-resumed", name=name)
+
+
+def queue_empty(name: str) -> ResponseReturnValue:
+    """Delete every job waiting in ``name``, after a confirmation page that says how many."""
+    jobs_state = state()
+    name = _queue_name(jobs_state, name)
+    queue = jobs_state.queue(name)
+    confirm = request.form.get("confirm")
+    if confirm not in (None, "", "1"):
+        abort(400, f"'confirm' must be 1, not {confirm[:40]!r}.")
+    if confirm != "1":
+        count = queue.count
+        return render_template(
+            "flask_jobs/confirm.html",
+            title=f"Empty queue {name}?",
+            message=f"This deletes the {count} job(s) now waiting in queue {name}, "
+            "with their data. Jobs that are running, scheduled or failed are kept.",
+            action=url_for("jobs_dashboard.queue_empty", name=name),
+            fields={"confirm": "1"},
+            button=f"Delete {count} job(s)",
+            danger=True,
+            cancel=url_for("jobs_dashboard.queues"),
+        )
+    deleted = int(queue.empty())  # type: ignore[no-untyped-call]
+    current_app.logger.warning("dashboard: emptied queue %s (%d jobs deleted)", name, deleted)
+    return _done("jobs_dashboard.queues", "queue-emptied", name=name, count=str(deleted))
+
+
+# -- workers -------------------------------------------------------------------
+
+
+def _progress(job: Any) -> dict[str, Any] | None:
+    raw = job.meta.get(META_PROGRESS) if isinstance(job.meta, dict) else None
+    fraction = raw.get("fraction") if isinstance(raw, dict) else None
+    if isinstance(fraction, bool) or not isinstance(fraction, int | float):
+        return None
+    message = raw.get("message") if isinstance(raw, dict) else None
+    return {
+        "percent": round(min(1.0, max(0.0, float(fraction))) * 100),
+        "message": str(message)[:200] if message else None,
+    }
+
+
+def _current_job(worker: Any) -> dict[str, Any] | None:
+    job_id = worker.get_current_job_id()
+    if not job_id:
+        return None
+    current: dict[str, Any] = {"id": job_id, "func": None, "elapsed": None, "progress": None}
+    try:
+        job = worker.get_current_job()
+        if job is not None:
+            current["func"] = job.func_name
+            current["elapsed"] = age(job.started_at) if job.started_at else None
+            current["progress"] = _progress(job)
+    except redis.RedisError:
+        raise
+    except Exception:  # expired or unreadable job data: show its id alone
+        pass
+    return current
+
+
+def worker_rows(jobs_state: JobsState) -> list[dict[str, Any]]:
+    """Each worker: where it runs, its state and queues, current job, heartbeat, counts."""
+    rows = []
+    now = datetime.now(timezone.utc)
+    for worker in _workers(jobs_state):
+        heartbeat = worker.last_heartbeat
+        if heartbeat is not None and heartbeat.tzinfo is None:
+            heartbeat = heartbeat.replace(tzinfo=timezone.utc)
+        worker_state = worker.get_state()
+        rows.append(
+            {
+                "name": worker.name,
+                "host": worker.hostname or "-",
+                "pid": worker.pid,
+                "state": str(getattr(worker_state, "value", worker_state)),
+                "queues": worker.queue_names(),
+                "job": _current_job(worker),
+                "heartbeat": age(heartbeat),
+                "heartbeat_at": _stamp(heartbeat),
+                "stale": heartbeat is None or (now - heartbeat).total_seconds() > STALE_HEARTBEAT,
+                "born": age(worker.birth_date),
+                "born_at": _stamp(worker.birth_date),
+                "finished": worker.successful_job_count,
+                "failed": worker.failed_job_count,
+            }
+        )
+    return rows
+
+
+def workers() -> ResponseReturnValue:
+    """Every worker, what it is doing now, and how it has done."""
+    return render(
+        "flask_jobs/workers.html",
+        "flask_jobs/_worker_rows.html",
+        rows=worker_rows(state()),
+    )
+
+
+# -- schedules -----------------------------------------------------------------
+
+
+def _control() -> ScheduleControl:
+    return ScheduleControl(current_app._get_current_object(), state())  # type: ignore[attr-defined]
+
+
+def _schedule_name(control: ScheduleControl, name: str) -> str:
+    """``name`` if it is a declared schedule; a 404 otherwise."""
+    if not SCHEDULE_NAME.match(name):
+        abort(404, f"There is no schedule named {name[:100]!r}.")
+    try:
+        control.get(name)
+    except UnknownJobError as exc:
+        abort(404, str(exc))
+    return name
+
+
+def schedule_rows(control: ScheduleControl) -> list[dict[str, Any]]:
+    """Each schedule as `ScheduleControl.list` has it, with times in words."""
+    rows = []
+    for row in control.list():
+        outcome = row["last_outcome"]
+        status = "disabled" if not row["enabled"] else "paused" if row["paused"] else "active"
+        rows.append(
+            {
+                **row,
+                "status": status,
+                "next": _stamp(row["next_run"]),
+                "last": age(row["last_run"]) if row["last_run"] else None,
+                "last_at": _stamp(row["last_run"]),
+                "outcome_class": f"fj-status-{outcome}" if outcome in STYLED else "",
+            }
+        )
+    return rows
+
+
+def schedules() -> ResponseReturnValue:
+    """Every schedule: trigger, next and last run, outcome, missed runs, paused."""
+    return render(
+        "flask_jobs/schedules.html",
+        "flask_jobs/_schedule_rows.html",
+        rows=schedule_rows(_control()),
+        done=_done_message(),
+    )
+
+
+def schedule_run(name: str) -> ResponseReturnValue:
+    """Enqueue ``name``'s job now, outside its timetable."""
+    control = _control()
+    name = _schedule_name(control, name)
+    try:
+        job_id = control.run(name)
+    except (JobsError, ValueError) as exc:
+        abort(409, f"Schedule {name} could not be run: {exc}")
+    return _done("jobs_dashboard.schedules", "schedule-run", name=name, job=job_id)
+
+
+def schedule_pause(name: str) -> ResponseReturnValue:
+    """Stop firing ``name`` until it is resumed."""
+    control = _control()
+    name = _schedule_name(control, name)
+    control.pause(name)
+    return _done("jobs_dashboard.schedules", "schedule-paused", name=name)
+
+
+def schedule_resume(name: str) -> ResponseReturnValue:
+    """Fire ``name`` again from now on."""
+    control = _control()
+    name = _schedule_name(control, name)
+    control.resume(name)
+    return _done("jobs_dashboard.schedules", "schedule-resumed", name=name)
+
 
 def register(bp: Blueprint) -> None:
-    """Add this module's routes to the dashboard blueprint."""
+    """Add the queues, workers and schedules pages (and their actions) to the blueprint."""
+    bp.add_url_rule("/queues", "queues", queues)
+    bp.add_url_rule("/queues/<name>/pause", "queue_pause", queue_pause, methods=["POST"])
+    bp.add_url_rule("/queues/<name>/resume", "queue_resume", queue_resume, methods=["POST"])
+    bp.add_url_rule("/queues/<name>/empty", "queue_empty", queue_empty, methods=["POST"])
+    bp.add_url_rule("/workers", "workers", workers)
+    bp.add_url_rule("/schedules", "schedules", schedules)
+    bp.add_url_rule("/schedules/<name>/run", "schedule_run", schedule_run, methods=["POST"])
+    bp.add_url_rule("/schedules/<name>/pause", "schedule_pause", schedule_pause, methods=["POST"])
+    bp.add_url_rule(
+        "/schedules/<name>/resume", "schedule_resume", schedule_resume, methods=["POST"]
+    )

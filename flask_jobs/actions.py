@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from .rq_job import FlaskJob
     from .state import JobsState
 
-__all__ = ["REQUEUEABLE", "requeue"]
+__all__ = ["REQUEUEABLE", "cancel", "requeue", "requeue_failed"]
 
 REQUEUEABLE = (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED)
 

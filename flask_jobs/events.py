@@ -106,7 +106,7 @@ class EventEncoder:
             "func": func,
             "queue": queue,
             **self.arguments(args, kwargs),
-            "description": (description or "")[:1000],
+            "description": _own_description(description, func),
             "origin": origin or "",
             "enqueued_at": _ts(enqueued_at),
         }
@@ -133,7 +133,7 @@ class EventEncoder:
             "func": job.func_name or "",
             "queue": job.origin or "",
             **fields_args,
-            "description": (job.description or "")[:1000] if arguments else "",
+            "description": _own_description(job.description, job.func_name) if arguments else "",
             "origin": str(meta.get("origin") or ""),
             "enqueued_at": _ts(job.enqueued_at),
             "started_at": _ts(job.started_at),
@@ -174,6 +174,14 @@ class EventEncoder:
             "exc_message": _cap(message, 4000)[0],
             "traceback": "".join(traceback.format_exception(exc_type, exc, tb))[-60_000:],
         }
+
+
+def _own_description(description: str | None, func: str | None) -> str:
+    """A description the caller gave; RQ's default (the call string) is dropped, because it
+    spells out every argument, secrets included (the redacted args are stored instead)."""
+    if not description or (func and description.startswith(f"{func}(")):
+        return ""
+    return description[:1000]
 
 
 def _json(value: Any) -> str:

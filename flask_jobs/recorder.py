@@ -48,6 +48,7 @@ class HistoryRecorder:
         self._thread: threading.Thread | None = None
         self._behind_logged = 0.0
         self._failing = False
+        self._orphaned = False
         self._last_maintenance = 0.0
         self.written = 0
         #: How long another recorder's events must wait unacknowledged before we take them.
@@ -79,7 +80,10 @@ class HistoryRecorder:
         delay = 0.5
         deadline: float | None = None
         while True:
-            if parent is not None and os.getppid() != parent:
+            if parent is not None and os.getppid() != parent and not self._orphaned:
+                # Our worker died: write what we hold, take nothing new, and go.
+                self._orphaned = True
+                self.shutdown_grace = min(self.shutdown_grace, 2.0)
                 self._stop.set()
             stopping = self._stop.is_set()
             if stopping and deadline is None:
@@ -105,6 +109,12 @@ class HistoryRecorder:
                 )
                 self._pause(stopping, delay)
                 delay = min(delay * 2, 30.0)
+            except redis.ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    log.exception("history recorder: unexpected error; retrying in %.0fs", delay)
+                # the stream (and our group) were deleted, e.g. by a FLUSHDB: make them again
+                self._group_ready = False
+                self._pause(stopping, min(delay, 0.1))
             except Exception:
                 log.exception("history recorder: unexpected error; retrying in %.0fs", delay)
                 self._pause(stopping, delay)
@@ -124,7 +134,7 @@ class HistoryRecorder:
         conn: Any = self.state.connection  # RESP2 replies: lists (redis-py types RESP3's too)
         pending = conn.xreadgroup(GROUP, self.name, {self.stream: "0"}, count=BATCH)
         entries = pending[0][1] if pending and pending[0][1] else []
-        if not entries:
+        if not entries and not self._orphaned:
             fresh = conn.xreadgroup(
                 GROUP,
                 self.name,

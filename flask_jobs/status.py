@@ -7,6 +7,7 @@ from typing import Any
 from rq import Queue
 from rq.worker import Worker
 
+from .config import QUEUE_NAME
 from .state import REGISTRIES, JobsState, redact_url
 
 __all__ = ["queue_names", "status_data"]
@@ -16,7 +17,8 @@ def queue_names(state: JobsState) -> list[str]:
     """``JOBS_QUEUES`` in order, then any other queue RQ knows of in this Redis."""
     names = list(state.config.queues)
     for queue in Queue.all(connection=state.connection):
-        if queue.name not in names:
+        # a queue made by plain RQ may have a name we would refuse: leave it out
+        if queue.name not in names and QUEUE_NAME.match(queue.name):
             names.append(queue.name)
     return names
 

@@ -355,3 +355,12 @@ def test_database_outage_loses_no_history_and_fails_no_job(
                 sa.text("SELECT count(*) FROM flask_jobs_history WHERE status = 'finished'")
             ).scalar()
     assert (count, done) == (500, 500)
+
+
+def test_secrets_do_not_leak_through_the_description(app: Flask, ctx: None, work: Any) -> None:
+    job = jobs_app.echo.enqueue(1, password="hunter2")
+    explicit = jobs_app.echo.options(description="nightly export").enqueue(2)
+    work()
+    (row,) = rows(app, job.id)
+    assert "hunter2" not in (row["description"] or "") and "hunter2" not in row["kwargs"]
+    assert rows(app, explicit.id)[0]["description"] == "nightly export"
