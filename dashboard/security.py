@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import hmac
+import inspect
 import secrets
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Response, abort, current_app, g, request
 
-__all__ = ["authorize", "can_write", "csrf_token", "set_csrf_cookie", "template_globals"]
+__all__ = [
+    "allowed",
+    "authorize",
+    "can_write",
+    "csrf_token",
+    "set_csrf_cookie",
+    "template_globals",
+]
 
 # Double-submit: a random token in a SameSite=Strict cookie and in every form. Another
 # site can neither read the cookie nor make the browser send it, and no SECRET_KEY is
@@ -17,23 +26,71 @@ COOKIE = "flask_jobs_csrf"
 READ_ONLY = "read"
 
 
-def _access() -> bool | str:
+#: The action each state-changing endpoint performs, as the auth hook sees it.
+_ENDPOINT_ACTIONS = {
+    "jobs_requeue_matching": "requeue",
+    "failures_requeue_group": "requeue",
+    "failures_delete_group": "delete",
+    "queue_pause": "pause_queue",
+    "queue_resume": "resume_queue",
+    "queue_empty": "empty_queue",
+    "schedule_run": "run_schedule",
+    "schedule_pause": "pause_schedule",
+    "schedule_resume": "resume_schedule",
+}
+_JOB_ACTIONS = {"requeue": "requeue", "cancel": "cancel", "delete": "delete", "copy": "enqueue"}
+WRITE_ACTIONS = (
+    "requeue", "cancel", "delete", "enqueue", "pause_queue", "resume_queue", "empty_queue",
+    "run_schedule", "pause_schedule", "resume_schedule",
+)  # fmt: skip
+
+
+def allowed(action: str) -> bool:
+    """Whether the hook allows ``action`` ("view", "requeue", "delete"...) for this request.
+
+    ``JOBS_DASHBOARD_AUTH`` is called with the action name; a hook that takes no
+    argument may answer True (everything), False (nothing) or "read" (view only).
+    """
     auth = current_app.extensions["jobs"].config.dashboard_auth
     if auth is None:
         return bool(current_app.debug or current_app.testing)
+    try:
+        parameters = inspect.signature(auth).parameters
+    except (TypeError, ValueError):
+        parameters = {}  # type: ignore[assignment]
+    if parameters:
+        return bool(auth(action))
     result = auth()
-    return READ_ONLY if result == READ_ONLY else bool(result)
+    if result == READ_ONLY:
+        return action == "view"
+    return bool(result)
 
 
 def can_write() -> bool:
-    """Whether the current user may change things (requeue, delete, pause...)."""
-    return _access() is True
+    """Whether the current user may change anything at all (to show the action buttons)."""
+    return any(allowed(action) for action in WRITE_ACTIONS)
+
+
+def _action() -> str:
+    endpoint = (request.endpoint or "").rpartition(".")[2]
+    if endpoint == "job_action":
+        return _JOB_ACTIONS.get(str((request.view_args or {}).get("action")), "unknown")
+    if endpoint == "jobs_bulk":
+        return _JOB_ACTIONS.get(request.form.get("action", ""), "unknown")
+    return _ENDPOINT_ACTIONS.get(endpoint, "unknown")
+
+
+def _same_origin() -> bool:
+    source = request.headers.get("Origin") or request.headers.get("Referer")
+    if not source or source == "null":
+        return source is None  # no header: a non-browser client; the token still decides
+    parts = urlsplit(source)
+    return f"{parts.scheme}://{parts.netloc}" == request.host_url.rstrip("/")
 
 
 def authorize() -> None:
-    """Before every dashboard request: the auth hook, then CSRF on anything that changes state."""
-    access = _access()
-    if not access:
+    """Before every request: may this user view (and do this)? Then CSRF and same origin."""
+    if not allowed("view"):
         if current_app.extensions["jobs"].config.dashboard_auth is None:
             abort(
                 403,
@@ -43,8 +100,11 @@ def authorize() -> None:
         abort(403, "You are not allowed to see the jobs dashboard.")
     if request.method in ("GET", "HEAD", "OPTIONS"):
         return
-    if access is not True:
-        abort(403, "Your access to the jobs dashboard is read-only.")
+    action = _action()
+    if not allowed(action):
+        abort(403, f"You are not allowed to {action.replace('_', ' ')} here.")
+    if not _same_origin():
+        abort(400, "This form was sent from another site; reload the dashboard and try again.")
     expected = request.cookies.get(COOKIE)
     given = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token") or ""
     if not expected or not hmac.compare_digest(str(expected), str(given)):
@@ -77,4 +137,4 @@ def set_csrf_cookie(response: Response) -> Response:
 
 def template_globals() -> dict[str, Any]:
     """Names every dashboard template can use."""
-    return {"csrf_token": csrf_token, "can_write": can_write()}
+    return {"csrf_token": csrf_token, "can_write": can_write(), "allowed": allowed}

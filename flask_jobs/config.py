@@ -169,7 +169,9 @@ def _url_prefix(key: str, value: Any) -> str:
 def _callable_or_none(key: str, value: Any) -> Callable[[], bool] | None:
     if value is None or callable(value):
         return value  # type: ignore[no-any-return]
-    raise _bad(key, value, "expected a function that returns True when the user may see it")
+    raise _bad(
+        key, value, "expected a function of the action ('view', 'requeue'...) returning True"
+    )
 
 
 def _database_uri(key: str, value: Any) -> str | None:

@@ -6,6 +6,7 @@ from typing import Any
 
 import redis
 from flask import Flask
+from rq.job import JobStatus
 
 import jobs_app
 from browser import browser_page, serve
@@ -92,3 +93,70 @@ def test_overview_in_a_real_browser(app: Flask, ctx: None, work: Any) -> None:
         assert page.locator("#fj-overview-live[hx-trigger]").count() == 0
         page.goto(f"{base}/jobs/")
         assert page.locator("#fj-overview-live[hx-trigger]").count() == 0
+
+
+def _token(client: Any, path: str = "/jobs/queues") -> str:
+    client.get(path)
+    cookie = client.get_cookie("flask_jobs_csrf")
+    assert cookie is not None
+    return str(cookie.value)
+
+
+def test_per_action_permissions(redis_url: str, redis_client: Any) -> None:
+    asked: list[str] = []
+
+    def auth(action: str) -> bool:
+        asked.append(action)
+        return action in ("view", "pause_queue")
+
+    app = jobs_app.create_app({"JOBS_REDIS_URL": redis_url, "JOBS_DASHBOARD_AUTH": auth})
+    client = app.test_client()
+    token = _token(client)
+    paused = client.post("/jobs/queues/default/pause", data={"csrf_token": token})
+    assert paused.status_code == 303
+    emptied = client.post("/jobs/queues/default/empty", data={"csrf_token": token, "confirm": "1"})
+    assert emptied.status_code == 403
+    assert "not allowed to empty queue" in emptied.get_data(as_text=True)
+    assert {"view", "pause_queue", "empty_queue"} <= set(asked)
+
+
+def test_post_from_another_origin_is_refused(app: Flask, client: Any) -> None:
+    token = _token(client)
+    evil = client.post(
+        "/jobs/queues/default/pause",
+        data={"csrf_token": token},
+        headers={"Origin": "https://evil.example"},
+    )
+    assert evil.status_code == 400 and "another site" in evil.get_data(as_text=True)
+    same = client.post(
+        "/jobs/queues/default/pause",
+        data={"csrf_token": token},
+        headers={"Origin": "http://localhost"},
+    )
+    assert same.status_code == 303
+
+
+def test_xss_in_job_arguments_is_escaped(app: Flask, ctx: None, client: Any, work: Any) -> None:
+    job = jobs_app.fail.enqueue("<script>alert(1)</script>")
+    work()
+    for path in (f"/jobs/job/{job.id}", "/jobs/jobs", "/jobs/failures"):
+        html = client.get(path).get_data(as_text=True)
+        assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in client.get(f"/jobs/job/{job.id}").get_data(
+        as_text=True
+    )
+
+
+def test_requeue_click_in_a_real_browser(app: Flask, ctx: None, work: Any) -> None:
+    failing = jobs_app.fail.enqueue("clicked back to life")
+    work()
+    with serve(app) as base, browser_page() as page:
+        page.goto(f"{base}/jobs/job/{failing.id}")
+        assert "RuntimeError: clicked back to life" in page.content()  # the traceback
+        with page.expect_navigation():
+            page.get_by_role("button", name="Requeue").click()
+        assert failing.get_status() == JobStatus.QUEUED
+        # a real worker runs it again (it fails again: a new attempt in the history)
+        work()
+        page.goto(f"{base}/jobs/job/{failing.id}")
+        assert page.locator("text=Attempt 2").count() == 1
