@@ -11,12 +11,21 @@ from importlib import resources
 from typing import Any
 
 import redis
-from flask import Blueprint, Flask, current_app, render_template
+from flask import Blueprint, Flask, current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from flask_jobs.errors import JobsConnectionError
 
-from . import security, views_jobs, views_ops, views_overview
+from . import (
+    jobs_common,
+    security,
+    views_api,
+    views_failures,
+    views_job,
+    views_jobs,
+    views_ops,
+    views_overview,
+)
 
 __all__ = ["create_blueprint", "register_dashboard"]
 
@@ -42,24 +51,34 @@ def create_blueprint() -> Blueprint:
     @bp.errorhandler(redis.ConnectionError)
     @bp.errorhandler(redis.TimeoutError)
     @bp.errorhandler(JobsConnectionError)
-    def redis_down(exc: Exception) -> tuple[str, int]:
+    def redis_down(exc: Exception) -> Any:
         if isinstance(exc, JobsConnectionError):
             message = str(exc)
         else:
             message = str(current_app.extensions["jobs"].connection_error(exc))
-        return render_template("flask_jobs/error.html", code=503, message=message), 503
+        return _error(503, message)
 
     @bp.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Any:
         if exc.code is None or exc.code < 400:
             return exc
-        message = exc.description or exc.name
-        return render_template("flask_jobs/error.html", code=exc.code, message=message), exc.code
+        return _error(exc.code, exc.description or exc.name)
 
     views_overview.register(bp)
+    jobs_common.register(bp)
     views_jobs.register(bp)
+    views_job.register(bp)
+    views_failures.register(bp)
     views_ops.register(bp)
+    views_api.register(bp)
     return bp
+
+
+def _error(code: int, message: str) -> Any:
+    """An error page, or a JSON error body for the API."""
+    if (request.endpoint or "").rpartition(".")[2].startswith("api_"):
+        return jsonify({"error": message, "status": code}), code
+    return render_template("flask_jobs/error.html", code=code, message=message), code
 
 
 def register_dashboard(app: Flask) -> None:

@@ -10,6 +10,7 @@ from rq.job import JobStatus
 
 import jobs_app
 from browser import browser_page, serve
+from conftest import wait_for
 
 
 def test_overview_shows_counts_and_workers(app: Flask, ctx: None, client: Any, work: Any) -> None:
@@ -155,7 +156,7 @@ def test_requeue_click_in_a_real_browser(app: Flask, ctx: None, work: Any) -> No
         assert "RuntimeError: clicked back to life" in page.content()  # the traceback
         with page.expect_navigation():
             page.get_by_role("button", name="Requeue").click()
-        assert failing.get_status() == JobStatus.QUEUED
+        wait_for(lambda: failing.get_status() == JobStatus.QUEUED, timeout=10)
         # a real worker runs it again (it fails again: a new attempt in the history)
         work()
         page.goto(f"{base}/jobs/job/{failing.id}")

@@ -1,0 +1,119 @@
+"""The JSON API under ``/jobs/api/``: the dashboard's data for scripts and other tools."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from flask import Blueprint, abort, current_app, jsonify, request
+from flask.typing import ResponseReturnValue
+
+from flask_jobs.events import STATUSES
+from flask_jobs.history_query import HistoryQuery
+from flask_jobs.scheduler import ScheduleControl
+from flask_jobs.status import status_data
+
+from .web import arg_choice, arg_int, state
+
+__all__ = ["register"]
+
+JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+WINDOWS = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
+
+
+def _json_ready(value: Any) -> Any:
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return moment.isoformat()
+    if isinstance(value, dict):
+        return {k: _json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_ready(v) for v in value]
+    return value
+
+
+def _history() -> HistoryQuery:
+    jobs_state = state()
+    if not jobs_state.history_enabled:
+        abort(404, "The job history is off (JOBS_HISTORY_ENABLED = False).")
+    return HistoryQuery(jobs_state.history, current_app._get_current_object())  # type: ignore[attr-defined]
+
+
+def _moment(name: str) -> datetime | None:
+    raw = request.args.get(name)
+    if not raw:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        abort(400, f"'{name}' must be an ISO-8601 date and time, e.g. 2026-11-24T09:00:00Z.")
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _text(name: str) -> str | None:
+    value = request.args.get(name) or None
+    if value is not None and len(value) > 500:
+        abort(400, f"'{name}' is longer than 500 characters.")
+    return value
+
+
+def api_overview() -> ResponseReturnValue:
+    """Queues with their counts per state, and the workers."""
+    return jsonify(_json_ready(status_data(state())))
+
+
+def api_jobs() -> ResponseReturnValue:
+    """History rows matching the filters, newest first; ``next_cursor`` pages on."""
+    status = request.args.get("status") or None
+    if status is not None and status not in STATUSES:
+        abort(400, f"'status' must be one of {', '.join(STATUSES)}.")
+    page = _history().search(
+        status=status,
+        queue=_text("queue"),
+        function=_text("function"),
+        origin=_text("origin"),
+        text=_text("text"),
+        since=_moment("since"),
+        until=_moment("until"),
+        cursor=arg_int("cursor", 0, minimum=0, maximum=2**62) or None,
+        limit=arg_int("limit", 50, minimum=1, maximum=500),
+    )
+    rows = [{k: v for k, v in row.items() if k != "status_rank"} for row in page.rows]
+    return jsonify(_json_ready({"jobs": rows, "next_cursor": page.next_cursor}))
+
+
+def api_job(job_id: str) -> ResponseReturnValue:
+    """Every recorded attempt of one job, and its live status in Redis if it is still there."""
+    if not JOB_ID.match(job_id):
+        abort(404, "No such job: a job id is 1-128 letters, digits, '_' or '-'.")
+    attempts = [
+        {k: v for k, v in row.items() if k != "status_rank"} for row in _history().get(job_id)
+    ]
+    raw = state().connection.hget(f"rq:job:{job_id}", "status")
+    live = raw.decode() if isinstance(raw, bytes) else None
+    if not attempts and live is None:
+        abort(404, f"No job with id {job_id!r} in Redis or in the history.")
+    return jsonify(_json_ready({"id": job_id, "status": live, "attempts": attempts}))
+
+
+def api_failures() -> ResponseReturnValue:
+    """Failures grouped by function and exception type over ``window`` (1h, 24h, 7d)."""
+    window = WINDOWS[arg_choice("window", tuple(WINDOWS), "24h")]
+    groups = _history().top_exceptions(window, limit=arg_int("limit", 50, minimum=1, maximum=500))
+    return jsonify(_json_ready({"groups": groups}))
+
+
+def api_schedules() -> ResponseReturnValue:
+    """Every schedule with its trigger, next and last run, outcome and state."""
+    control = ScheduleControl(current_app._get_current_object(), state())  # type: ignore[attr-defined]
+    return jsonify(_json_ready({"schedules": control.list()}))
+
+
+def register(bp: Blueprint) -> None:
+    """Add the JSON API to the dashboard blueprint."""
+    bp.add_url_rule("/api/overview", "api_overview", api_overview)
+    bp.add_url_rule("/api/jobs", "api_jobs", api_jobs)
+    bp.add_url_rule("/api/jobs/<path:job_id>", "api_job", api_job)
+    bp.add_url_rule("/api/failures", "api_failures", api_failures)
+    bp.add_url_rule("/api/schedules", "api_schedules", api_schedules)

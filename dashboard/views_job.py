@@ -1,0 +1,207 @@
+"""One job's detail page (arguments, origin, every attempt) and its actions."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from flask import Blueprint, abort, current_app, request, url_for
+from flask.typing import ResponseReturnValue
+from rq.exceptions import DeserializationError, InvalidJobOperation
+from rq.job import JobStatus
+from sqlalchemy.exc import SQLAlchemyError
+
+from flask_jobs.actions import REQUEUEABLE
+from flask_jobs.errors import JobsError
+from flask_jobs.rq_job import META_PROGRESS, FlaskJob
+
+from .jobs_common import (
+    ACTIONS,
+    DONE,
+    JOB_ID,
+    HistoryUnavailable,
+    confirm_page,
+    fetch,
+    history,
+    perform,
+    redirect_with,
+)
+from .web import render, state
+
+__all__ = ["register"]
+
+#: Origins that name another job: a requeue, a copy, or a job enqueued by a job.
+ORIGIN_JOB = re.compile(r"(?:requeue|copy|job):([A-Za-z0-9_-]{1,128})(?:#\d+)?")
+CANCELABLE = (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED)
+JOB_ACTIONS = (*ACTIONS, "copy")
+
+
+def _check_id(job_id: str) -> None:
+    if not JOB_ID.fullmatch(job_id):
+        abort(
+            404,
+            f"{job_id[:80]!r} is not a job id: job ids are 1 to 128 letters, digits, '_' or '-'.",
+        )
+
+
+def _pretty(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False, default=repr)
+
+
+def _pretty_text(text: str | None) -> str:
+    if text is None:
+        return "-"
+    try:
+        return _pretty(json.loads(text))
+    except ValueError:  # cut short by JOBS_HISTORY_MAX_ARG_BYTES: show it as it is
+        return text
+
+
+def _describe(job_id: str, live: FlaskJob | None, attempts: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the detail page shows, from Redis when the job is there, else from the history."""
+    latest = attempts[-1] if attempts else {}
+    with_args = next((row for row in reversed(attempts) if row["args"] is not None), None)
+    args_text = _pretty_text(with_args["args"]) if with_args else "-"
+    kwargs_text = _pretty_text(with_args["kwargs"]) if with_args else "-"
+    truncated = bool(with_args and with_args["args_truncated"])
+    progress = latest.get("progress")
+    progress_message = latest.get("progress_message")
+    context: dict[str, Any] = {
+        "job_id": job_id,
+        "in_redis": live is not None,
+        "status": latest.get("status", "-"),
+        "func": latest.get("func"),
+        "queue": latest.get("queue"),
+        "description": latest.get("description"),
+        "origin": latest.get("origin"),
+        "enqueued_at": latest.get("enqueued_at"),
+        "dependencies": [],
+        "result": next((r["result"] for r in reversed(attempts) if r["result"] is not None), None),
+    }
+    if live is not None:
+        status = live.get_status(refresh=False)
+        context.update(
+            status=status.value,
+            func=live.func_name,
+            queue=live.origin,
+            description=live.description,
+            origin=live.origin_label or context["origin"],
+            enqueued_at=live.enqueued_at or context["enqueued_at"],
+            dependencies=live.dependency_ids,
+            can_requeue=status in REQUEUEABLE,
+            can_cancel=status in CANCELABLE,
+            can_delete=status != JobStatus.STARTED,
+        )
+        events = state().events
+        try:  # the real arguments, redacted here as the history redacts them
+            args_text = _pretty(events.redact(list(live.args)))
+            kwargs_text = _pretty(events.redact(dict(live.kwargs)))
+            truncated = False
+            context["can_copy"] = True
+        except (DeserializationError, TypeError, ValueError) as exc:
+            current_app.logger.warning("dashboard: cannot read arguments of %s: %s", job_id, exc)
+        meta = live.meta.get(META_PROGRESS) if isinstance(live.meta, dict) else None
+        if isinstance(meta, dict) and isinstance(meta.get("fraction"), int | float):
+            progress, progress_message = meta["fraction"], meta.get("message")
+    origin_job = ORIGIN_JOB.fullmatch(context["origin"] or "")
+    if str(context["description"]).startswith(f"{context['func']}("):
+        # RQ's default description is the call with its arguments, unredacted: never shown
+        context["description"] = None
+    context.update(
+        args_text=args_text,
+        kwargs_text=kwargs_text,
+        truncated=truncated,
+        progress=None if progress is None else min(1.0, max(0.0, float(progress))),
+        progress_message=progress_message,
+        origin_job=origin_job.group(1) if origin_job else None,
+        active=context["status"] in ("queued", "started", "scheduled", "deferred"),
+    )
+    return context
+
+
+def _copy(job: FlaskJob) -> FlaskJob:
+    """A new job with ``job``'s function, arguments and queue, its origin ``copy:<id>``."""
+    if not isinstance(job.func_name, str):
+        raise JobsError(f"job {job.id} has no function path to enqueue again")
+    function = state().jobs.function(job.func_name)
+    call = function.options(queue=job.origin, origin=f"copy:{job.id}")
+    return call.enqueue(*job.args, **job.kwargs)
+
+
+# -- views ---------------------------------------------------------------------------
+
+
+def job(job_id: str) -> ResponseReturnValue:
+    """One job: what it runs, where it came from, its state, and every attempt."""
+    _check_id(job_id)
+    live = fetch(job_id)
+    attempts: list[dict[str, Any]] = []
+    history_note = None
+    query = history()
+    if query is None:
+        history_note = "The job history is off."
+    else:
+        try:
+            attempts = query.get(job_id)
+        except SQLAlchemyError as exc:
+            current_app.logger.warning("dashboard: history unavailable: %s", exc)
+            if live is None:  # nothing to show: say why, rather than "no such job"
+                raise HistoryUnavailable() from exc
+            history_note = "The job history database cannot be read right now."
+    if live is None and not attempts:
+        abort(
+            404,
+            f"No job with id {job_id!r}: it is neither in Redis nor in the history "
+            "(it may have expired, been deleted, or been purged from the history).",
+        )
+    context = _describe(job_id, live, attempts)
+    return render(
+        "flask_jobs/job_detail.html",
+        "flask_jobs/job_detail_live.html",
+        history_note=history_note,
+        attempts=attempts,
+        **context,
+    )
+
+
+def job_action(job_id: str, action: str) -> ResponseReturnValue:
+    """Requeue, cancel, delete (after a confirmation page) or copy one job."""
+    if action not in JOB_ACTIONS:
+        abort(404, f"There is no job action {action[:40]!r}; use one of {', '.join(JOB_ACTIONS)}.")
+    _check_id(job_id)
+    here = url_for(".job", job_id=job_id)
+    live = fetch(job_id)
+    if live is None:
+        return redirect_with(
+            here, f"Job {job_id} is no longer in Redis: nothing to {action}.", "error"
+        )
+    if action == "copy":
+        try:
+            copy = _copy(live)
+        except (JobsError, DeserializationError, TypeError, ValueError) as exc:
+            return redirect_with(here, f"Could not enqueue a copy of job {job_id}: {exc}", "error")
+        return redirect_with(
+            url_for(".job", job_id=copy.id), f"Enqueued {copy.id}, a copy of {job_id}."
+        )
+    if action == "delete" and request.form.get("confirm") != "yes":
+        return confirm_page(
+            "Delete job",
+            f"Delete job {job_id} ({live.func_name}) from Redis? Its history stays.",
+            url_for(".job_action", job_id=job_id, action="delete"),
+            [],
+            button="Delete",
+            danger=True,
+            cancel_url=here,
+        )
+    try:
+        perform(action, live)
+    except (JobsError, InvalidJobOperation) as exc:
+        return redirect_with(here, f"Could not {action} job {job_id}: {exc}", "error")
+    return redirect_with(here, f"{DONE[action]} job {job_id}.")
+
+
+def register(bp: Blueprint) -> None:
+    """Add the job detail page and its actions to the dashboard blueprint."""
+    bp.add_url_rule("/job/<path:job_id>", "job", job)  # a "/" in an id: a 404, not a 405
+    bp.add_url_rule("/job/<job_id>/<action>", "job_action", job_action, methods=["POST"])

@@ -1,0 +1,55 @@
+"""The JSON API: the dashboard's data for scripts; errors as JSON, never a 500."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask import Flask
+
+import jobs_app
+
+
+def test_overview_and_jobs(app: Flask, ctx: None, client: Any, work: Any) -> None:
+    ok = jobs_app.add.enqueue(1, 2)
+    bad = jobs_app.fail.enqueue("api")
+    work()
+    overview = client.get("/jobs/api/overview").get_json()
+    assert {q["name"]: q["failed"] for q in overview["queues"]}["default"] == 1
+    listed = client.get("/jobs/api/jobs?status=failed").get_json()
+    assert [row["job_id"] for row in listed["jobs"]] == [bad.id]
+    assert listed["next_cursor"] is None
+    detail = client.get(f"/jobs/api/jobs/{ok.id}").get_json()
+    assert detail["status"] == "finished" and detail["attempts"][0]["result"] == "3"
+    failures = client.get("/jobs/api/failures?window=1h").get_json()
+    assert failures["groups"][0]["exc_type"] == "RuntimeError"
+    assert client.get("/jobs/api/schedules").get_json() == {"schedules": []}
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/jobs/api/jobs?limit=0", 400),
+        ("/jobs/api/jobs?limit=abc", 400),
+        ("/jobs/api/jobs?cursor=-5", 400),
+        ("/jobs/api/jobs?status=exploded", 400),
+        ("/jobs/api/jobs?since=yesterday", 400),
+        ("/jobs/api/jobs?text=" + "x" * 600, 400),
+        ("/jobs/api/jobs/nope", 404),
+        ("/jobs/api/jobs/%3Cscript%3E", 404),
+        ("/jobs/api/jobs/a%00b", 404),
+        ("/jobs/api/failures?window=1y", 400),
+    ],
+)
+def test_bad_input_is_a_json_4xx(app: Flask, client: Any, path: str, status: int) -> None:
+    response = client.get(path)
+    assert response.status_code == status
+    body = response.get_json()
+    assert body is not None and body["error"] and body["status"] == status
+
+
+def test_text_search_with_injection_strings(app: Flask, client: Any) -> None:
+    for text in ["' OR 1=1 --", "%", "_", "\\", "ü\u202e", "'; DROP TABLE flask_jobs_history; --"]:
+        response = client.get("/jobs/api/jobs", query_string={"text": text})
+        assert response.status_code == 200, text
+    assert client.get("/jobs/api/jobs").status_code == 200  # the table is still there
