@@ -44,7 +44,9 @@ def test_wheel_holds_only_the_flask_jobs_package(wheel: Path) -> None:
         "flask_jobs/py.typed",
         "flask_jobs/dashboard/__init__.py",
         "flask_jobs/dashboard/templates/flask_jobs/base.html",
-        "flask_jobs/dashboard/templates/flask_jobs/index.html",
+        "flask_jobs/dashboard/templates/flask_jobs/overview.html",
+        "flask_jobs/dashboard/templates/flask_jobs/job_detail.html",
+        "flask_jobs/dashboard/static/htmx.min.js",
         "flask_jobs/dashboard/static/flask_jobs.css",
     ]:
         assert required in names
@@ -77,7 +79,7 @@ def test_installed_wheel_imports_and_finds_its_templates(wheel: Path, tmp_path: 
         "t = resources.files('flask_jobs.dashboard.templates') / 'flask_jobs' / 'base.html'\n"
         "assert t.is_file()\n"
         "bp = d.create_blueprint()\n"
-        "assert bp.jinja_loader.get_source(None, 'flask_jobs/index.html')\n"
+        "assert bp.jinja_loader.get_source(None, 'flask_jobs/overview.html')\n"
     )
     # run outside the repository, so the local flask_jobs/ folder cannot shadow the wheel
     subprocess.run(
