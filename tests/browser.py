@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import shutil
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -52,7 +55,23 @@ def browser_page() -> Iterator[Any]:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         try:
             context = browser.new_context()
-            yield context.new_page()
+            page = context.new_page()
+            try:
+                yield page
+            except BaseException:
+                _keep_screenshot(page)
+                raise
             context.close()
         finally:
             browser.close()
+
+
+def _keep_screenshot(page: Any) -> None:
+    """On a failure, keep what the browser showed (test-artifacts/, or $JOBS_TEST_ARTIFACTS)."""
+    folder = Path(os.environ.get("JOBS_TEST_ARTIFACTS", "test-artifacts"))
+    folder.mkdir(parents=True, exist_ok=True)
+    name = os.environ.get("PYTEST_CURRENT_TEST", "browser").split(" ")[0]
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:150]
+    # the page may be gone with the failure: the test's own error is what matters
+    with contextlib.suppress(Exception):
+        page.screenshot(path=str(folder / f"{safe}.png"), full_page=True)

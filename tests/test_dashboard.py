@@ -161,3 +161,23 @@ def test_requeue_click_in_a_real_browser(app: Flask, ctx: None, work: Any) -> No
         work()
         page.goto(f"{base}/jobs/job/{failing.id}")
         assert page.locator("text=Attempt 2").count() == 1
+
+
+def test_pause_a_schedule_in_a_real_browser(
+    redis_url: str, redis_client: redis.Redis, tmp_path: Any
+) -> None:
+    app = jobs_app.create_app(
+        {
+            "JOBS_REDIS_URL": redis_url,
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'b.db'}",
+            "JOBS_SCHEDULE": {"tick": {"job": "jobs_app:add", "args": [1, 2], "every": "10s"}},
+        }
+    )
+    with serve(app) as base, browser_page() as page:
+        page.goto(f"{base}/jobs/schedules")
+        with page.expect_navigation():
+            page.get_by_role("button", name="Pause").click()
+        assert "paused" in page.locator("table").inner_text()
+    with app.app_context():
+        (row,) = jobs_app.jobs.schedules.list()
+        assert row["paused"] is True
