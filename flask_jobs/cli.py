@@ -280,6 +280,21 @@ def requeue_command(job_ids: tuple[str, ...], all_failed: bool, queue: str | Non
         count = sum(requeue_failed(state, name) for name in names)
         click.echo(f"requeued {count} failed job(s)")
         return
+    _each_job(
+        state,
+        job_ids,
+        lambda job: requeue(state, job),
+        lambda job: f"requeued {job.id} on {job.origin} (attempt {job.attempt})",
+    )
+
+
+def _each_job(
+    state: JobsState,
+    job_ids: tuple[str, ...],
+    action: Callable[[FlaskJob], object],
+    done: Callable[[FlaskJob], str],
+) -> None:
+    """Apply ``action`` to each job; report every problem at the end, in one line."""
     problems = []
     for job_id in job_ids:
         try:
@@ -289,11 +304,11 @@ def requeue_command(job_ids: tuple[str, ...], all_failed: bool, queue: str | Non
             continue
         assert isinstance(job, FlaskJob)
         try:
-            requeue(state, job)
+            action(job)
         except JobsError as exc:
             problems.append(str(exc))
             continue
-        click.echo(f"requeued {job_id} on {job.origin} (attempt {job.attempt})")
+        click.echo(done(job))
     if problems:
         raise click.ClickException("; ".join(problems))
 
@@ -304,22 +319,7 @@ def requeue_command(job_ids: tuple[str, ...], all_failed: bool, queue: str | Non
 def cancel_command(job_ids: tuple[str, ...]) -> None:
     """Cancel queued, scheduled or deferred jobs: JOB_ID..."""
     _, state = _state()
-    problems = []
-    for job_id in job_ids:
-        try:
-            job = FlaskJob.fetch(job_id, connection=state.connection, serializer=state.serializer)
-        except NoSuchJobError:
-            problems.append(f"no job with id {job_id!r}")
-            continue
-        assert isinstance(job, FlaskJob)
-        try:
-            cancel(state, job)
-        except JobsError as exc:
-            problems.append(str(exc))
-            continue
-        click.echo(f"canceled {job_id}")
-    if problems:
-        raise click.ClickException("; ".join(problems))
+    _each_job(state, job_ids, lambda job: cancel(state, job), lambda job: f"canceled {job.id}")
 
 
 @jobs_cli.command("purge")
