@@ -23,6 +23,7 @@ from . import (
     views_failures,
     views_job,
     views_jobs,
+    views_metrics,
     views_ops,
     views_overview,
 )
@@ -71,6 +72,7 @@ def create_blueprint() -> Blueprint:
     views_failures.register(bp)
     views_ops.register(bp)
     views_api.register(bp)
+    views_metrics.register(bp)
     return bp
 
 

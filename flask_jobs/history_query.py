@@ -116,6 +116,11 @@ class HistoryQuery:
         since = datetime.now(timezone.utc) - window
         return self._rows(sa.select(*columns).where(t.c.ended_at >= since))
 
+    def recent_runs(self, window: timedelta) -> list[dict[str, Any]]:
+        """Function, status and run time of every attempt that ended within ``window``."""
+        t = self.table
+        return self._ended_since(window, t.c.func, t.c.status, t.c.run_seconds)
+
     def function_stats(self, window: timedelta = timedelta(hours=24)) -> list[dict[str, Any]]:
         """Per function: attempts by outcome, failure rate, p50/p95 run time over ``window``."""
         t = self.table

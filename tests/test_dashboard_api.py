@@ -53,3 +53,18 @@ def test_text_search_with_injection_strings(app: Flask, client: Any) -> None:
         response = client.get("/jobs/api/jobs", query_string={"text": text})
         assert response.status_code == 200, text
     assert client.get("/jobs/api/jobs").status_code == 200  # the table is still there
+
+
+def test_prometheus_metrics(app: Flask, ctx: None, client: Any, work: Any) -> None:
+    jobs_app.add.enqueue(1, 2)
+    jobs_app.fail.enqueue("metrics")
+    work()
+    jobs_app.add.enqueue(3, 4)
+    response = client.get("/jobs/metrics")
+    assert response.status_code == 200
+    assert response.mimetype == "text/plain"
+    text = response.get_data(as_text=True)
+    assert 'flask_jobs_queue_jobs{queue="default",state="queued"} 1.0' in text
+    assert 'flask_jobs_queue_jobs{queue="default",state="failed"} 1.0' in text
+    assert 'flask_jobs_attempts_last_hour{function="jobs_app.fail",outcome="failed"} 1.0' in text
+    assert 'flask_jobs_run_seconds_last_hour_bucket{function="jobs_app.add",le="+Inf"} 1.0' in text
