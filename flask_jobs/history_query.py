@@ -35,6 +35,16 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
+def _unindexed(column: Any) -> Any:
+    """``column || ''``: the same value, but no index on it drives the query.
+
+    Without ANALYZE statistics SQLite prefers the (func, id) or (status, id) index
+    to the ended_at range and scans the whole table (1.4 s instead of 1 ms on a
+    million rows); grouping or filtering on an expression leaves it the range.
+    """
+    return column.concat(sa.literal_column("''"))
+
+
 def _percentile(values: list[float], fraction: float) -> float | None:
     if not values:
         return None
@@ -131,9 +141,9 @@ class HistoryQuery:
         t = self.table
         since = datetime.now(timezone.utc) - window
         counted = self._rows(
-            sa.select(t.c.func, t.c.status, sa.func.count().label("n"))
+            sa.select(_unindexed(t.c.func).label("func"), t.c.status, sa.func.count().label("n"))
             .where(t.c.ended_at >= since)
-            .group_by(t.c.func, t.c.status)
+            .group_by(_unindexed(t.c.func), t.c.status)
         )
         recent = self._rows(
             sa.select(t.c.func, t.c.run_seconds)
@@ -187,7 +197,7 @@ class HistoryQuery:
             sa.select(index, t.c.status, sa.func.count().label("n"))
             .where(
                 t.c.ended_at >= now - window,
-                t.c.status.in_(("finished", "failed", "retried", "abandoned")),
+                _unindexed(t.c.status).in_(("finished", "failed", "retried", "abandoned")),
             )
             .group_by(index, t.c.status)
         )
@@ -208,7 +218,7 @@ class HistoryQuery:
         count = sa.func.count().label("count")
         stmt = (
             sa.select(
-                t.c.func,
+                _unindexed(t.c.func).label("func"),
                 t.c.exc_type,
                 count,
                 sa.func.min(t.c.ended_at).label("first_seen"),
@@ -218,7 +228,7 @@ class HistoryQuery:
                 t.c.exc_type.is_not(None),
                 t.c.ended_at >= datetime.now(timezone.utc) - window,
             )
-            .group_by(t.c.func, t.c.exc_type)
+            .group_by(_unindexed(t.c.func), t.c.exc_type)
             .order_by(count.desc())
             .limit(limit)
         )
