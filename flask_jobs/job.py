@@ -96,16 +96,14 @@ class JobCall(Generic[P, R]):
 
     def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> FlaskJob:
         """Put a run of the job on its queue; returns the RQ job."""
-        return self._function.jobs._enqueue(
-            self._function.path, args, kwargs, self._options, run=self._function.fn
-        )
+        return self._function.jobs._enqueue(self._function.path, args, kwargs, self._options)
 
     def enqueue_in(self, delay: timedelta, *args: P.args, **kwargs: P.kwargs) -> FlaskJob:
         """Run the job once ``delay`` has passed."""
         if not isinstance(delay, timedelta):
             raise TypeError(f"enqueue_in() takes a datetime.timedelta first, not {delay!r}")
         return self._function.jobs._enqueue(
-            self._function.path, args, kwargs, self._options, delay=delay, run=self._function.fn
+            self._function.path, args, kwargs, self._options, delay=delay
         )
 
     def enqueue_at(self, when: datetime, *args: P.args, **kwargs: P.kwargs) -> FlaskJob:
@@ -113,7 +111,7 @@ class JobCall(Generic[P, R]):
         if not isinstance(when, datetime):
             raise TypeError(f"enqueue_at() takes a datetime.datetime first, not {when!r}")
         return self._function.jobs._enqueue(
-            self._function.path, args, kwargs, self._options, at=when, run=self._function.fn
+            self._function.path, args, kwargs, self._options, at=when
         )
 
 

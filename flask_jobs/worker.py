@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Any
 import redis
 from flask import Flask
 from rq.job import Job, JobStatus
-from rq.scheduler import RQScheduler
 from rq.utils import now
-from rq.worker import SimpleWorker, SpawnWorker, Worker, WorkerStatus
+from rq.worker import SimpleWorker, SpawnWorker, Worker
 
+from .delayed import DelayedJobsMixin
+from .pausing import PAUSED_QUEUES_KEY, QueuePausingMixin
 from .rq_job import FlaskJob
 
 if TYPE_CHECKING:
@@ -39,13 +40,6 @@ log = logging.getLogger("flask_jobs.worker")
 #: The environment variable a spawned work horse reads to load the app again.
 APP_ENV = "FLASK_JOBS_APP"
 
-#: A Redis set of the names of queues our workers skip (paused from the dashboard).
-PAUSED_QUEUES_KEY = "flask_jobs:paused_queues"
-#: Seconds a worker trusts its last read of the paused set.
-PAUSED_REFRESH = 1.0
-#: Longest an idle worker blocks on its queues before it looks at the paused set again.
-PAUSED_CHECK = 5
-
 
 def dispose_db_pools(app: Flask) -> None:
     """Drop the SQLAlchemy connections inherited across a fork, without closing the parent's."""
@@ -57,31 +51,7 @@ def dispose_db_pools(app: Flask) -> None:
             engine.dispose(close=False)
 
 
-class DelayedJobScheduler(RQScheduler):
-    """RQ's mover of due delayed jobs, which also stops when its worker is gone.
-
-    RQ's own keeps running (and holding its queue locks) after its worker is
-    killed with SIGKILL, so no new worker could take over delayed jobs.
-    """
-
-    def work(self) -> None:
-        """Move due jobs every ``interval`` seconds until asked to stop or orphaned."""
-        this: Any = self  # RQScheduler is untyped
-        parent = os.getppid()
-        this._install_signal_handlers()
-        this.register_birth()
-        while True:
-            if this._stop_requested or os.getppid() != parent:
-                this.stop()
-                break
-            if this.should_reacquire_locks:
-                this.acquire_locks()
-            this.heartbeat()
-            this.enqueue_scheduled_jobs()
-            time.sleep(this.interval)
-
-
-class AppContextWorkerMixin:
+class AppContextWorkerMixin(DelayedJobsMixin, QueuePausingMixin):
     """Runs every job in a fresh ``app.app_context()`` of the app the worker loaded once,
     and reports each attempt to the job history."""
 
@@ -92,9 +62,6 @@ class AppContextWorkerMixin:
     run_recorder = True
     _jobs_performing = False
     _jobs_outbox: list[dict[str, str]] | None = None
-    _jobs_paused: frozenset[str] = frozenset()
-    _jobs_paused_read = float("-inf")
-    _jobs_queue_order: list[Queue] | None = None
 
     def _jobs_state(self) -> JobsState:
         state: JobsState = self._app().extensions["jobs"]
@@ -179,76 +146,6 @@ class AppContextWorkerMixin:
             ]
         return [encoder.from_job(job, "failed", attempt, arguments=False, **exc)]
 
-    def _paused_queue_names(self) -> frozenset[str]:
-        """The queues paused from the dashboard, read at most once per `PAUSED_REFRESH`."""
-        clock = time.monotonic()
-        if clock - self._jobs_paused_read >= PAUSED_REFRESH:
-            worker: Any = self
-            self._jobs_paused_read = clock
-            try:
-                members: Any = worker.connection.smembers(PAUSED_QUEUES_KEY)
-            except redis.RedisError as exc:  # RQ's dequeue below waits the outage out
-                log.debug("could not read the paused queues, using the last known: %s", exc)
-            else:
-                self._jobs_paused = frozenset(m.decode() for m in members)
-        return self._jobs_paused
-
-    def dequeue_job_and_maintain_ttl(
-        self, timeout: int | None, max_idle_time: int | None = None
-    ) -> tuple[Job, Queue] | None:
-        """RQ's dequeue, skipping paused queues (the ``flask_jobs:paused_queues`` set).
-
-        An idle worker blocks for at most `PAUSED_CHECK` seconds at a time (not RQ's
-        ~400), so a pause or resume reaches it within seconds. In burst mode a worker
-        whose queues are all paused is done; otherwise it waits for a resume.
-        """
-        worker: Any = self
-        if self._jobs_queue_order is None:
-            # RQ rotates or shuffles `_ordered_queues` after each job (its dequeue
-            # strategy); we keep the full order here and hand RQ the unpaused part.
-            self._jobs_queue_order = list(worker._ordered_queues)
-        started = time.monotonic()
-        heartbeat_at = started
-        while True:
-            left = None if max_idle_time is None else max_idle_time - (time.monotonic() - started)
-            if timeout is not None and left is not None and left <= 0:
-                return None
-            paused = self._paused_queue_names()
-            order = self._jobs_queue_order
-            active = [queue for queue in order if queue.name not in paused]
-            if not active:
-                if timeout is None:
-                    return None  # burst: nothing it may run is left
-                if worker.get_state() != WorkerStatus.IDLE:
-                    worker.set_state(WorkerStatus.IDLE)
-                    worker.procline("All queues paused: " + ",".join(worker.queue_names()))
-                if time.monotonic() - heartbeat_at >= PAUSED_CHECK:
-                    worker.heartbeat()
-                    heartbeat_at = time.monotonic()
-                    if worker.should_run_maintenance_tasks:
-                        worker.run_maintenance_tasks()
-                time.sleep(PAUSED_REFRESH if left is None else max(0.0, min(PAUSED_REFRESH, left)))
-                continue
-            worker._ordered_queues = active
-            if timeout is None:
-                result: tuple[Job, Queue] | None = super().dequeue_job_and_maintain_ttl(  # type: ignore[misc]
-                    None, max_idle_time
-                )
-            else:
-                block = min(timeout, PAUSED_CHECK)
-                if left is not None:
-                    block = min(block, max(1, int(left + 0.999)))
-                # RQ's own idle limit makes it return None after one empty wait.
-                result = super().dequeue_job_and_maintain_ttl(block, block)  # type: ignore[misc]
-            heartbeat_at = time.monotonic()
-            if result is not None:
-                worker._ordered_queues = order
-                worker.reorder_queues(reference_queue=result[1])
-                self._jobs_queue_order = list(worker._ordered_queues)
-                return result
-            if timeout is None:
-                return None
-
     def prepare_job_execution(self, job: Job, remove_from_intermediate_queue: bool = False) -> None:
         """RQ's bookkeeping before a run, with the "started" history event in its round trip."""
         # The same writes as RQ's BaseWorker.prepare_job_execution (rq 3.0), plus our event.
@@ -322,37 +219,6 @@ class AppContextWorkerMixin:
 
             self.flask_app = ScriptInfo(app_import_path=os.environ.get(APP_ENV)).load_app()
         return self.flask_app
-
-    def _start_scheduler(
-        self,
-        burst: bool = False,
-        logging_level: str | None = "INFO",
-        date_format: str = "%H:%M:%S",
-        log_format: str = "%(asctime)s %(message)s",
-    ) -> None:
-        """Start RQ's delayed-job scheduler, as RQ does, but one that dies with this worker."""
-        worker: Any = self
-        scheduler: Any = DelayedJobScheduler(
-            worker.queues,
-            connection=worker.connection,
-            logging_level=logging_level if logging_level is not None else worker.log.level,
-            date_format=date_format,
-            log_format=log_format,
-            serializer=worker.serializer,
-        )
-        worker.scheduler = scheduler
-        scheduler.acquire_locks()
-        if not scheduler.acquired_locks:
-            return
-        if burst:
-            try:
-                scheduler.register_birth()
-                scheduler.enqueue_scheduled_jobs()
-            finally:
-                scheduler.release_locks()
-                scheduler.register_death()
-        else:
-            scheduler.start()
 
     def main_work_horse(self, job: Job, queue: Queue) -> None:
         """Entry of a forked or spawned work horse: forget the parent's database connections."""

@@ -187,3 +187,37 @@ def drain_history(app: Flask, *, claim: bool = False) -> Any:
     while recorder.drain_once(block=False):
         pass
     return recorder
+
+
+# Helpers for the dashboard's jobs tests (test_dashboard_jobs.py, test_dashboard_job_detail.py).
+
+
+def text(response: Any) -> str:
+    return str(response.get_data(as_text=True))
+
+
+def csrf(client: Any) -> str:
+    """The CSRF token: the cookie a page sets, which the page's forms (or htmx) carry too."""
+    import re
+
+    page = text(client.get("/jobs/jobs"))
+    cookie = client.get_cookie("flask_jobs_csrf")
+    assert cookie is not None
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page) or re.search(
+        r'"X-CSRF-Token": "([^"]+)"', page
+    )
+    assert match and match.group(1) == cookie.value
+    return str(cookie.value)
+
+
+def status_of(job_id: str) -> Any:
+    """The job's rq ``JobStatus``."""
+    job = jobs_app.jobs.fetch_job(job_id)
+    return job.get_status()
+
+
+def failed_jobs(work: Any, *messages: str) -> list[Any]:
+    """Enqueue one failing job per message and run them: the ``FlaskJob`` objects."""
+    jobs = [jobs_app.fail.enqueue(message) for message in messages]
+    work()
+    return jobs
