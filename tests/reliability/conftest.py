@@ -7,6 +7,7 @@ a 20,000-job soak, 10,000 fuzzed requests); the default keeps CI's share small.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -130,10 +131,8 @@ class Processes:
 
     def kill_group(self, proc: subprocess.Popen[Any]) -> None:
         """SIGKILL the process and every process it started (its session's group)."""
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         proc.wait(10)
 
     def stop_all(self) -> None:
@@ -144,10 +143,8 @@ class Processes:
             while time.monotonic() < deadline and _group_alive(proc.pid):
                 time.sleep(0.05)
             if _group_alive(proc.pid):
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
 
 
 def _group_alive(pgid: int) -> bool:
