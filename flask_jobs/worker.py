@@ -248,6 +248,42 @@ class AppContextWorkerMixin(DelayedJobsMixin, QueuePausingMixin):
             job._jobs_exc_fields = self._jobs_state().events.exception(exc_info)  # type: ignore[attr-defined]
         return super().handle_exception(job, *exc_info)  # type: ignore[misc]
 
+    def request_force_stop(self, signum: int, frame: Any) -> None:
+        """RQ's cold shutdown, then fail (or retry) the job it killed, so that it does not
+        stay "started" until RQ's cleanup calls it abandoned a minute or more later."""
+        worker: Any = self
+        job = execution = None
+        if getattr(worker, "horse_pid", 0):
+            execution = next(iter(worker.executions.values()), None)
+            job = worker.get_current_job()
+        try:
+            super().request_force_stop(signum, frame)  # type: ignore[misc]
+        except SystemExit:
+            if job is not None:
+                self._fail_interrupted(job, execution)
+            raise
+
+    def _fail_interrupted(self, job: Job, execution: Any) -> None:
+        worker: Any = self
+        try:
+            if job.get_status(refresh=True) != JobStatus.STARTED:
+                return
+            job.ended_at = now()
+            queue = worker.queue_class(
+                job.origin,
+                connection=worker.connection,
+                job_class=worker.job_class,
+                serializer=worker.serializer,
+            )
+            self.handle_job_failure(
+                job,
+                queue,
+                exc_string="cold shutdown: the worker was stopped and killed the job",
+                execution=execution,
+            )
+        except Exception:  # the worker is going down anyway; RQ's cleanup is the backstop
+            log.exception("could not mark job %s after a cold shutdown", job.id)
+
     def handle_work_horse_killed(self, job: Job, retpid: int, ret_val: int, rusage: Any) -> None:
         """Log a work horse that died without reporting (killed, out of memory, segfault)."""
         log.warning(
