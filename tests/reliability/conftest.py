@@ -15,12 +15,15 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import redis
+from sqlalchemy import create_engine, text
 
 from conftest import stop_process, wait_for
 from flask_jobs.embedded import find_redis_server
@@ -93,6 +96,33 @@ class SpareRedis:
 
     def client(self) -> redis.Redis:
         return redis.Redis(port=self.port)
+
+
+def _database_params() -> list[Any]:
+    urls: list[Any] = [pytest.param("sqlite", id="sqlite")]
+    if os.environ.get("JOBS_TEST_DATABASE_URL"):
+        urls.append(pytest.param("postgres", id="postgres"))
+    return urls
+
+
+@pytest.fixture(params=_database_params())
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """As the suite's fixture, but PostgreSQL in a schema of this test's own: the database is
+    shared with other suites, whose ``drop_all`` must not pull the table from under us."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'test.db'}"
+        return
+    base = os.environ["JOBS_TEST_DATABASE_URL"].replace("postgresql://", "postgresql+psycopg://", 1)
+    schema = f"rel_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    try:
+        yield base + "?options=" + quote(f"-csearch_path={schema}")
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
 
 
 @pytest.fixture
