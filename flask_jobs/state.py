@@ -84,7 +84,9 @@ class JobsState:
         if uri is None and jobs.db is None:
             uri = "sqlite:///" + os.path.join(app.instance_path, "flask_jobs_history.db")
             os.makedirs(app.instance_path, exist_ok=True)
-        self.history = HistoryStore(jobs.history_table, db=jobs.db, uri=uri)
+        self.history = HistoryStore(
+            jobs.history_table, db=jobs.db, uri=uri, hourly=jobs.history_hourly_table
+        )
         self._config_schedules = {
             name: parse_schedule(name, entry, config.timezone)
             for name, entry in config.schedule.items()

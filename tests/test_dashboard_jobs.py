@@ -185,6 +185,39 @@ def test_requeue_all_matching(app: Flask, ctx: None, client: Any, work: Any) -> 
     assert bad.status_code == 400
 
 
+def test_requeue_all_matching_runs_large_sets_in_the_background(
+    app: Flask, ctx: None, client: Any, work: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flask_jobs.dashboard import views_jobs
+
+    monkeypatch.setattr(views_jobs, "INLINE_LIMIT", 2)  # "large" is anything above 2 here
+    jobs = failed_jobs(work, "quota 1", "quota 2", "quota 3", "other")
+    token = csrf(client)
+    form = {"csrf_token": token, "status": "failed", "text": "quota"}
+    body = text(client.post("/jobs/jobs/requeue-matching", data=form))
+    assert "Requeue 3 failed job(s)?" in body
+    assert "a background job on queue &#39;default&#39; requeues them" in body
+    response = client.post("/jobs/jobs/requeue-matching", data={**form, "confirm": "yes"})
+    assert response.status_code == 303 and response.location.startswith("/jobs/job/")
+    assert "in+the+background" in response.location
+    assert status_of(jobs[0].id) == JobStatus.FAILED  # a worker does it, not the request
+    background = jobs_app.jobs.fetch_job(response.location.split("/jobs/job/")[1].split("?")[0])
+    assert background.origin == "default" and background.meta["origin"] == "dashboard"
+    work()
+    background.refresh()
+    assert background.return_value() == {
+        "matched": 3,
+        "requeued": 3,
+        "skipped": 0,
+        "capped": False,
+    }
+    drain_history(app)
+    attempts = {job.id: len(jobs_app.jobs.history.get(job.id)) for job in jobs}
+    assert attempts == {jobs[0].id: 2, jobs[1].id: 2, jobs[2].id: 2, jobs[3].id: 1}
+    page = text(client.get(f"/jobs/job/{background.id}"))
+    assert "3 of 3 checked, 3 requeued" in page
+
+
 def test_failures_are_grouped(
     app: Flask, ctx: None, client: Any, work: Any, redis_client: redis.Redis
 ) -> None:
