@@ -324,6 +324,45 @@ def test_read_only_users_see_no_buttons_and_cannot_post(
     assert status_of(job.id) == JobStatus.FAILED
 
 
+def test_buttons_follow_the_per_action_permissions(
+    app: Flask, ctx: None, work: Any, redis_url: str, database_url: str
+) -> None:
+    asked: list[str] = []
+
+    def requeue_only(action: str) -> bool:
+        asked.append(action)
+        return action in ("view", "requeue")
+
+    operator = jobs_app.create_app(
+        {
+            "JOBS_REDIS_URL": redis_url,
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "JOBS_DASHBOARD_AUTH": requeue_only,
+        }
+    )
+    (job,) = failed_jobs(work, "x")
+    client = operator.test_client()
+    listing = text(client.get("/jobs/jobs?status=failed"))
+    assert 'value="requeue">Requeue</button>' in listing
+    assert "Requeue all matching failed jobs" in listing
+    assert 'value="cancel"' not in listing and 'value="delete"' not in listing
+    detail = text(client.get(f"/jobs/job/{job.id}"))
+    assert f"/jobs/job/{job.id}/requeue" in detail
+    assert f"/jobs/job/{job.id}/delete" not in detail and f"/jobs/job/{job.id}/copy" not in detail
+    failures = text(client.get("/jobs/failures"))
+    assert "Requeue failed</button>" in failures and "Delete failed" not in failures
+    queues = text(client.get("/jobs/queues"))
+    assert "/pause" not in queues and "/empty" not in queues
+    assert asked.count("delete") <= 3  # asked once per request, not once per button
+    token = csrf(client)
+    denied = client.post(f"/jobs/job/{job.id}/delete", data={"csrf_token": token})
+    assert denied.status_code == 403
+    done = client.post(f"/jobs/job/{job.id}/requeue", data={"csrf_token": token})
+    assert done.status_code == 303 and status_of(job.id) == JobStatus.QUEUED
+    with operator.app_context():
+        jobs_app.db.engine.dispose()
+
+
 def test_without_history_the_list_says_so_and_the_detail_uses_redis(
     redis_url: str, redis_client: redis.Redis
 ) -> None:
