@@ -34,6 +34,11 @@ __all__ = ["register"]
 PAGE_SIZE = 50
 #: At most this many ids in one bulk form (a page holds at most MAX_PAGE rows).
 BULK_CAP = 1_000
+#: What a row of the list shows (tracebacks, arguments and results stay in the database).
+LIST_COLUMNS = (
+    "job_id", "func", "queue", "status", "attempt", "enqueued_at", "run_seconds", "origin",
+    "exc_type", "exc_message",
+)  # fmt: skip
 
 
 # -- input at the edge -----------------------------------------------------------
@@ -74,7 +79,9 @@ def jobs() -> ResponseReturnValue:
     if query is None:
         return history_off()
     with reading_history():
-        page = query.search(**filters.search_arguments(), cursor=cursor, limit=limit)
+        page = query.search(
+            **filters.search_arguments(), cursor=cursor, limit=limit, columns=LIST_COLUMNS
+        )
     here = filters.query()
     if limit != PAGE_SIZE:
         here["limit"] = str(limit)

@@ -80,8 +80,13 @@ class HistoryQuery:
         job_id: str | None = None,
         cursor: int | None = None,
         limit: int = 50,
+        columns: tuple[str, ...] | None = None,
     ) -> HistoryPage:
-        """Rows matching every filter given, newest first, ``limit`` at a time (keyset paging)."""
+        """Rows matching every filter given, newest first, ``limit`` at a time (keyset paging).
+
+        ``columns`` narrows each row to those columns (plus ``id``): a list page need not
+        carry every traceback it does not show.
+        """
         if status is not None and status not in STATUSES:
             raise ValueError(f"unknown status {status!r}; use one of {', '.join(STATUSES)}")
         limit = max(1, min(int(limit), MAX_PAGE))
@@ -113,7 +118,8 @@ class HistoryQuery:
             )
         if cursor is not None:
             conditions.append(t.c.id < int(cursor))
-        stmt = sa.select(t).where(*conditions).order_by(t.c.id.desc()).limit(limit + 1)
+        selected = [t] if columns is None else [t.c.id, *(t.c[c] for c in columns if c != "id")]
+        stmt = sa.select(*selected).where(*conditions).order_by(t.c.id.desc()).limit(limit + 1)
         rows = self._rows(stmt)
         more = len(rows) > limit
         rows = rows[:limit]
