@@ -278,6 +278,29 @@ def test_filter_select_all_and_requeue_in_a_real_browser(app: Flask, ctx: None, 
     assert all(status_of(job.id) == JobStatus.QUEUED for job in jobs)
 
 
+def test_the_list_refreshes_itself_with_the_current_filters(
+    app: Flask, ctx: None, work: Any, client: Any
+) -> None:
+    failed_jobs(work, "first")
+    jobs_app.add.enqueue(1, 1)
+    work()
+    drain_history(app)
+    page = text(client.get("/jobs/jobs?status=failed"))
+    assert 'hx-get="/jobs/jobs?status=failed"' in page and "every 5s" in page
+    assert "hx-trigger" not in text(client.get("/jobs/jobs?poll=0")).split("fj-job-rows")[1]
+    with serve(app) as base, browser_page() as page:
+        page.goto(f"{base}/jobs/jobs?poll=2")
+        page.select_option("select[name=status]", "failed")
+        page.click("button:has-text('Filter')")
+        page.wait_for_function("document.querySelectorAll('input[name=job_ids]').length === 1")
+        newer = failed_jobs(work, "second")[0]
+        jobs_app.add.enqueue(2, 2)  # finished: the failed filter must keep it out
+        work()
+        drain_history(app)
+        page.wait_for_selector(f"input[value='{newer.id}']", timeout=15_000)
+        assert page.locator("input[name=job_ids]").count() == 2
+
+
 @pytest.mark.parametrize(
     ("query", "message"),
     [
