@@ -374,4 +374,4 @@ def embedded_command(stop: bool) -> None:
 
 
 # The command groups of the other modules register themselves on import.
-from . import cli_history, cli_schedule  # noqa: E402, F401
+from . import cli_config, cli_history, cli_schedule  # noqa: E402, F401
