@@ -110,7 +110,7 @@ def worker_command(
     """
     app, state = _state()
     _check_queue_names(state, queues)
-    rq_level = configure_logging(state.config.log_level)
+    rq_level = configure_logging(state.config.log_level, state.config.log_format)
     info = click.get_current_context().find_object(ScriptInfo)
     if info is not None and info.app_import_path:
         os.environ[APP_ENV] = info.app_import_path  # for spawned work horses
@@ -165,7 +165,7 @@ def scheduler_command() -> None:
     take over within seconds if it dies. SIGTERM or Ctrl-C stops it.
     """
     app, state = _state()
-    configure_logging(state.config.log_level)
+    configure_logging(state.config.log_level, state.config.log_format)
     state.connection.ping()
     _run_scheduler(app, state)
 
