@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import redis
 from redis.sentinel import Sentinel
 
-__all__ = ["SentinelURL", "connect", "parse_sentinel_url"]
+__all__ = ["SentinelURL", "close", "connect", "parse_sentinel_url"]
 
 DEFAULT_SENTINEL_PORT = 26379
 
@@ -110,4 +110,14 @@ def connect(url: str, **options: Any) -> redis.Redis:
         password=parsed.password,
         **options,
     )
+    client._jobs_sentinel = sentinel  # type: ignore[attr-defined]  # for close()
     return client
+
+
+def close(client: redis.Redis) -> None:
+    """Close ``client``, and the sentinel clients it asks for the master, if any."""
+    client.close()
+    sentinel = getattr(client, "_jobs_sentinel", None)
+    if sentinel is not None:
+        for sentinel_client in sentinel.sentinels:
+            sentinel_client.close()

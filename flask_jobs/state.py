@@ -24,7 +24,7 @@ from rq.registry import (
 from rq.serializers import JSONSerializer, PickleSerializer
 
 from .config import QUEUE_NAME, JobsConfig
-from .connection import connect
+from .connection import close, connect
 from .embedded import EmbeddedRedis
 from .errors import JobsConnectionError, UnknownJobError
 from .events import EventEncoder, HistorySettings
@@ -138,7 +138,7 @@ class JobsState:
         """Close the Redis connections of this app (a new client is made on next use)."""
         with self._lock:
             if self._connection is not None:
-                self._connection.close()
+                close(self._connection)
             self._connection = None
             self._queues.clear()
 
