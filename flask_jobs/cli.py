@@ -19,6 +19,7 @@ from rq.registry import FailedJobRegistry
 
 from .actions import cancel, requeue, requeue_failed
 from .errors import JobsError
+from .namespace import claim_database
 from .rq_job import FlaskJob
 from .scheduler import Scheduler
 from .state import REGISTRIES, JobsState, redact_url
@@ -115,6 +116,7 @@ def worker_command(
     if info is not None and info.app_import_path:
         os.environ[APP_ENV] = info.app_import_path  # for spawned work horses
     state.connection.ping()
+    claim_database(state)
     concurrency = concurrency or state.config.worker_concurrency
     kind = worker_class or state.config.worker_class
 
@@ -167,6 +169,7 @@ def scheduler_command() -> None:
     app, state = _state()
     configure_logging(state.config.log_level, state.config.log_format)
     state.connection.ping()
+    claim_database(state)
     _run_scheduler(app, state)
 
 
