@@ -3,9 +3,11 @@ welcome e-mails through SMTP, a nightly cleanup, and the jobs dashboard behind a
 
 from __future__ import annotations
 
+import copy
 import os
 from typing import Any
 
+import click
 from flask import Flask, render_template
 
 from flask_jobs import JobsConnectionError
@@ -31,6 +33,9 @@ DEFAULTS: dict[str, Any] = {
     "EXAMPLE_USERS": auth.DEMO_USERS,
     "JOBS_DASHBOARD_AUTH": auth.dashboard_auth,
     "JOBS_ON_FAILURE": ["example_app.errors:report_failure"],
+    # Create missing tables when the app starts (dev). In production several processes start
+    # at once: run `flask --app example_app init-db` once instead (the Procfile's release step).
+    "EXAMPLE_CREATE_TABLES": True,
     # Periodic jobs, run by `flask jobs scheduler` (make demo starts one).
     "JOBS_SCHEDULE": {
         "heartbeat": {"job": "example_app.tasks:record_heartbeat", "every": "10s"},
@@ -48,7 +53,8 @@ DEFAULTS: dict[str, Any] = {
 def create_app(config: dict[str, Any] | None = None, *, instance_path: str | None = None) -> Flask:
     """Create the example app; ``config`` wins over FLASK_* variables, which win over defaults."""
     app = Flask(__name__, instance_path=instance_path)
-    app.config.from_mapping(DEFAULTS)
+    # A copy: FLASK_JOBS_SCHEDULE__heartbeat__every=... writes into the nested dicts.
+    app.config.from_mapping(copy.deepcopy(DEFAULTS))
     app.config.from_prefixed_env()  # FLASK_DEBUG, FLASK_JOBS_REDIS_URL, FLASK_SECRET_KEY...
     if config:
         app.config.from_mapping(config)
@@ -72,6 +78,13 @@ def create_app(config: dict[str, Any] | None = None, *, instance_path: str | Non
         app.logger.error("job queue unavailable: %s", exc)
         return render_template("unavailable.html"), 503
 
-    with app.app_context():
-        db.create_all()  # the views module imported the models, so their tables are known
+    @app.cli.command("init-db")
+    def init_db() -> None:
+        """Create the app's tables and the job-history table (once, before a deploy starts)."""
+        db.create_all()
+        click.echo(f"tables ready: {', '.join(sorted(db.metadata.tables))}")
+
+    if app.config["EXAMPLE_CREATE_TABLES"]:
+        with app.app_context():
+            db.create_all()  # the views module imported the models, so their tables are known
     return app

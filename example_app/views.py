@@ -22,7 +22,6 @@ from werkzeug.wrappers import Response
 from flask_jobs import JobsConnectionError, UnknownJobError
 
 from .extensions import db, jobs
-from .mailsink import read_mailbox
 from .models import TITLE_MAX_LENGTH, Report, utcnow
 from .tasks import build_report, flaky_sync, send_welcome_email
 
@@ -180,6 +179,9 @@ def queue_welcome() -> Response | tuple[str, int]:
 @bp.get("/mailbox")
 def mailbox() -> str:
     """The messages the example's SMTP sink received, newest first."""
+    # Imported here so that `python -m example_app.mailsink` does not import itself twice.
+    from .mailsink import read_mailbox
+
     return render_template(
         "mailbox.html", mails=read_mailbox(current_app.config["EXAMPLE_MAILBOX"])
     )
