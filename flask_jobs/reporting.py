@@ -1,7 +1,8 @@
 """Structured log lines for each job, and the ``JOBS_ON_FAILURE`` hooks for error reporters.
 
-A worker loop calls `job_started` before a job runs and `job_ended` once its outcome
-is known (RQ has set the job's status); nothing else here needs the worker.
+A worker loop calls `job_started` before a job runs, `remember_exception` from its
+exception handler, and `job_ended(app, job, attempt, seconds)` inside the app context
+once RQ has set the job's status; nothing else here needs the worker.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ class FailureContext:
     #: One line: ``ExceptionType: message``.
     error: str
     duration: float | None
-    app: Flask | None = field(default=None, repr=False)
+    app: Flask = field(repr=False)
 
     @property
     def exception(self) -> BaseException | None:
@@ -102,15 +103,12 @@ def remember_exception(job: Job, exc_info: tuple[Any, ...]) -> None:
 
 
 def job_ended(
-    app: Flask | None,
-    hooks: tuple[Callable[..., Any], ...],
-    job: Job,
-    attempt: int,
-    seconds: float | None,
-    *,
-    killed: str | None = None,
+    app: Flask, job: Job, attempt: int, seconds: float | None, *, killed: str | None = None
 ) -> None:
-    """Log how the attempt ended; on failure, call each ``JOBS_ON_FAILURE`` hook."""
+    """Log how the attempt ended; on failure, call each of ``app``'s ``JOBS_ON_FAILURE`` hooks.
+
+    ``killed`` says why the work horse died when the job raised nothing.
+    """
     status = job.get_status(refresh=False)
     outcome = _OUTCOMES.get(status, str(status))
     exc_info: ExcInfo | None = getattr(job, "_jobs_exc_info", None)
@@ -127,6 +125,7 @@ def job_ended(
         error = f"WorkHorseTerminated: {killed or 'the work horse died'}"
     fields["error"] = error.splitlines()[0][:500] if error else error
     _log(logging.WARNING, "job failed", fields)
+    hooks: tuple[Callable[..., Any], ...] = app.extensions["jobs"].config.on_failure
     if not hooks:
         return
     context = FailureContext(

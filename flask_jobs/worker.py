@@ -184,7 +184,7 @@ class AppContextWorkerMixin(DelayedJobsMixin, QueuePausingMixin):
         """Log the outcome and call the ``JOBS_ON_FAILURE`` hooks, inside the app context."""
         app = self._app()
         with app.app_context():
-            job_ended(app, self._jobs_state().config.on_failure, job, attempt, seconds, **kwargs)
+            job_ended(app, job, attempt, seconds, **kwargs)
 
     def clean_registries(self) -> None:
         """RQ's registry cleanup, recording jobs it finds abandoned by a dead worker."""
