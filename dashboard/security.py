@@ -116,8 +116,13 @@ def authorize() -> None:
         abort(400, "This form was sent from another site; reload the dashboard and try again.")
     expected = request.cookies.get(COOKIE)
     given = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token") or ""
-    if not expected or not hmac.compare_digest(str(expected), str(given)):
+    # Bytes: compare_digest refuses str with non-ASCII characters (a TypeError, a 500).
+    if not expected or not hmac.compare_digest(_bytes(expected), _bytes(given)):
         abort(400, "The form's CSRF token is missing or stale: reload the page and try again.")
+
+
+def _bytes(value: str) -> bytes:
+    return str(value).encode("utf-8", "replace")
 
 
 def csrf_token() -> str:

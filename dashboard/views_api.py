@@ -56,6 +56,9 @@ def _text(name: str) -> str | None:
     value = request.args.get(name) or None
     if value is not None and len(value) > 500:
         abort(400, f"'{name}' is longer than 500 characters.")
+    # A NUL reaching PostgreSQL is a DataError (a 500); the HTML list refuses these too.
+    if value is not None and any(ord(char) < 32 or ord(char) == 127 for char in value):
+        abort(400, f"'{name}' must not contain control characters.")
     return value
 
 

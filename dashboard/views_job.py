@@ -81,9 +81,14 @@ def _describe(job_id: str, live: FlaskJob | None, attempts: list[dict[str, Any]]
     }
     if live is not None:
         status = live.get_status(refresh=False)
+        try:  # the function path sits in the job's data, which may not be readable JSON
+            func = live.func_name
+        except (DeserializationError, TypeError, ValueError) as exc:
+            current_app.logger.warning("dashboard: cannot read job %s: %s", job_id, exc)
+            func = context["func"]
         context.update(
             status=status.value,
-            func=live.func_name,
+            func=func,
             queue=live.origin,
             description=live.description,
             origin=live.origin_label or context["origin"],

@@ -7,6 +7,7 @@ from typing import Any
 from rq.job import Job as RQJob
 from rq.job import JobStatus
 
+from .errors import UnknownJobError
 from .retry import Retry, RetryPolicy
 
 __all__ = ["FlaskJob", "JobStatus"]
@@ -56,6 +57,18 @@ class FlaskJob(RQJob):
         previous = self.attempt
         self.meta[META_REQUEUES] = self.meta.get(META_REQUEUES, 0) + 1
         self.meta[META_ORIGIN] = f"requeue:{self.id}#{previous}"
+
+    @property
+    def func(self) -> Any:
+        """The job's function; `UnknownJobError` saying "cannot import" when it cannot be found."""
+        try:
+            return super().func
+        except (ImportError, AttributeError, ValueError) as exc:
+            # RQ says "Invalid attribute name: x.y": name the problem and where to look.
+            raise UnknownJobError(
+                f"cannot import job function {self.func_name!r} on this worker ({exc}); "
+                "is its module on the worker's path, and does it still define it?"
+            ) from exc
 
     @property
     def origin_label(self) -> str | None:

@@ -258,6 +258,95 @@ class AppContextWorkerMixin(DelayedJobsMixin, QueuePausingMixin):
             job._jobs_exc_fields = self._jobs_state().events.exception(exc_info)  # type: ignore[attr-defined]
         return super().handle_exception(job, *exc_info)  # type: ignore[misc]
 
+    def dequeue_job_and_maintain_ttl(self, timeout: int | None, *args: Any, **kwargs: Any) -> Any:
+        """RQ's dequeue, failing a job whose hash cannot be read instead of the worker."""
+        while True:
+            try:
+                return super().dequeue_job_and_maintain_ttl(timeout, *args, **kwargs)
+            except Exception as exc:
+                # RQ pops the id, then raises (bad dates, meta, timeout...) and its work
+                # loop quits: the job would stay "queued" in no queue, the worker gone.
+                job_id, queue = getattr(exc, "job_id", None), getattr(exc, "queue", None)
+                if job_id is None or queue is None:
+                    raise
+                self._fail_unreadable(str(job_id), queue, exc)
+
+    def _fail_unreadable(self, job_id: str, queue: Queue, exc: Exception) -> None:
+        from rq.registry import FailedJobRegistry
+        from rq.utils import current_timestamp, utcformat
+
+        worker: Any = self
+        state = self._jobs_state()
+        message = f"cannot read job {job_id}: {type(exc).__name__}: {exc}"[:2000]
+        log.error("job %s in %s is malformed; marked failed (%s)", job_id, queue.name, message)
+        registry = FailedJobRegistry(queue.name, connection=worker.connection)
+        ttl = state.config.failure_ttl
+        with worker.connection.pipeline() as pipe:
+            pipe.hset(
+                FlaskJob.key_for(job_id),
+                mapping={"status": JobStatus.FAILED.value, "ended_at": utcformat(now())},
+            )
+            pipe.zadd(registry.key, {job_id: current_timestamp() + ttl if ttl > 0 else "+inf"})
+            pipe.execute()
+        self._emit(
+            {
+                "status": "failed",
+                "job_id": job_id,
+                "attempt": "1",
+                "queue": queue.name,
+                "worker": worker.name,
+                "ended_at": repr(time.time()),
+                "exc_type": "MalformedJobError",
+                "exc_message": message,
+            }
+        )
+
+    def request_force_stop(self, signum: int, frame: Any) -> None:
+        """RQ's cold shutdown, then fail (or retry) the job it killed, so that it does not
+        stay "started" until RQ's cleanup calls it abandoned a minute or more later."""
+        worker: Any = self
+        job = execution = None
+        if getattr(worker, "horse_pid", 0):
+            execution = next(iter(worker.executions.values()), None)
+            job = worker.get_current_job()
+        try:
+            super().request_force_stop(signum, frame)  # type: ignore[misc]
+        except SystemExit:
+            if job is not None:
+                self._fail_interrupted(job, execution)
+            raise
+
+    def _fail_interrupted(self, job: Job, execution: Any) -> None:
+        worker: Any = self
+        try:
+            if job.get_status(refresh=True) != JobStatus.STARTED:
+                return
+            job.ended_at = now()
+            queue = worker.queue_class(
+                job.origin,
+                connection=worker.connection,
+                job_class=worker.job_class,
+                serializer=worker.serializer,
+            )
+            self.handle_job_failure(
+                job,
+                queue,
+                exc_string="cold shutdown: the worker was stopped and killed the job",
+                execution=execution,
+            )
+        except Exception:  # the worker is going down anyway; RQ's cleanup is the backstop
+            log.exception("could not mark job %s after a cold shutdown", job.id)
+
+    def handle_work_horse_killed(self, job: Job, retpid: int, ret_val: int, rusage: Any) -> None:
+        """Log a work horse that died without reporting (killed, out of memory, segfault)."""
+        log.warning(
+            "job %s %s lost its work horse (exit status %s); it is failed or retried",
+            job.id,
+            job.func_name,
+            ret_val,
+        )
+        super().handle_work_horse_killed(job, retpid, ret_val, rusage)  # type: ignore[misc]
+
 
 class FlaskForkWorker(AppContextWorkerMixin, Worker):
     """RQ's forking worker: each job in a fresh work horse process."""

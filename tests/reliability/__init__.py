@@ -1,0 +1,1 @@
+"""The reliability and security suite (issue 7): real processes, real Redis, real databases."""
