@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import os
 
+import marks
 from flask import Flask
 
-import marks
 from flask_jobs import Jobs
 
 jobs = Jobs()

