@@ -304,7 +304,7 @@ def setups(url: str) -> list[Setup]:
     celery = [str(BIN / "celery"), "-A", "peer_celery", "worker", "-l", "WARNING"]
     return [
         Setup(
-            "flask-jobs, default settings",
+            "flask-jobs default",
             "flask-jobs",
             procs,
             flask,
@@ -313,7 +313,7 @@ def setups(url: str) -> list[Setup]:
             compare="self",
         ),
         Setup(
-            "flask-jobs, 1 process",
+            "flask-jobs 1 process",
             "flask-jobs",
             1,
             [*flask, "--concurrency", "1"],
@@ -321,7 +321,15 @@ def setups(url: str) -> list[Setup]:
             compare="self",
         ),
         Setup(
-            "flask-jobs simple, 1 process",
+            "flask-jobs lean 1 process",
+            "flask-jobs",
+            1,
+            [*flask, "--concurrency", "1", "--worker-class", "lean"],
+            note="`flask jobs worker --worker-class lean`",
+            compare="self",
+        ),
+        Setup(
+            "flask-jobs simple 1 process",
             "flask-jobs",
             1,
             [*flask, "--concurrency", "1", "--worker-class", "simple"],
@@ -435,7 +443,7 @@ class Suite:
                 assert first is not None
                 return float(value) - float(first)
             if proc.poll() is not None:
-                raise RuntimeError(f"worker exited with {proc.returncode}")
+                raise RuntimeError(f"worker exited with {proc.returncode}: see {self.folder}")
             time.sleep(0.05)
         raise TimeoutError("drain did not finish")
 
@@ -474,9 +482,9 @@ class Suite:
             for i in range(count + 20):
                 with producer.context():
                     producer.latency(time.time())
-                got = self.conn.blpop([marks.LATENCY], timeout=60)
-                if got is None:
-                    raise TimeoutError("latency job did not run")
+                got = self.conn.blpop([marks.LATENCY], timeout=30)
+                if got is None or proc.poll() is not None:
+                    raise RuntimeError(f"{setup.name}: latency job did not run")
                 if i >= 20:  # the first ones warm the worker up
                     samples.append(float(got[1]) * 1000)
                 time.sleep(0.01)  # let the worker finish and go idle again
@@ -552,8 +560,8 @@ def table(results: dict[str, Any]) -> str:
     rows = results["setups"]
     by_name = {r["setup"]: r for r in rows}
     refs = {
-        "one": by_name.get("flask-jobs, 1 process"),
-        "default": by_name.get("flask-jobs, default settings"),
+        "one": by_name.get("flask-jobs 1 process"),
+        "default": by_name.get("flask-jobs default"),
     }
     out = [
         "| worker set-up | procs | no-op jobs/s | 10 ms jobs/s | latency p50 / p95 / p99 ms "
@@ -604,7 +612,7 @@ def legend(results: dict[str, Any]) -> str:
         f"{s['noop']:,} no-op jobs and {s['sleep']:,} 10 ms jobs pre-queued, drained by a fresh "
         f"worker; latency over {s['latency']:,} sequential jobs; {s['enqueue']:,} single and "
         f"{s['bulk']:,} bulk enqueues. (Nx) = flask-jobs / peer: peers with 1 process against "
-        f"`flask-jobs, 1 process`, the others against `flask-jobs, default settings`; for "
+        f"`flask-jobs 1 process`, the others against `flask-jobs default`; for "
         f"latency, peer / flask-jobs. {m['cpus']} CPUs ({m['cpu']}), Python {m['python']}, "
         f"Redis {m['redis']} (private, loopback), {results['date']}."
     )
@@ -660,7 +668,7 @@ def main() -> None:
     finally:
         if server is not None:
             server.stop()
-        shutil.rmtree(folder, ignore_errors=True)
+    shutil.rmtree(folder, ignore_errors=True)  # kept, with the workers' logs, on a failure
     text = table(results)
     print(text)
     print()
