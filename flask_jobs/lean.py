@@ -1,20 +1,26 @@
-"""The lean worker: RQ's jobs, registries and results, in three round trips per job.
+"""The lean worker: RQ's jobs, registries and results, in two round trips per job.
 
 RQ's own loop spends about 20 round trips on a job (heartbeats, state writes
-and registry updates one command at a time). This one spends three:
+and registry updates one command at a time). This one spends two, each one
+call of a Lua script (loaded once, run with EVALSHA):
 
-1. dequeue: a Lua script (loaded once, run with EVALSHA) checks ``rq suspend``,
-   skips the paused queues, moves the first job id of the first non-empty queue
-   to RQ's intermediate list, as RQ does, and returns the job's hash;
-2. start: one transaction with RQ's execution record, started registry, worker
-   state and job fields, and the "started" history event;
-3. end: one transaction with the result, finished registry, job expiry, worker
-   stats, state and heartbeat, and the history events of the attempt.
+1. start: RQ's execution record, started registry, worker state and job
+   fields, and the "started" history event;
+2. end: the result, finished registry, job expiry, worker stats and state, and
+   the history events of the attempt; then, in the same call, the dequeue of
+   the next job: ``rq suspend`` checked, paused queues skipped, the first job
+   id of the first non-empty queue moved to RQ's intermediate list (as RQ's
+   dequeue does) and its hash returned.
+
+The writes are the ones RQ's own code makes (queued on a redis-py pipeline,
+then sent as the script's arguments): redis-py spends far more time packing
+and parsing a 20-command pipeline than Redis spends running it.
 
 Everything else is RQ's or our usual worker's: registration, ``rq suspend``,
 maintenance (abandoned jobs included), the SIGALRM job timeout of
 ``SimpleWorker``, warm and cold shutdown, retries and the failure path (a
-failed job costs RQ's round trips; it is not the hot path).
+failed job costs RQ's round trips; it is not the hot path). An idle worker
+blocks in BLMOVE (one queue) or BLPOP (several), as RQ's does.
 """
 
 from __future__ import annotations
@@ -46,28 +52,43 @@ if TYPE_CHECKING:
     from rq import Queue
     from rq.job import Job
 
-__all__ = ["DEQUEUE_SCRIPT", "LeanWorker"]
+__all__ = ["WORK_SCRIPT", "LeanWorker"]
 
 log = logging.getLogger("flask_jobs.worker")
 
-#: KEYS: the paused set, RQ's suspended flag, then each queue and its intermediate
-#: list in priority order. ARGV: the job key prefix, then the queue names.
-#: Returns "suspended", nothing, or {queue key, job id, the job hash as a flat list}.
-DEQUEUE_SCRIPT = """
-if redis.call('EXISTS', KEYS[2]) == 1 then return 'suspended' end
-for i = 1, #ARGV - 1 do
-  local queue, intermediate = KEYS[1 + 2 * i], KEYS[2 + 2 * i]
-  if redis.call('SISMEMBER', KEYS[1], ARGV[1 + i]) == 0 then
+#: One script for both ends of a job. ARGV: the job key prefix, the number of queues
+#: N, the N queue names, then commands (each as its length, then its words). KEYS:
+#: the paused set, RQ's suspended flag, then each queue and its intermediate list,
+#: highest priority first. It runs the commands in order (the writes RQ's own code
+#: made for the start or end of a job; as atomic as RQ's MULTI/EXEC), then, when
+#: N > 0, checks `rq suspend`, skips paused queues and moves the first job id of the
+#: first non-empty queue to RQ's intermediate list, as RQ's dequeue does. Returns
+#: {the last command's integer reply, errors[, "suspended" or {queue, id, hash}]}.
+WORK_SCRIPT = """
+local nq = tonumber(ARGV[2])
+local i, last, errors = 3 + nq, 0, {}
+while i <= #ARGV do
+  local count = tonumber(ARGV[i])
+  local reply = redis.pcall(unpack(ARGV, i + 1, i + count))
+  if type(reply) == 'table' and reply.err then errors[#errors + 1] = reply.err end
+  last = type(reply) == 'number' and reply or 0
+  i = i + count + 1
+end
+if nq == 0 then return {last, errors} end
+if redis.call('EXISTS', KEYS[2]) == 1 then return {last, errors, 'suspended'} end
+for q = 1, nq do
+  local queue, intermediate = KEYS[1 + 2 * q], KEYS[2 + 2 * q]
+  if redis.call('SISMEMBER', KEYS[1], ARGV[2 + q]) == 0 then
     while true do
       local id = redis.call('LMOVE', queue, intermediate, 'LEFT', 'RIGHT')
       if not id then break end
       local hash = redis.call('HGETALL', ARGV[1] .. id)
-      if #hash > 0 then return {queue, id, hash} end
+      if #hash > 0 then return {last, errors, {queue, id, hash}} end
       redis.call('LREM', intermediate, 1, id)  -- a deleted job: skip it, as RQ does
     end
   end
 end
-return false
+return {last, errors}
 """
 
 
@@ -75,13 +96,29 @@ class LeanWorker(AppContextWorkerMixin, SimpleWorker):
     """Runs jobs in the worker process (as ``SimpleWorker``) with RQ's bookkeeping batched."""
 
     _jobs_script: Any = None
+    _jobs_next: tuple[Job, Queue] | None = None
+    _jobs_max: int | None = None
+    _jobs_done = 0
     _jobs_burst = False
     _jobs_fresh_heartbeat = False
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
         """RQ's work loop around our dequeue and job execution."""
         self._jobs_burst = bool(kwargs.get("burst", args[0] if args else False))
+        self._jobs_max = kwargs.get("max_jobs")
         return super().work(*args, **kwargs)
+
+    def teardown(self) -> None:
+        """Put back a job claimed ahead that will not run here (stop, or --max-jobs)."""
+        if self._jobs_next is not None:
+            job, queue = self._jobs_next
+            self._jobs_next = None
+            worker: Any = self
+            with worker.connection.pipeline() as pipe:
+                pipe.lrem(IntermediateQueue.get_intermediate_queue_key(queue.key), 1, job.id)
+                pipe.lpush(queue.key, job.id)
+                pipe.execute()
+        super().teardown()
 
     def check_for_suspension(self, burst: bool) -> None:
         """Checked by the dequeue script instead, in the same round trip."""
@@ -95,23 +132,34 @@ class LeanWorker(AppContextWorkerMixin, SimpleWorker):
 
     # -- dequeue ------------------------------------------------------------------
 
-    def _jobs_claim(self, queues: list[Queue]) -> tuple[Job, Queue] | str | None:
-        """Run the dequeue script once: a job, "suspended", or None when all is empty."""
+    def _jobs_run(
+        self, words: list[Any], queues: list[Queue]
+    ) -> tuple[int, tuple[Job, Queue] | str | None]:
+        """One call of the work script: commands, then (with ``queues``) a dequeue."""
         worker: Any = self
         if self._jobs_script is None:
-            self._jobs_script = worker.connection.register_script(DEQUEUE_SCRIPT)
+            self._jobs_script = worker.connection.register_script(WORK_SCRIPT)
         keys: list[str] = [PAUSED_QUEUES_KEY, WORKERS_SUSPENDED]
         for queue in queues:
             keys += [queue.key, IntermediateQueue.get_intermediate_queue_key(queue.key)]
         prefix = worker.job_class.redis_job_namespace_prefix
-        found = self._jobs_script(keys=keys, args=[prefix, *(q.name for q in queues)])
-        if found is None:
-            return None
-        if isinstance(found, bytes):
-            return found.decode()
+        reply = self._jobs_script(
+            keys=keys, args=[prefix, len(queues), *(q.name for q in queues), *words]
+        )
+        for error in reply[1]:
+            log.error("worker %s: a job bookkeeping write failed: %s", worker.name, error)
+        found = reply[2] if len(reply) > 2 else None
+        if found is None or isinstance(found, bytes):
+            return int(reply[0]), None if found is None else found.decode()
         queue_key, job_id, flat = found
         fields = dict(zip(flat[::2], flat[1::2], strict=True))
-        return self._jobs_restore(queue_key.decode(), job_id.decode(), fields, queues)
+        return int(reply[0]), self._jobs_restore(
+            queue_key.decode(), job_id.decode(), fields, queues
+        )
+
+    def _jobs_claim(self, queues: list[Queue]) -> tuple[Job, Queue] | str | None:
+        """A job, "suspended", or None when every unpaused queue is empty."""
+        return self._jobs_run([], queues)[1]
 
     def _jobs_restore(
         self, queue_key: str, job_id: str, fields: dict[bytes, bytes], queues: list[Queue]
@@ -128,6 +176,9 @@ class LeanWorker(AppContextWorkerMixin, SimpleWorker):
     ) -> tuple[Job, Queue] | None:
         """The next job of the highest-priority unpaused queue; block while all are empty."""
         worker: Any = self
+        if self._jobs_next is not None:  # claimed as the previous job ended
+            ahead, self._jobs_next = self._jobs_next, None
+            return ahead
         idle_since = time.monotonic()
         while True:
             paused = self._paused_queue_names()
@@ -187,13 +238,32 @@ class LeanWorker(AppContextWorkerMixin, SimpleWorker):
 
     # -- one job --------------------------------------------------------------------
 
+    def _jobs_send(self, pipe: Any, *, claim_next: bool = False) -> int:
+        """Run the commands RQ's code queued on ``pipe`` as one script call; with
+        ``claim_next``, claim the next job in the same round trip.
+
+        redis-py spends far more time packing and parsing a 20-command pipeline than
+        Redis spends running it: one EVALSHA of the same commands is one command to
+        pack and one reply to parse, and as atomic as RQ's MULTI/EXEC.
+        """
+        worker: Any = self
+        words: list[Any] = []
+        for args, _options in pipe.command_stack:
+            words.append(len(args))
+            words.extend(args)
+        pipe.reset()
+        last, found = self._jobs_run(words, worker.queues if claim_next else [])
+        if found is not None and not isinstance(found, str):
+            self._jobs_next = found
+        return last
+
     def _jobs_start(self, job: Job, attempt: int) -> Execution:
         """RQ's execution record, worker state and job fields, and the "started" event: one
         transaction (RQ's writes, with its repeated heartbeats merged)."""
         worker: Any = self
         state = self._jobs_state()
         ttl = worker.get_heartbeat_ttl(job)
-        with worker.connection.pipeline() as pipe:
+        with worker.connection.pipeline(transaction=False) as pipe:
             execution = Execution.create(job, ttl, pipeline=pipe, worker_name=worker.name)
             worker.executions[execution.id] = execution
             job.prepare_for_execution(worker.name, pipeline=pipe)
@@ -211,7 +281,7 @@ class LeanWorker(AppContextWorkerMixin, SimpleWorker):
             if state.history_enabled:
                 event = state.events.from_job(job, "started", attempt, pid=os.getpid())
                 pipe.xadd(state.history_settings.stream, event)
-            pipe.execute()
+            self._jobs_send(pipe)
         worker.procline(f"Processing {job.func_name} from {job.origin} since {time.time()}")
         return execution
 
@@ -258,7 +328,7 @@ class LeanWorker(AppContextWorkerMixin, SimpleWorker):
         result_ttl = job.get_result_ttl(worker.default_result_ttl)
         outbox, self._jobs_outbox = self._jobs_outbox, None
         ended = utcformat(job.ended_at)
-        with worker.connection.pipeline() as pipe:
+        with worker.connection.pipeline(transaction=False) as pipe:
             pipe.hincrby(worker.key, "successful_job_count", 1)
             pipe.hincrbyfloat(
                 worker.key,
@@ -302,7 +372,12 @@ class LeanWorker(AppContextWorkerMixin, SimpleWorker):
                 for event in outbox:
                     pipe.xadd(stream, event)
             pipe.exists(job.dependents_key)
-            has_dependents = pipe.execute()[-1]
+            self._jobs_done += 1
+            # Claim the next job in this round trip, unless this worker stops after this one.
+            stopping = worker._stop_requested or (
+                self._jobs_max is not None and self._jobs_done >= self._jobs_max
+            )
+            has_dependents = self._jobs_send(pipe, claim_next=not stopping)
         self._jobs_fresh_heartbeat = True
         if has_dependents:
             worker._enqueue_dependents_safely(queue, job)
