@@ -83,10 +83,10 @@ def _check_queue_names(state: JobsState, names: tuple[str, ...]) -> None:
 )
 @click.option(
     "--worker-class",
-    type=click.Choice(["fork", "simple", "spawn"]),
+    type=click.Choice(["fork", "simple", "spawn", "lean"]),
     default=None,
-    help="fork: a fresh process per job; simple: jobs in the worker process; spawn: no fork() "
-    "[default: JOBS_WORKER_CLASS].",
+    help="fork: a fresh process per job; simple: jobs in the worker process; spawn: no fork(); "
+    "lean: jobs in the worker process, 3 Redis round trips each [default: JOBS_WORKER_CLASS].",
 )
 @click.option("--name", default=None, help="Worker name (suffixed -1, -2... under --concurrency).")
 @click.option(

@@ -46,7 +46,7 @@ DEFAULTS: dict[str, Any] = {
 }
 
 QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
-WORKER_CLASSES = ("fork", "simple", "spawn")
+WORKER_CLASSES = ("fork", "simple", "spawn", "lean")
 SERIALIZERS = ("json", "pickle")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("text", "json")

@@ -246,9 +246,16 @@ class AppContextWorkerMixin(DelayedJobsMixin, QueuePausingMixin):
                 ok: bool = super().perform_job(job, queue, execution)  # type: ignore[misc]
         finally:
             self._jobs_performing = False
-        self._emit(*self._outcome_events(job, attempt), later=True)
-        self._report(job, attempt, time.monotonic() - started)
+        self.job_ended(job, attempt, time.monotonic() - started)
         return ok
+
+    def job_ended(self, job: Job, attempt: int, seconds: float) -> None:
+        """Everything after an attempt ran, for every worker class: history events, log line,
+        ``JOBS_ON_FAILURE`` hooks."""
+        # The events wait for the worker's next round trip (a heartbeat, or the lean
+        # worker's job-end pipeline).
+        self._emit(*self._outcome_events(job, attempt), later=True)
+        self._report(job, attempt, seconds)
 
     def handle_exception(self, job: Job, *exc_info: Any) -> Any:
         """Remember the exception type so the retry policy can filter on it."""
@@ -365,6 +372,15 @@ WORKER_CLASSES: dict[str, type[Worker] | type[SimpleWorker]] = {
     "simple": FlaskSimpleWorker,
     "spawn": FlaskSpawnWorker,
 }
+
+
+def _register_lean() -> None:
+    from .lean import LeanWorker  # it builds on the mixin above
+
+    WORKER_CLASSES["lean"] = LeanWorker
+
+
+_register_lean()
 
 
 def default_worker_name() -> str:
