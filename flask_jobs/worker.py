@@ -421,6 +421,8 @@ def configure_logging(level: str, log_format: str = "text") -> str:
         logger.addHandler(ours[0])
     for handler in ours:
         handler.setFormatter(formatter(log_format))
+        if isinstance(handler, logging.StreamHandler) and handler.stream is not sys.stderr:
+            handler.setStream(sys.stderr)  # stderr may have been replaced since (tests do)
     logger.setLevel(level)
     logger.propagate = False
     return "DEBUG" if level == "DEBUG" else "WARNING"
