@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format bench clean
+.PHONY: demo test lint format bench bench-more clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +26,13 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/python -m pytest
 
-## make bench: speed measurements (not part of `make test`)
+## make bench: flask-jobs against RQ, Celery and Dramatiq, one table (not part of `make test`)
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -r bench/requirements.txt
+	$(BIN)/python bench/suite.py
+
+## make bench-more: history cost and freshness, scheduler lateness and failover
+bench-more: $(STAMP)
 	$(BIN)/python bench/history.py
 	$(BIN)/python bench/scheduler.py
 

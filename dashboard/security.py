@@ -51,6 +51,15 @@ def allowed(action: str) -> bool:
     ``JOBS_DASHBOARD_AUTH`` is called with the action name; a hook that takes no
     argument may answer True (everything), False (nothing) or "read" (view only).
     """
+    # Asked once per request and action (templates ask per button); kept on the request,
+    # not on g, which an app context held open around several requests would share.
+    answers: dict[str, bool] = request.environ.setdefault("flask_jobs.allowed", {})
+    if action not in answers:
+        answers[action] = _ask(action)
+    return answers[action]
+
+
+def _ask(action: str) -> bool:
     auth = current_app.extensions["jobs"].config.dashboard_auth
     if auth is None:
         return bool(current_app.debug or current_app.testing)

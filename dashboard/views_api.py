@@ -14,6 +14,7 @@ from flask_jobs.history_query import HistoryQuery
 from flask_jobs.scheduler import ScheduleControl
 from flask_jobs.status import status_data
 
+from .openapi import openapi_document
 from .web import arg_choice, arg_int, state
 
 __all__ = ["register"]
@@ -113,8 +114,14 @@ def api_schedules() -> ResponseReturnValue:
     return jsonify(_json_ready({"schedules": control.list()}))
 
 
+def api_openapi() -> ResponseReturnValue:
+    """The OpenAPI 3.1 document describing this API."""
+    return jsonify(openapi_document())
+
+
 def register(bp: Blueprint) -> None:
     """Add the JSON API to the dashboard blueprint."""
+    bp.add_url_rule("/api/openapi.json", "api_openapi", api_openapi)
     bp.add_url_rule("/api/overview", "api_overview", api_overview)
     bp.add_url_rule("/api/jobs", "api_jobs", api_jobs)
     bp.add_url_rule("/api/jobs/<path:job_id>", "api_job", api_job)

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
-from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from flask import Blueprint, abort, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from flask_jobs.config import QUEUE_NAME
 from flask_jobs.events import STATUSES
-from flask_jobs.history_query import MAX_PAGE, HistoryQuery
+from flask_jobs.history_query import MAX_PAGE
 
 from .jobs_common import (
     ACTIONS,
@@ -28,81 +25,23 @@ from .jobs_common import (
     reading_history,
     redirect_with,
     statuses,
-    text_field,
 )
-from .web import arg_int, render
+from .matching import FILTERS, INLINE_LIMIT, JOB_PATH, Filters, matching_ids, requeue_ids
+from .web import arg_int, render, state
 
 __all__ = ["register"]
 
 PAGE_SIZE = 50
 #: At most this many ids in one bulk form (a page holds at most MAX_PAGE rows).
 BULK_CAP = 1_000
-#: The filters of the jobs list, with the longest value each accepts.
-FILTERS = {
-    "status": 20,
-    "queue": 100,
-    "function": 255,
-    "origin": 255,
-    "since": 40,
-    "until": 40,
-    "text": 200,
-}
+#: What a row of the list shows (tracebacks, arguments and results stay in the database).
+LIST_COLUMNS = (
+    "job_id", "func", "queue", "status", "attempt", "enqueued_at", "run_seconds", "origin",
+    "exc_type", "exc_message",
+)  # fmt: skip
 
 
 # -- input at the edge -----------------------------------------------------------
-
-
-def _moment(name: str, raw: str) -> datetime | None:
-    if not raw:
-        return None
-    try:
-        moment = datetime.fromisoformat(raw)
-        if moment.tzinfo is None:
-            return moment.replace(tzinfo=timezone.utc)
-        return moment.astimezone(timezone.utc)
-    except (ValueError, OverflowError):
-        abort(400, f"'{name}' must be a date and time like 2024-05-01T13:45 (UTC), not {raw!r}.")
-
-
-@dataclasses.dataclass(frozen=True)
-class Filters:
-    """The jobs list's filters, validated, as the strings the form shows."""
-
-    status: str = ""
-    queue: str = ""
-    function: str = ""
-    origin: str = ""
-    since: str = ""
-    until: str = ""
-    text: str = ""
-
-    @classmethod
-    def parse(cls, source: Mapping[str, str]) -> Filters:
-        """The filters in ``source`` (query or form); a 400 that says why when one is bad."""
-        values = {name: text_field(source, name, limit) for name, limit in FILTERS.items()}
-        if values["status"] and values["status"] not in STATUSES:
-            abort(400, f"'status' must be one of {', '.join(STATUSES)}, not {values['status']!r}.")
-        if values["queue"] and not QUEUE_NAME.match(values["queue"]):
-            abort(400, f"'queue' {values['queue']!r} is not a queue name.")
-        filters = cls(**values)
-        filters.search_arguments()  # a bad date is a 400 now, not later
-        return filters
-
-    def search_arguments(self) -> dict[str, Any]:
-        """Keyword arguments for `HistoryQuery.search`."""
-        return {
-            "status": self.status or None,
-            "queue": self.queue or None,
-            "function": self.function or None,
-            "origin": self.origin or None,
-            "since": _moment("since", self.since),
-            "until": _moment("until", self.until),
-            "text": self.text or None,
-        }
-
-    def query(self) -> dict[str, Any]:
-        """The filters that are set, as query arguments."""
-        return {name: value for name, value in dataclasses.asdict(self).items() if value}
 
 
 def _cursor() -> int | None:
@@ -128,21 +67,6 @@ def _back() -> str:
     return url_for(".jobs", **kept)
 
 
-def _matching_ids(query: HistoryQuery, filters: Filters) -> tuple[list[str], bool]:
-    """Distinct job ids of the rows matching ``filters``, newest first; whether capped."""
-    seen: dict[str, None] = {}
-    cursor = None
-    with reading_history():
-        while len(seen) <= MATCHING_CAP:
-            page = query.search(**filters.search_arguments(), cursor=cursor, limit=MAX_PAGE)
-            seen.update(dict.fromkeys(row["job_id"] for row in page.rows))
-            if page.next_cursor is None:
-                break
-            cursor = page.next_cursor
-    ids = list(seen)
-    return ids[:MATCHING_CAP], len(ids) > MATCHING_CAP
-
-
 # -- views ---------------------------------------------------------------------------
 
 
@@ -155,7 +79,9 @@ def jobs() -> ResponseReturnValue:
     if query is None:
         return history_off()
     with reading_history():
-        page = query.search(**filters.search_arguments(), cursor=cursor, limit=limit)
+        page = query.search(
+            **filters.search_arguments(), cursor=cursor, limit=limit, columns=LIST_COLUMNS
+        )
     here = filters.query()
     if limit != PAGE_SIZE:
         here["limit"] = str(limit)
@@ -199,15 +125,22 @@ def jobs_bulk() -> ResponseReturnValue:
 
 
 def jobs_requeue_matching() -> ResponseReturnValue:
-    """Requeue every failed job the list's filters match, after a confirmation page."""
+    """Requeue every failed job the list's filters match, after a confirmation page.
+
+    Up to ``INLINE_LIMIT`` jobs are requeued within the request; more are requeued by
+    a background job on the first queue, whose page shows its progress and result.
+    """
     filters = dataclasses.replace(Filters.parse(request.form), status="failed")
     back = url_for(".jobs", **filters.query())
     query = history()
     if query is None:
         return history_off()
-    ids, capped = _matching_ids(query, filters)
+    with reading_history():
+        ids, capped = matching_ids(query, filters)
+    failed = sum(status == "failed" for status in statuses(ids))
+    queue = state().config.queues[0]
+    background = failed > INLINE_LIMIT
     if request.form.get("confirm") != "yes":
-        failed = sum(status == "failed" for status in statuses(ids))
         notes = [
             f"{len(ids)} job(s) in the history match; {failed} of them are failed in Redis "
             "now, and only those are requeued."
@@ -215,6 +148,11 @@ def jobs_requeue_matching() -> ResponseReturnValue:
         if capped:
             notes.append(
                 f"That is capped at {MATCHING_CAP:,} jobs, the newest: run it again for the rest."
+            )
+        if background:
+            notes.append(
+                f"More than {INLINE_LIMIT} jobs: a background job on queue '{queue}' requeues "
+                "them (a worker must listen on it); its page shows the progress."
             )
         return confirm_page(
             "Requeue all matching failed jobs",
@@ -226,12 +164,22 @@ def jobs_requeue_matching() -> ResponseReturnValue:
             cancel_url=back,
             can_confirm=failed > 0,
         )
-    done = skipped = 0
-    for start in range(0, len(ids), 500):  # batches: a status pipeline, then only failed ones
-        batch = ids[start : start + 500]
-        failed_ids = [i for i, s in zip(batch, statuses(batch), strict=True) if s == "failed"]
-        d, s = perform_all("requeue", (fetch(job_id) for job_id in failed_ids))
-        done, skipped = done + d, skipped + s
+    if background:
+        job = (
+            state()
+            .jobs.function(JOB_PATH)
+            .options(
+                queue=queue,
+                description=f"Requeue all failed jobs matching {filters.query()}",
+                origin="dashboard",
+            )
+            .enqueue(filters.query())
+        )
+        return redirect_with(
+            url_for(".job", job_id=job.id),
+            f"Requeuing {failed} failed job(s) in the background: this job does it.",
+        )
+    done, skipped = requeue_ids(ids)
     message = f"Requeued {done} failed job(s)" + (f", skipped {skipped}" if skipped else "") + "."
     if capped:
         message += f" Capped at {MATCHING_CAP:,}: run it again for the rest."

@@ -18,7 +18,7 @@ __all__ = ["register"]
 #: Chart ranges: window, bucket, label every n buckets.
 RANGES = {
     "1h": (timedelta(hours=1), timedelta(minutes=1), 10),
-    "24h": (timedelta(hours=24), timedelta(minutes=15), 16),
+    "24h": (timedelta(hours=24), timedelta(hours=1), 4),
     "7d": (timedelta(days=7), timedelta(hours=2), 12),
 }
 

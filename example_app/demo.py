@@ -1,4 +1,4 @@
-"""``make demo``: the example app, a worker and an embedded Redis, started and stopped together.
+"""``make demo``: the example app, a worker, a scheduler, a mail sink and an embedded Redis.
 
 Run it as ``python -m example_app.demo`` from the repository root; ``DEMO_PORT``
 picks the port (default 5000). Ctrl-C stops everything it started.
@@ -27,14 +27,22 @@ class Stop(Exception):
     """Raised in the main loop by SIGINT (Ctrl-C) or SIGTERM: time to shut down."""
 
 
-def child_commands(port: int) -> list[tuple[str, list[str]]]:
+def child_commands(port: int, smtp_port: int, mailbox: str) -> list[tuple[str, list[str]]]:
     """The processes the demo runs, by name."""
     flask = [sys.executable, "-m", "flask", "--app", "example_app"]
+    sink = [sys.executable, "-m", "example_app.mailsink", "--host", HOST]
     return [
+        ("mail", [*sink, "--port", str(smtp_port), "--folder", mailbox]),
         ("web", [*flask, "run", "--host", HOST, "--port", str(port), "--no-reload"]),
         ("worker", [*flask, "jobs", "worker"]),
         ("scheduler", [*flask, "jobs", "scheduler"]),
     ]
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
 
 
 def _raise_stop(signum: int, frame: FrameType | None) -> None:
@@ -106,6 +114,9 @@ def main() -> int:
     # Set before the app is created: debug mode is what allows the embedded Redis.
     os.environ["FLASK_DEBUG"] = "1"
     os.environ["FLASK_APP"] = "example_app"
+    # The mail sink gets a free port; the web and worker processes read it from here.
+    smtp_port = _free_port()
+    os.environ["FLASK_EXAMPLE_SMTP_PORT"] = str(smtp_port)
 
     # Creating the app also creates the tables, before the children could race to do it.
     app = create_app()
@@ -123,7 +134,8 @@ def main() -> int:
             state.embedded.start()
         with app.app_context():
             jobs.connection.ping()
-        for name, command in child_commands(port):
+        mailbox = app.config["EXAMPLE_MAILBOX"]
+        for name, command in child_commands(port, smtp_port, mailbox):
             # A session of their own: Ctrl-C reaches only this process, which then stops
             # the children in order (worker warm shutdown first, Redis last).
             children.append((name, subprocess.Popen(command, start_new_session=True)))
@@ -136,7 +148,8 @@ def main() -> int:
             "\n"
             f"  flask-jobs demo is running\n"
             f"    app:       {url}\n"
-            f"    dashboard: {url}jobs/\n"
+            f"    dashboard: {url}jobs/   (sign in: admin/admin, or viewer/viewer read-only)\n"
+            f"    mailbox:   {url}mailbox  (SMTP sink on {HOST}:{smtp_port})\n"
             f"    redis:     {state.redis_url}\n"
             "  Press Ctrl-C to stop.\n",
             flush=True,

@@ -1,10 +1,12 @@
-"""The example app's background jobs: a slow report, a flaky sync, and a welcome e-mail."""
+"""The example app's background jobs: a slow report, a flaky sync, a welcome e-mail, cleanup."""
 
 from __future__ import annotations
 
 import random
+import smtplib
 import time
 from datetime import timedelta
+from email.message import EmailMessage
 
 from flask import current_app
 from sqlalchemy import func, select
@@ -71,10 +73,24 @@ def flaky_sync(source: str) -> int:
     return synced
 
 
-@jobs.job
-def send_welcome_email(address: str) -> None:
-    """Log the welcome e-mail that a real app would send to ``address``."""
-    current_app.logger.info("would send a welcome e-mail to %s", address)
+# smtplib's errors are OSErrors: a mail server that is down or refuses is worth a retry.
+@jobs.job(retry=Retry(max=3, delay=5, on=(OSError,)))
+def send_welcome_email(address: str) -> str:
+    """Send the welcome e-mail to ``address`` through the SMTP server EXAMPLE_SMTP_HOST/PORT."""
+    config = current_app.config
+    message = EmailMessage()
+    message["From"] = config["EXAMPLE_MAIL_FROM"]
+    message["To"] = address
+    message["Subject"] = "Welcome to the reports"
+    message.set_content(
+        f"Hello {address},\n\nyour reports are built in the background; "
+        "you will find them on the reports page.\n"
+    )
+    host, port = config["EXAMPLE_SMTP_HOST"], int(config["EXAMPLE_SMTP_PORT"])
+    with smtplib.SMTP(host, port, timeout=10) as smtp:
+        smtp.send_message(message)
+    current_app.logger.info("sent a welcome e-mail to %s via %s:%d", address, host, port)
+    return f"sent to {address}"
 
 
 @jobs.job

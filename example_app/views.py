@@ -23,7 +23,7 @@ from flask_jobs import JobsConnectionError, UnknownJobError
 
 from .extensions import db, jobs
 from .models import TITLE_MAX_LENGTH, Report, utcnow
-from .tasks import build_report, flaky_sync
+from .tasks import build_report, flaky_sync, send_welcome_email
 
 __all__ = ["bp"]
 
@@ -32,6 +32,7 @@ bp = Blueprint("main", __name__)
 #: How many reports the page lists, newest first.
 PAGE_SIZE = 50
 FLAKY_JOBS = 5
+ADDRESS_MAX_LENGTH = 254
 
 _JOB_DEAD = (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED)
 
@@ -149,3 +150,38 @@ def queue_flaky() -> Response:
         flaky_sync.enqueue(f"source-{number}")
     flash(f"{FLAKY_JOBS} flaky_sync jobs queued: some will fail and be retried.")
     return redirect(url_for("main.index"), 303)
+
+
+def _address_error(address: str) -> str | None:
+    if not address:
+        return "Please give an e-mail address."
+    if len(address) > ADDRESS_MAX_LENGTH:
+        return f"The address is {len(address)} characters long; the limit is {ADDRESS_MAX_LENGTH}."
+    local, at, domain = address.rpartition("@")
+    # No line breaks: they would let the address add headers of its own to the message.
+    if not at or not local or "." not in domain or any(c.isspace() for c in address):
+        return f"{address!r} does not look like an e-mail address."
+    return None
+
+
+@bp.post("/welcome")
+def queue_welcome() -> Response | tuple[str, int]:
+    """Queue the welcome e-mail for an address."""
+    address = request.form.get("address", "").strip()
+    error = _address_error(address)
+    if error is not None:
+        return _render_index(error=error), 400
+    send_welcome_email.enqueue(address)
+    flash(f"Welcome e-mail to {address} queued; it shows up in the mailbox once sent.")
+    return redirect(url_for("main.index"), 303)
+
+
+@bp.get("/mailbox")
+def mailbox() -> str:
+    """The messages the example's SMTP sink received, newest first."""
+    # Imported here so that `python -m example_app.mailsink` does not import itself twice.
+    from .mailsink import read_mailbox
+
+    return render_template(
+        "mailbox.html", mails=read_mailbox(current_app.config["EXAMPLE_MAILBOX"])
+    )

@@ -19,6 +19,7 @@ from rq.registry import FailedJobRegistry
 
 from .actions import cancel, requeue, requeue_failed
 from .errors import JobsError
+from .namespace import claim_database
 from .rq_job import FlaskJob
 from .scheduler import Scheduler
 from .state import REGISTRIES, JobsState, redact_url
@@ -82,10 +83,10 @@ def _check_queue_names(state: JobsState, names: tuple[str, ...]) -> None:
 )
 @click.option(
     "--worker-class",
-    type=click.Choice(["fork", "simple", "spawn"]),
+    type=click.Choice(["fork", "simple", "spawn", "lean"]),
     default=None,
-    help="fork: a fresh process per job; simple: jobs in the worker process; spawn: no fork() "
-    "[default: JOBS_WORKER_CLASS].",
+    help="fork: a fresh process per job; simple: jobs in the worker process; spawn: no fork(); "
+    "lean: jobs in the worker process, 3 Redis round trips each [default: JOBS_WORKER_CLASS].",
 )
 @click.option("--name", default=None, help="Worker name (suffixed -1, -2... under --concurrency).")
 @click.option(
@@ -110,11 +111,12 @@ def worker_command(
     """
     app, state = _state()
     _check_queue_names(state, queues)
-    rq_level = configure_logging(state.config.log_level)
+    rq_level = configure_logging(state.config.log_level, state.config.log_format)
     info = click.get_current_context().find_object(ScriptInfo)
     if info is not None and info.app_import_path:
         os.environ[APP_ENV] = info.app_import_path  # for spawned work horses
     state.connection.ping()
+    claim_database(state)
     concurrency = concurrency or state.config.worker_concurrency
     kind = worker_class or state.config.worker_class
 
@@ -165,8 +167,9 @@ def scheduler_command() -> None:
     take over within seconds if it dies. SIGTERM or Ctrl-C stops it.
     """
     app, state = _state()
-    configure_logging(state.config.log_level)
+    configure_logging(state.config.log_level, state.config.log_format)
     state.connection.ping()
+    claim_database(state)
     _run_scheduler(app, state)
 
 
@@ -374,4 +377,4 @@ def embedded_command(stop: bool) -> None:
 
 
 # The command groups of the other modules register themselves on import.
-from . import cli_history, cli_schedule  # noqa: E402, F401
+from . import cli_config, cli_history, cli_schedule  # noqa: E402, F401

@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .durations import parse_duration
-from .errors import ConfigurationError
+from .errors import ConfigurationError, UnknownJobError
 
 __all__ = ["DEFAULTS", "JobsConfig", "load_config"]
 
@@ -29,6 +29,8 @@ DEFAULTS: dict[str, Any] = {
     "JOBS_WORKER_CLASS": "fork",
     "JOBS_WORKER_CONCURRENCY": 1,
     "JOBS_LOG_LEVEL": "INFO",
+    "JOBS_LOG_FORMAT": "text",
+    "JOBS_ON_FAILURE": [],
     "JOBS_DASHBOARD_ENABLED": True,
     "JOBS_DASHBOARD_URL_PREFIX": "/jobs",
     "JOBS_DASHBOARD_AUTH": None,
@@ -44,9 +46,11 @@ DEFAULTS: dict[str, Any] = {
 }
 
 QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
-WORKER_CLASSES = ("fork", "simple", "spawn")
+WORKER_CLASSES = ("fork", "simple", "spawn", "lean")
 SERIALIZERS = ("json", "pickle")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("text", "json")
+REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+sentinel", "rediss+sentinel")
 
 
 @dataclass(frozen=True)
@@ -65,9 +69,11 @@ class JobsConfig:
     worker_class: str
     worker_concurrency: int
     log_level: str
+    log_format: str
+    on_failure: tuple[Callable[..., Any], ...]
     dashboard_enabled: bool
     dashboard_url_prefix: str
-    dashboard_auth: Callable[[], bool] | None
+    dashboard_auth: Callable[..., Any] | None
     history_enabled: bool
     history_database_uri: str | None
     history_max_arg_bytes: int
@@ -151,12 +157,20 @@ def _redis_url(key: str, value: Any) -> str | None:
     if not isinstance(value, str):
         raise _bad(key, value, "expected a URL such as 'redis://localhost:6379/0'")
     scheme = urlsplit(value).scheme
-    if scheme not in ("redis", "rediss", "unix"):
+    if scheme not in REDIS_SCHEMES:
         raise _bad(
             key,
             value,
-            "expected a redis://, rediss:// or unix:// URL such as 'redis://localhost:6379/0'",
+            "expected a redis://, rediss://, unix:// or redis+sentinel:// URL such as "
+            "'redis://localhost:6379/0'",
         )
+    if scheme.endswith("+sentinel"):
+        from .connection import parse_sentinel_url
+
+        try:
+            parse_sentinel_url(value)
+        except ValueError as exc:
+            raise _bad(key, value, str(exc)) from None
     return value
 
 
@@ -166,12 +180,45 @@ def _url_prefix(key: str, value: Any) -> str:
     raise _bad(key, value, "expected a URL path such as '/jobs' or '/admin/jobs'")
 
 
-def _callable_or_none(key: str, value: Any) -> Callable[[], bool] | None:
-    if value is None or callable(value):
+def _imported(key: str, value: Any, allowed: str) -> Callable[..., Any]:
+    """``value`` itself when callable, else the function at import path ``value``."""
+    if callable(value):
         return value  # type: ignore[no-any-return]
-    raise _bad(
-        key, value, "expected a function of the action ('view', 'requeue'...) returning True"
+    # From the environment a function can only be named: "package.module:function".
+    if isinstance(value, str) and re.fullmatch(r"[\w.]+[:.][\w.]+", value.strip()):
+        from .state import import_path  # state imports this module
+
+        try:
+            target = import_path(value.strip())
+        except UnknownJobError as exc:
+            raise _bad(key, value, f"{allowed} ({exc})") from None
+        if callable(target):
+            return target  # type: ignore[no-any-return]
+    raise _bad(key, value, allowed)
+
+
+def _callable_or_none(key: str, value: Any) -> Callable[..., Any] | None:
+    if value is None or value == "":
+        return None
+    return _imported(
+        key,
+        value,
+        "expected a function of the action ('view', 'requeue'...) returning True, "
+        "or its import path 'package.module:function'",
     )
+
+
+def _callables(key: str, value: Any) -> tuple[Callable[..., Any], ...]:
+    if value is None or value == "":
+        return ()
+    if isinstance(value, str):  # from the environment: "app.errors:report,app.x:y"
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if callable(value):
+        value = [value]
+    allowed = "expected a list of functions of (context) or their import paths"
+    if not isinstance(value, list | tuple):
+        raise _bad(key, value, allowed)
+    return tuple(_imported(key, item, allowed) for item in value)
 
 
 def _database_uri(key: str, value: Any) -> str | None:
@@ -230,6 +277,8 @@ _RULES: dict[str, Callable[[str, Any], Any]] = {
     "JOBS_WORKER_CLASS": lambda k, v: _choice(k, v, WORKER_CLASSES),
     "JOBS_WORKER_CONCURRENCY": lambda k, v: _int(k, v, minimum=1),
     "JOBS_LOG_LEVEL": lambda k, v: _choice(k, v, LOG_LEVELS),
+    "JOBS_LOG_FORMAT": lambda k, v: _choice(k, v, LOG_FORMATS),
+    "JOBS_ON_FAILURE": _callables,
     "JOBS_DASHBOARD_ENABLED": _bool,
     "JOBS_DASHBOARD_URL_PREFIX": lambda k, v: _url_prefix(k, v),
     "JOBS_DASHBOARD_AUTH": lambda k, v: _callable_or_none(k, v),
@@ -261,6 +310,8 @@ def load_config(config: Mapping[str, Any]) -> JobsConfig:
         worker_class=values["JOBS_WORKER_CLASS"],
         worker_concurrency=values["JOBS_WORKER_CONCURRENCY"],
         log_level=values["JOBS_LOG_LEVEL"],
+        log_format=values["JOBS_LOG_FORMAT"],
+        on_failure=values["JOBS_ON_FAILURE"],
         dashboard_enabled=values["JOBS_DASHBOARD_ENABLED"],
         dashboard_url_prefix=values["JOBS_DASHBOARD_URL_PREFIX"],
         dashboard_auth=values["JOBS_DASHBOARD_AUTH"],

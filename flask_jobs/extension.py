@@ -21,6 +21,7 @@ from .enqueue import enqueue
 from .errors import ConfigurationError, UnknownJobError
 from .history import history_table
 from .history_query import HistoryQuery
+from .history_rollup import hourly_table
 from .job import JobFunction, JobOptions
 from .retry import Retry
 from .rq_job import META_PROGRESS, FlaskJob
@@ -49,7 +50,9 @@ class Jobs:
         self.db = db
         self._periodic: dict[str, dict[str, Any]] = {}
         # On db.metadata, so Flask-Migrate/Alembic sees the table; else on a metadata of ours.
-        self.history_table = history_table(db.metadata if db is not None else sa.MetaData())
+        metadata = db.metadata if db is not None else sa.MetaData()
+        self.history_table = history_table(metadata)
+        self.history_hourly_table = hourly_table(metadata)
         if app is not None:
             self.init_app(app)
 

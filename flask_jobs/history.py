@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from .events import STATUS_RANK
+from .history_rollup import HourlyRollup, hour_of, late_hours
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -137,8 +138,17 @@ def merge_rows(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 class HistoryStore:
     """Reads and writes the history table of one app."""
 
-    def __init__(self, table: sa.Table, *, db: SQLAlchemy | None, uri: str | None) -> None:
+    def __init__(
+        self,
+        table: sa.Table,
+        *,
+        db: SQLAlchemy | None,
+        uri: str | None,
+        hourly: sa.Table,
+    ) -> None:
         self.table = table
+        self.hourly = hourly
+        self.rollup = HourlyRollup(table, hourly)
         self._db = db
         self._uri = uri
         self._engine: Engine | None = None
@@ -172,8 +182,10 @@ class HistoryStore:
             self._engine.dispose(close=False)
 
     def create(self, app: Flask) -> None:
-        """Create the table and its indexes if they do not exist."""
-        self.table.create(self.engine(app), checkfirst=True)
+        """Create the history and roll-up tables and their indexes if they do not exist."""
+        engine = self.engine(app)
+        self.table.create(engine, checkfirst=True)
+        self.hourly.create(engine, checkfirst=True)
 
     def write(self, app: Flask, events: Iterable[Mapping[str, str]]) -> int:
         """Upsert the rows these events describe, in one transaction; return how many."""
@@ -187,6 +199,14 @@ class HistoryStore:
         with engine.begin() as conn:
             # one cached statement, executemany: SQLAlchemy batches the rows itself
             conn.execute(self._upsert(engine.dialect.name), rows)
+        late = late_hours(rows, stamp)
+        if late:
+            # After the commit, so a roll-up made meanwhile is dropped too and counted again.
+            try:
+                with engine.begin() as conn:
+                    self.rollup.invalidate(conn, late)
+            except sa.exc.DBAPIError as exc:
+                log.warning("history: could not refresh hourly roll-ups (%s)", exc)
         return len(rows)
 
     def _upsert(self, dialect: str) -> Any:
@@ -218,6 +238,13 @@ class HistoryStore:
         self._statements[dialect] = upsert
         return upsert
 
+    def roll_up(self, app: Flask, window: timedelta = timedelta(days=8)) -> None:
+        """Roll up each closed hour of the last ``window`` not rolled yet (a recorder chore)."""
+        now = datetime.now(timezone.utc)
+        first, end = self.rollup.span(now - window, now)
+        with self.engine(app).connect() as conn:
+            self.rollup.ensure(conn, first, end)
+
     def purge(self, app: Flask, older_than: timedelta, *, batch: int = 1000) -> int:
         """Delete rows that ended (or were last updated) before ``older_than`` ago, in batches."""
         cutoff = datetime.now(timezone.utc) - older_than
@@ -233,6 +260,13 @@ class HistoryStore:
             with engine.begin() as conn:
                 found = [row.id for row in conn.execute(ids)]
                 if not found:
-                    return total
+                    break
                 conn.execute(sa.delete(table).where(table.c.id.in_(found)))
             total += len(found)
+        # The roll-ups of purged hours go too (the cutoff's own hour is kept: it is partial).
+        try:
+            with engine.begin() as conn:
+                conn.execute(sa.delete(self.hourly).where(self.hourly.c.hour < hour_of(cutoff)))
+        except sa.exc.DBAPIError as exc:
+            log.warning("history: could not purge old hourly roll-ups (%s)", exc)
+        return total

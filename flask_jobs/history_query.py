@@ -19,7 +19,9 @@ if TYPE_CHECKING:
 __all__ = ["HistoryPage", "HistoryQuery"]
 
 MAX_PAGE = 500
-PERCENTILE_SAMPLE = 20_000
+PERCENTILE_SAMPLE = 5_000
+#: Statuses the throughput chart counts: finished, and the ways an attempt fails.
+COUNTED = ("finished", "failed", "retried", "abandoned")
 
 
 @dataclass(frozen=True)
@@ -78,8 +80,13 @@ class HistoryQuery:
         job_id: str | None = None,
         cursor: int | None = None,
         limit: int = 50,
+        columns: tuple[str, ...] | None = None,
     ) -> HistoryPage:
-        """Rows matching every filter given, newest first, ``limit`` at a time (keyset paging)."""
+        """Rows matching every filter given, newest first, ``limit`` at a time (keyset paging).
+
+        ``columns`` narrows each row to those columns (plus ``id``): a list page need not
+        carry every traceback it does not show.
+        """
         if status is not None and status not in STATUSES:
             raise ValueError(f"unknown status {status!r}; use one of {', '.join(STATUSES)}")
         limit = max(1, min(int(limit), MAX_PAGE))
@@ -111,7 +118,8 @@ class HistoryQuery:
             )
         if cursor is not None:
             conditions.append(t.c.id < int(cursor))
-        stmt = sa.select(t).where(*conditions).order_by(t.c.id.desc()).limit(limit + 1)
+        selected = [t] if columns is None else [t.c.id, *(t.c[c] for c in columns if c != "id")]
+        stmt = sa.select(*selected).where(*conditions).order_by(t.c.id.desc()).limit(limit + 1)
         rows = self._rows(stmt)
         more = len(rows) > limit
         rows = rows[:limit]
@@ -135,39 +143,54 @@ class HistoryQuery:
     def function_stats(self, window: timedelta = timedelta(hours=24)) -> list[dict[str, Any]]:
         """Per function: attempts by outcome, failure rate, p50/p95 run time over ``window``.
 
-        Counts are exact (SQL GROUP BY); the run-time percentiles come from the latest
-        ``PERCENTILE_SAMPLE`` attempts of the window, so a huge window stays cheap.
+        Counts are exact: closed hours come from the hourly roll-up (whole hours, so a
+        window of days starts at the top of its first hour), the rest is counted live.
+        The run-time percentiles come from the latest ``PERCENTILE_SAMPLE`` attempts of
+        the window, so a huge window stays cheap.
         """
         t = self.table
-        since = datetime.now(timezone.utc) - window
-        counted = self._rows(
-            sa.select(_unindexed(t.c.func).label("func"), t.c.status, sa.func.count().label("n"))
-            .where(t.c.ended_at >= since)
-            .group_by(_unindexed(t.c.func), t.c.status)
-        )
-        recent = self._rows(
-            sa.select(t.c.func, t.c.run_seconds)
-            .where(t.c.ended_at >= since, t.c.run_seconds.is_not(None))
-            .order_by(t.c.ended_at.desc())
-            .limit(PERCENTILE_SAMPLE)
-        )
-        runs: dict[str, list[float]] = defaultdict(list)
-        for row in recent:
-            runs[row["func"] or "?"].append(row["run_seconds"])
+        now = datetime.now(timezone.utc)
+        since = now - window
         counts: dict[str, Counter[str]] = defaultdict(Counter)
-        for row in counted:
-            counts[row["func"] or "?"][row["status"]] += row["n"]
+        with self.store.engine(self.app).connect() as conn:
+            live_since = since
+            rollup = self.store.rollup
+            first, end = rollup.span(since, now)
+            if end > first and rollup.ensure(conn, first, end):
+                for row in rollup.sums(conn, first, end, "func", "status"):
+                    counts[row["func"]][row["status"]] += row["n"]
+                live_since = end
+            counted = conn.execute(
+                sa.select(
+                    _unindexed(t.c.func).label("func"), t.c.status, sa.func.count().label("n")
+                )
+                .where(t.c.ended_at >= live_since)
+                .group_by(_unindexed(t.c.func), t.c.status)
+            )
+            for found in counted:
+                counts[found.func or "?"][found.status] += found.n
+            recent = conn.execute(
+                sa.select(t.c.func, t.c.run_seconds)
+                .where(t.c.ended_at >= since, t.c.run_seconds.is_not(None))
+                .order_by(t.c.ended_at.desc())
+                .limit(PERCENTILE_SAMPLE)
+            ).all()
+        runs: dict[str, list[float]] = defaultdict(list)
+        for sample in recent:
+            runs[sample.func or "?"].append(sample.run_seconds)
         stats = []
         for name, counter in counts.items():
             failed = counter["failed"] + counter["retried"] + counter["abandoned"]
             total = sum(counter.values())
+            if not total:
+                continue
             stats.append(
                 {
                     "func": name,
                     "total": total,
                     "finished": counter["finished"],
                     "failed": failed,
-                    "failure_rate": failed / total if total else 0.0,
+                    "failure_rate": failed / total,
                     "p50_seconds": _percentile(runs[name], 0.50),
                     "p95_seconds": _percentile(runs[name], 0.95),
                 }
@@ -185,26 +208,38 @@ class HistoryQuery:
     def throughput(
         self, window: timedelta = timedelta(hours=1), bucket: timedelta = timedelta(minutes=1)
     ) -> list[dict[str, Any]]:
-        """Finished and failed attempts per ``bucket`` over ``window``, oldest first, gaps as 0."""
+        """Finished and failed attempts per ``bucket`` over ``window``, oldest first, gaps as 0.
+
+        Buckets of whole hours read closed hours from the hourly roll-up.
+        """
         t = self.table
         size = bucket.total_seconds()
         now = datetime.now(timezone.utc)
         first = int((now.timestamp() - window.total_seconds()) // size)
         last = int(now.timestamp() // size)
         series = {i: {"finished": 0, "failed": 0} for i in range(first, last + 1)}
+
+        def add(index: int, status: str, n: int) -> None:
+            slot = series.get(index)
+            if slot is not None and status in COUNTED:
+                slot["finished" if status == "finished" else "failed"] += n
+
+        live_since = now - window
         index = self._bucket(size).label("bucket")
-        grouped = self._rows(
-            sa.select(index, t.c.status, sa.func.count().label("n"))
-            .where(
-                t.c.ended_at >= now - window,
-                _unindexed(t.c.status).in_(("finished", "failed", "retried", "abandoned")),
+        with self.store.engine(self.app).connect() as conn:
+            rollup = self.store.rollup
+            start, end = rollup.span(live_since, now)
+            if size % 3600 == 0 and end > start and rollup.ensure(conn, start, end):
+                for row in rollup.sums(conn, start, end, "hour", "status"):
+                    add(int(row["hour"].timestamp() // size), row["status"], row["n"])
+                live_since = end
+            grouped = conn.execute(
+                sa.select(index, t.c.status, sa.func.count().label("n"))
+                .where(t.c.ended_at >= live_since, _unindexed(t.c.status).in_(COUNTED))
+                .group_by(index, t.c.status)
             )
-            .group_by(index, t.c.status)
-        )
-        for row in grouped:
-            slot = series.get(int(row["bucket"]))
-            if slot is not None:
-                slot["finished" if row["status"] == "finished" else "failed"] += row["n"]
+            for live in grouped:
+                add(int(live.bucket), live.status, live.n)
         return [
             {"at": datetime.fromtimestamp(i * size, timezone.utc), **counts}
             for i, counts in sorted(series.items())
@@ -213,23 +248,66 @@ class HistoryQuery:
     def top_exceptions(
         self, window: timedelta = timedelta(hours=24), limit: int = 10
     ) -> list[dict[str, Any]]:
-        """The most frequent (function, exception type) pairs over ``window``."""
+        """The most frequent (function, exception type) pairs over ``window``.
+
+        Closed hours come from the hourly roll-up (whole hours), the rest is counted live.
+        """
         t = self.table
-        count = sa.func.count().label("count")
-        stmt = (
-            sa.select(
-                _unindexed(t.c.func).label("func"),
-                t.c.exc_type,
-                count,
-                sa.func.min(t.c.ended_at).label("first_seen"),
-                sa.func.max(t.c.ended_at).label("last_seen"),
+        now = datetime.now(timezone.utc)
+        live_since = now - window
+        groups: dict[tuple[str, str], dict[str, Any]] = {}
+
+        def add(func: str, exc_type: str, n: int, first: Any, last: Any) -> None:
+            group = groups.setdefault(
+                (func, exc_type),
+                {
+                    "func": func,
+                    "exc_type": exc_type,
+                    "count": 0,
+                    "first_seen": None,
+                    "last_seen": None,
+                },
             )
-            .where(
-                t.c.exc_type.is_not(None),
-                t.c.ended_at >= datetime.now(timezone.utc) - window,
+            group["count"] += n
+            first, last = _utc(first), _utc(last)
+            if first is not None and (group["first_seen"] is None or first < group["first_seen"]):
+                group["first_seen"] = first
+            if last is not None and (group["last_seen"] is None or last > group["last_seen"]):
+                group["last_seen"] = last
+
+        with self.store.engine(self.app).connect() as conn:
+            rollup = self.store.rollup
+            start, end = rollup.span(live_since, now)
+            if end > start and rollup.ensure(conn, start, end):
+                for row in rollup.sums(conn, start, end, "func", "exc_type"):
+                    if row["exc_type"]:
+                        add(
+                            row["func"],
+                            row["exc_type"],
+                            row["n"],
+                            row["first_ended"],
+                            row["last_ended"],
+                        )
+                live_since = end
+            live = conn.execute(
+                sa.select(
+                    _unindexed(t.c.func).label("func"),
+                    t.c.exc_type,
+                    sa.func.count().label("n"),
+                    sa.func.min(t.c.ended_at).label("first_seen"),
+                    sa.func.max(t.c.ended_at).label("last_seen"),
+                )
+                .where(t.c.exc_type.is_not(None), t.c.ended_at >= live_since)
+                .group_by(_unindexed(t.c.func), t.c.exc_type)
             )
-            .group_by(_unindexed(t.c.func), t.c.exc_type)
-            .order_by(count.desc())
-            .limit(limit)
-        )
-        return self._rows(stmt)
+            for found in live:
+                add(found.func or "?", found.exc_type, found.n, found.first_seen, found.last_seen)
+        ranked = sorted(groups.values(), key=lambda g: (-g["count"], g["func"], g["exc_type"]))
+        return ranked[:limit]
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """``moment`` as an aware UTC datetime (SQLite hands back naive ones)."""
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment

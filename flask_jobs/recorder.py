@@ -228,6 +228,15 @@ class HistoryRecorder:
                     dropped,
                 )
         self._retention()
+        self._roll_up()
+
+    def _roll_up(self) -> None:
+        # Closed hours are counted once, ahead of the dashboard's week-long charts.
+        if self.state.connection.set("flask_jobs:history:rollup-lock", self.name, nx=True, ex=60):
+            try:
+                self.state.history.roll_up(self.app)
+            except Exception as exc:
+                log.warning("history: could not roll up closed hours (%s); will retry", exc)
 
     def _retention(self) -> None:
         retention = self.state.history_retention

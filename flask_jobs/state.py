@@ -6,7 +6,7 @@ import importlib
 import os
 import threading
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
 from flask import Flask
@@ -24,6 +24,7 @@ from rq.registry import (
 from rq.serializers import JSONSerializer, PickleSerializer
 
 from .config import QUEUE_NAME, JobsConfig
+from .connection import close, connect
 from .embedded import EmbeddedRedis
 from .errors import JobsConnectionError, UnknownJobError
 from .events import EventEncoder, HistorySettings
@@ -49,13 +50,18 @@ REGISTRIES = {
 
 
 def redact_url(url: str) -> str:
-    """``url`` with any password replaced by ``***``."""
+    """``url`` with any password (in the netloc or a ``*password`` option) replaced by ``***``."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+    if "password" in parts.query:
+        query = [
+            (key, "***" if "password" in key else value)
+            for key, value in parse_qsl(parts.query, keep_blank_values=True)
+        ]
+        parts = parts._replace(query=urlencode(query, safe="*"))
+    userinfo, at, hostinfo = parts.netloc.rpartition("@")
+    if at and ":" in userinfo:
+        parts = parts._replace(netloc=f"{userinfo.partition(':')[0]}:***@{hostinfo}")
+    return urlunsplit(parts)
 
 
 class JobsState:
@@ -84,7 +90,9 @@ class JobsState:
         if uri is None and jobs.db is None:
             uri = "sqlite:///" + os.path.join(app.instance_path, "flask_jobs_history.db")
             os.makedirs(app.instance_path, exist_ok=True)
-        self.history = HistoryStore(jobs.history_table, db=jobs.db, uri=uri)
+        self.history = HistoryStore(
+            jobs.history_table, db=jobs.db, uri=uri, hourly=jobs.history_hourly_table
+        )
         self._config_schedules = {
             name: parse_schedule(name, entry, config.timezone)
             for name, entry in config.schedule.items()
@@ -120,7 +128,7 @@ class JobsState:
                         self.embedded.start()
                     # Few, quick retries: an enqueue in a web request must fail fast
                     # with a clear error when Redis is down, not hang for seconds.
-                    self._connection = redis.Redis.from_url(
+                    self._connection = connect(
                         self.redis_url,
                         socket_connect_timeout=5,
                         health_check_interval=30,
@@ -132,7 +140,7 @@ class JobsState:
         """Close the Redis connections of this app (a new client is made on next use)."""
         with self._lock:
             if self._connection is not None:
-                self._connection.close()
+                close(self._connection)
             self._connection = None
             self._queues.clear()
 

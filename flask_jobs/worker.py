@@ -19,6 +19,7 @@ from rq.worker import SimpleWorker, SpawnWorker, Worker
 
 from .delayed import DelayedJobsMixin
 from .pausing import PAUSED_QUEUES_KEY, QueuePausingMixin
+from .reporting import formatter, job_ended, job_started, remember_exception
 from .rq_job import FlaskJob
 
 if TYPE_CHECKING:
@@ -167,6 +168,7 @@ class AppContextWorkerMixin(DelayedJobsMixin, QueuePausingMixin):
                 event = state.events.from_job(job, "started", attempt, pid=os.getpid())
                 pipeline.xadd(state.history_settings.stream, event)
             pipeline.execute()
+        job_started(job, job.attempt if isinstance(job, FlaskJob) else 1)
         worker.procline(f"Processing {job.func_name} from {job.origin} since {time.time()}")
 
     def handle_job_failure(self, job: Job, queue: Queue, *args: Any, **kwargs: Any) -> None:
@@ -174,8 +176,15 @@ class AppContextWorkerMixin(DelayedJobsMixin, QueuePausingMixin):
         attempt = job.attempt if isinstance(job, FlaskJob) else 1
         super().handle_job_failure(job, queue, *args, **kwargs)  # type: ignore[misc]
         if not self._jobs_performing:
-            reason = kwargs.get("exc_string") or "work horse terminated"
-            self._emit(*self._outcome_events(job, attempt, killed=str(reason).strip()))
+            reason = str(kwargs.get("exc_string") or "work horse terminated").strip()
+            self._emit(*self._outcome_events(job, attempt, killed=reason))
+            self._report(job, attempt, None, killed=reason)
+
+    def _report(self, job: Job, attempt: int, seconds: float | None, **kwargs: Any) -> None:
+        """Log the outcome and call the ``JOBS_ON_FAILURE`` hooks, inside the app context."""
+        app = self._app()
+        with app.app_context():
+            job_ended(app, job, attempt, seconds, **kwargs)
 
     def clean_registries(self) -> None:
         """RQ's registry cleanup, recording jobs it finds abandoned by a dead worker."""
@@ -237,12 +246,20 @@ class AppContextWorkerMixin(DelayedJobsMixin, QueuePausingMixin):
                 ok: bool = super().perform_job(job, queue, execution)  # type: ignore[misc]
         finally:
             self._jobs_performing = False
-        self._emit(*self._outcome_events(job, attempt), later=True)
-        log_outcome(job, attempt, time.monotonic() - started)
+        self.job_ended(job, attempt, time.monotonic() - started)
         return ok
+
+    def job_ended(self, job: Job, attempt: int, seconds: float) -> None:
+        """Everything after an attempt ran, for every worker class: history events, log line,
+        ``JOBS_ON_FAILURE`` hooks."""
+        # The events wait for the worker's next round trip (a heartbeat, or the lean
+        # worker's job-end pipeline).
+        self._emit(*self._outcome_events(job, attempt), later=True)
+        self._report(job, attempt, seconds)
 
     def handle_exception(self, job: Job, *exc_info: Any) -> Any:
         """Remember the exception type so the retry policy can filter on it."""
+        remember_exception(job, exc_info)
         if isinstance(job, FlaskJob) and exc_info:
             job._jobs_exc_type = exc_info[0]
             job._jobs_exc_fields = self._jobs_state().events.exception(exc_info)  # type: ignore[attr-defined]
@@ -338,29 +355,6 @@ class AppContextWorkerMixin(DelayedJobsMixin, QueuePausingMixin):
         super().handle_work_horse_killed(job, retpid, ret_val, rusage)  # type: ignore[misc]
 
 
-def log_outcome(job: Job, attempt: int, seconds: float) -> None:
-    """One log line per job: id, function, outcome, duration."""
-    status = job.get_status(refresh=False)
-    outcome = {
-        JobStatus.FINISHED: "finished",
-        JobStatus.FAILED: "failed",
-        JobStatus.STOPPED: "stopped",
-        JobStatus.SCHEDULED: "failed, retry scheduled",
-        JobStatus.QUEUED: "failed, retry queued",
-    }.get(status, str(status))
-    level = logging.INFO if status == JobStatus.FINISHED else logging.WARNING
-    log.log(
-        level,
-        "job %s %s %s in %.3fs (queue %s, attempt %d)",
-        job.id,
-        job.func_name,
-        outcome,
-        seconds,
-        job.origin,
-        attempt,
-    )
-
-
 class FlaskForkWorker(AppContextWorkerMixin, Worker):
     """RQ's forking worker: each job in a fresh work horse process."""
 
@@ -378,6 +372,15 @@ WORKER_CLASSES: dict[str, type[Worker] | type[SimpleWorker]] = {
     "simple": FlaskSimpleWorker,
     "spawn": FlaskSpawnWorker,
 }
+
+
+def _register_lean() -> None:
+    from .lean import LeanWorker  # it builds on the mixin above
+
+    WORKER_CLASSES["lean"] = LeanWorker
+
+
+_register_lean()
 
 
 def default_worker_name() -> str:
@@ -408,14 +411,18 @@ def build_worker(
     return worker
 
 
-def configure_logging(level: str) -> str:
+def configure_logging(level: str, log_format: str = "text") -> str:
     """Log our lines at ``level`` to stderr; keep RQ's own per-job chatter at WARNING."""
     logger = logging.getLogger("flask_jobs")
-    if not any(getattr(h, "_flask_jobs", False) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        handler._flask_jobs = True  # type: ignore[attr-defined]
-        logger.addHandler(handler)
+    ours: list[logging.Handler] = [h for h in logger.handlers if getattr(h, "_flask_jobs", False)]
+    if not ours:
+        ours = [logging.StreamHandler(sys.stderr)]
+        ours[0]._flask_jobs = True  # type: ignore[attr-defined]
+        logger.addHandler(ours[0])
+    for handler in ours:
+        handler.setFormatter(formatter(log_format))
+        if isinstance(handler, logging.StreamHandler) and handler.stream is not sys.stderr:
+            handler.setStream(sys.stderr)  # stderr may have been replaced since (tests do)
     logger.setLevel(level)
     logger.propagate = False
     return "DEBUG" if level == "DEBUG" else "WARNING"

@@ -68,3 +68,57 @@ def test_prometheus_metrics(app: Flask, ctx: None, client: Any, work: Any) -> No
     assert 'flask_jobs_queue_jobs{queue="default",state="failed"} 1.0' in text
     assert 'flask_jobs_attempts_last_hour{function="jobs_app.fail",outcome="failed"} 1.0' in text
     assert 'flask_jobs_run_seconds_last_hour_bucket{function="jobs_app.add",le="+Inf"} 1.0' in text
+
+
+def test_openapi_document_is_valid_and_covers_every_api_route(app: Flask, client: Any) -> None:
+    from openapi_spec_validator import validate
+
+    document = client.get("/jobs/api/openapi.json").get_json()
+    validate(document)
+    assert document["servers"] == [{"url": "/jobs"}]
+    documented = {path.replace("{job_id}", "<path:job_id>") for path in document["paths"]}
+    mounted = {
+        rule.rule.removeprefix("/jobs")
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint.startswith("jobs_dashboard.api_")
+        and rule.endpoint != "jobs_dashboard.api_openapi"
+    }
+    assert documented == mounted
+
+
+def test_responses_match_the_openapi_schemas(app: Flask, ctx: None, client: Any, work: Any) -> None:
+    from jsonschema import Draft202012Validator
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT202012
+
+    document = client.get("/jobs/api/openapi.json").get_json()
+    registry: Registry[Any] = Registry().with_resource(
+        "urn:api", Resource.from_contents(document, default_specification=DRAFT202012)
+    )
+    done = jobs_app.add.enqueue(1, 2)
+    jobs_app.fail.enqueue("<script>")
+    work()
+
+    def check(path: str, expected: int = 200) -> None:
+        response = client.get("/jobs" + path)
+        assert response.status_code == expected, path
+        template = path.split("?")[0]
+        if template.startswith("/api/jobs/"):
+            template = "/api/jobs/{job_id}"
+        answers = document["paths"][template]["get"]["responses"]
+        spec = answers[str(expected)]
+        if "$ref" in spec:
+            spec = document["components"]["responses"][spec["$ref"].rsplit("/", 1)[1]]
+        schema = spec["content"]["application/json"]["schema"]
+        validator = Draft202012Validator(
+            {"$ref": "urn:api#" + schema["$ref"][1:]}, registry=registry
+        )
+        validator.validate(response.get_json())
+
+    check("/api/overview")
+    check("/api/jobs?status=failed")
+    check(f"/api/jobs/{done.id}")
+    check("/api/jobs/unknown-id", 404)
+    check("/api/jobs?limit=0", 400)
+    check("/api/failures?window=1h")
+    check("/api/schedules")

@@ -185,6 +185,39 @@ def test_requeue_all_matching(app: Flask, ctx: None, client: Any, work: Any) -> 
     assert bad.status_code == 400
 
 
+def test_requeue_all_matching_runs_large_sets_in_the_background(
+    app: Flask, ctx: None, client: Any, work: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flask_jobs.dashboard import views_jobs
+
+    monkeypatch.setattr(views_jobs, "INLINE_LIMIT", 2)  # "large" is anything above 2 here
+    jobs = failed_jobs(work, "quota 1", "quota 2", "quota 3", "other")
+    token = csrf(client)
+    form = {"csrf_token": token, "status": "failed", "text": "quota"}
+    body = text(client.post("/jobs/jobs/requeue-matching", data=form))
+    assert "Requeue 3 failed job(s)?" in body
+    assert "a background job on queue &#39;default&#39; requeues them" in body
+    response = client.post("/jobs/jobs/requeue-matching", data={**form, "confirm": "yes"})
+    assert response.status_code == 303 and response.location.startswith("/jobs/job/")
+    assert "in+the+background" in response.location
+    assert status_of(jobs[0].id) == JobStatus.FAILED  # a worker does it, not the request
+    background = jobs_app.jobs.fetch_job(response.location.split("/jobs/job/")[1].split("?")[0])
+    assert background.origin == "default" and background.meta["origin"] == "dashboard"
+    work()
+    background.refresh()
+    assert background.return_value() == {
+        "matched": 3,
+        "requeued": 3,
+        "skipped": 0,
+        "capped": False,
+    }
+    drain_history(app)
+    attempts = {job.id: len(jobs_app.jobs.history.get(job.id)) for job in jobs}
+    assert attempts == {jobs[0].id: 2, jobs[1].id: 2, jobs[2].id: 2, jobs[3].id: 1}
+    page = text(client.get(f"/jobs/job/{background.id}"))
+    assert "3 of 3 checked, 3 requeued" in page
+
+
 def test_failures_are_grouped(
     app: Flask, ctx: None, client: Any, work: Any, redis_client: redis.Redis
 ) -> None:
@@ -245,6 +278,29 @@ def test_filter_select_all_and_requeue_in_a_real_browser(app: Flask, ctx: None, 
     assert all(status_of(job.id) == JobStatus.QUEUED for job in jobs)
 
 
+def test_the_list_refreshes_itself_with_the_current_filters(
+    app: Flask, ctx: None, work: Any, client: Any
+) -> None:
+    failed_jobs(work, "first")
+    jobs_app.add.enqueue(1, 1)
+    work()
+    drain_history(app)
+    page = text(client.get("/jobs/jobs?status=failed"))
+    assert 'hx-get="/jobs/jobs?status=failed"' in page and "every 5s" in page
+    assert "hx-trigger" not in text(client.get("/jobs/jobs?poll=0")).split("fj-job-rows")[1]
+    with serve(app) as base, browser_page() as page:
+        page.goto(f"{base}/jobs/jobs?poll=2")
+        page.select_option("select[name=status]", "failed")
+        page.click("button:has-text('Filter')")
+        page.wait_for_function("document.querySelectorAll('input[name=job_ids]').length === 1")
+        newer = failed_jobs(work, "second")[0]
+        jobs_app.add.enqueue(2, 2)  # finished: the failed filter must keep it out
+        work()
+        drain_history(app)
+        page.wait_for_selector(f"input[value='{newer.id}']", timeout=15_000)
+        assert page.locator("input[name=job_ids]").count() == 2
+
+
 @pytest.mark.parametrize(
     ("query", "message"),
     [
@@ -289,6 +345,45 @@ def test_read_only_users_see_no_buttons_and_cannot_post(
         response = viewer.post(url, data={"csrf_token": token, "job_ids": job.id})
         assert response.status_code == 403
     assert status_of(job.id) == JobStatus.FAILED
+
+
+def test_buttons_follow_the_per_action_permissions(
+    app: Flask, ctx: None, work: Any, redis_url: str, database_url: str
+) -> None:
+    asked: list[str] = []
+
+    def requeue_only(action: str) -> bool:
+        asked.append(action)
+        return action in ("view", "requeue")
+
+    operator = jobs_app.create_app(
+        {
+            "JOBS_REDIS_URL": redis_url,
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "JOBS_DASHBOARD_AUTH": requeue_only,
+        }
+    )
+    (job,) = failed_jobs(work, "x")
+    client = operator.test_client()
+    listing = text(client.get("/jobs/jobs?status=failed"))
+    assert 'value="requeue">Requeue</button>' in listing
+    assert "Requeue all matching failed jobs" in listing
+    assert 'value="cancel"' not in listing and 'value="delete"' not in listing
+    detail = text(client.get(f"/jobs/job/{job.id}"))
+    assert f"/jobs/job/{job.id}/requeue" in detail
+    assert f"/jobs/job/{job.id}/delete" not in detail and f"/jobs/job/{job.id}/copy" not in detail
+    failures = text(client.get("/jobs/failures"))
+    assert "Requeue failed</button>" in failures and "Delete failed" not in failures
+    queues = text(client.get("/jobs/queues"))
+    assert "/pause" not in queues and "/empty" not in queues
+    assert asked.count("delete") <= 3  # asked once per request, not once per button
+    token = csrf(client)
+    denied = client.post(f"/jobs/job/{job.id}/delete", data={"csrf_token": token})
+    assert denied.status_code == 403
+    done = client.post(f"/jobs/job/{job.id}/requeue", data={"csrf_token": token})
+    assert done.status_code == 303 and status_of(job.id) == JobStatus.QUEUED
+    with operator.app_context():
+        jobs_app.db.engine.dispose()
 
 
 def test_without_history_the_list_says_so_and_the_detail_uses_redis(

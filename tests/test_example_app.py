@@ -1,4 +1,4 @@
-"""The example app end to end: the pages, and its jobs run by a real burst worker on real Redis."""
+"""The example app end to end: pages, login, mail, and its jobs run by a real burst worker."""
 
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ from rq.job import JobStatus
 from sqlalchemy import func, select
 
 from example_app import create_app, db, jobs
+from example_app.mailsink import MailSink, read_mailbox, start_sink
 from example_app.models import Report
-from example_app.tasks import flaky_sync, send_welcome_email
+from example_app.tasks import build_report, flaky_sync, send_welcome_email
 from flask_jobs import Retry
 from flask_jobs.worker import build_worker
 
@@ -46,10 +47,24 @@ def make_app(tmp_path: Path, **config: Any) -> Flask:
             "JOBS_REDIS_URL": REDIS_URL,
             "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'ex.db'}",
             "EXAMPLE_REPORT_STEP_SECONDS": 0,
+            "EXAMPLE_MAILBOX": str(tmp_path / "mailbox"),
             **config,
         },
         instance_path=str(tmp_path / "instance"),
     )
+
+
+@pytest.fixture
+def sink(tmp_path: Path) -> Iterator[MailSink]:
+    """The example's SMTP sink on a free port, on a thread of this process."""
+    server = start_sink(tmp_path / "mailbox")
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def login(client: FlaskClient, name: str, password: str) -> Any:
+    return client.post("/login", data={"name": name, "password": password, "next": "/jobs/"})
 
 
 @pytest.fixture
@@ -240,16 +255,118 @@ def test_flaky_job_succeeds_when_upstream_is_healthy(app: Flask, work: Callable[
         assert 1 <= job.return_value() <= 100
 
 
-def test_welcome_email_is_logged(
+def test_welcome_email_goes_through_smtp_to_the_mailbox(
+    app: Flask, client: FlaskClient, sink: MailSink, work: Callable[[], bool]
+) -> None:
+    app.config["EXAMPLE_SMTP_PORT"] = sink.server_address[1]
+    response = client.post("/welcome", data={"address": " ada@example.com "})
+    assert response.status_code == 303
+    assert client.get("/mailbox").get_data(as_text=True).count("Welcome to the reports") == 0
+    work()
+    [mail] = read_mailbox(app.config["EXAMPLE_MAILBOX"])
+    assert mail.to == "ada@example.com"
+    assert mail.subject == "Welcome to the reports"
+    assert "Hello ada@example.com" in mail.body
+    page = client.get("/mailbox").get_data(as_text=True)
+    assert "Welcome to the reports" in page
+    assert "ada@example.com" in page
+
+
+def test_welcome_email_is_retried_while_the_mail_server_is_down(
     app: Flask, work: Callable[[], bool], caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger=app.logger.name)
+    app.config["EXAMPLE_SMTP_PORT"] = 1  # refuses at once
     with app.app_context():
         job = send_welcome_email.enqueue("ada@example.com")
     work()
     with app.app_context():
-        assert jobs.fetch_job(job.id).get_status() == JobStatus.FINISHED
-    assert "would send a welcome e-mail to ada@example.com" in caplog.text
+        job = jobs.fetch_job(job.id)
+        assert job.get_status() == JobStatus.SCHEDULED
+        assert job.retries_left == 2
+
+
+@pytest.mark.parametrize(
+    "address", ["", "no-at-sign", "a@b", "two words@example.com", "a@example.com\nBcc: x@y.z"]
+)
+def test_bad_address_is_refused(app: Flask, client: FlaskClient, address: str) -> None:
+    response = client.post("/welcome", data={"address": address})
+    assert response.status_code == 400
+    assert 'class="error"' in response.get_data(as_text=True)
+    with app.app_context():
+        assert jobs.get_queue().count == 0
+
+
+def test_dashboard_asks_for_login_first(client: FlaskClient) -> None:
+    response = client.get("/jobs/")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/login?next=/jobs/"
+    assert client.get("/jobs/api/overview").status_code == 302
+    page = client.get("/login?next=/jobs/").get_data(as_text=True)
+    assert 'name="next" value="/jobs/"' in page
+
+
+def test_wrong_password_is_refused(client: FlaskClient) -> None:
+    response = login(client, "admin", "nope")
+    assert response.status_code == 401
+    assert "Unknown name or wrong password." in response.get_data(as_text=True)
+    assert login(client, "nobody", "admin").status_code == 401
+    assert client.get("/jobs/").status_code == 302
+
+
+def test_login_never_redirects_off_site(client: FlaskClient) -> None:
+    for target in ("//evil.example/", "https://evil.example/"):
+        response = client.post(
+            "/login", data={"name": "admin", "password": "admin", "next": target}
+        )
+        assert response.headers["Location"] == "/"
+
+
+def test_admin_may_act_and_viewer_may_only_look(
+    app: Flask, client: FlaskClient, work: Callable[[], bool]
+) -> None:
+    with app.app_context():
+        job = build_report.enqueue(9999)  # no such report: fails, and has no retries
+    work()
+
+    response = login(client, "viewer", "viewer")
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/jobs/"
+    assert client.get("/jobs/").status_code == 200
+    assert client.get(f"/jobs/job/{job.id}").status_code == 200
+    client.get("/jobs/jobs")
+    token = client.get_cookie("flask_jobs_csrf")
+    assert token is not None
+    refused = client.post(f"/jobs/job/{job.id}/requeue", data={"csrf_token": token.value})
+    assert refused.status_code == 403
+    with app.app_context():
+        assert jobs.fetch_job(job.id).get_status() == JobStatus.FAILED
+
+    client.post("/logout")
+    assert client.get("/jobs/").status_code == 302
+    assert login(client, "admin", "admin").status_code == 303
+    done = client.post(f"/jobs/job/{job.id}/requeue", data={"csrf_token": token.value})
+    assert done.status_code in (200, 303)
+    with app.app_context():
+        assert jobs.fetch_job(job.id).get_status() == JobStatus.QUEUED
+
+
+def test_a_production_app_needs_a_secret_key(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="FLASK_SECRET_KEY"):
+        create_app(
+            {"JOBS_REDIS_URL": REDIS_URL, "SQLALCHEMY_DATABASE_URI": "sqlite://"},
+            instance_path=str(tmp_path / "instance"),
+        )
+
+
+def test_final_failure_reaches_the_failure_hook(
+    app: Flask, work: Callable[[], bool], caplog: pytest.LogCaptureFixture
+) -> None:
+    app.config["EXAMPLE_FLAKY_FAILURE_RATE"] = 1
+    caplog.set_level(logging.INFO, logger=app.logger.name)
+    with app.app_context():
+        job = flaky_sync.options(retry=Retry(max=1, backoff="fixed", delay=0)).enqueue("crm")
+    work()
+    assert f"job {job.id} (example_app.tasks.flaky_sync) failed after 2 attempt(s)" in caplog.text
 
 
 def test_unreachable_redis_gives_503_and_keeps_the_report(tmp_path: Path) -> None:

@@ -324,10 +324,13 @@ def test_database_outage_loses_no_history_and_fails_no_job(
     blocker = sqlite3.connect(history_db, isolation_level=None)
     blocker.execute("BEGIN EXCLUSIVE")
     env = dict(subprocess_env, JOBS_APP_HISTORY_URI=f"sqlite:///{history_db}")
+    # A file, not a pipe: two log lines per job would fill a pipe nobody reads until the end.
+    log_path = tmp_path / "worker.log"
+    log_file = log_path.open("w")
     proc = subprocess.Popen(
         [*flask_command("jobs", "worker", "--burst", "--worker-class", "simple")],
         env=env,
-        stderr=subprocess.PIPE,
+        stderr=log_file,
         text=True,
     )
     try:
@@ -339,10 +342,12 @@ def test_database_outage_loses_no_history_and_fails_no_job(
         assert blocker.execute("SELECT count(*) FROM flask_jobs_history").fetchone() == (0,)
         blocker.execute("ROLLBACK")
         blocker.close()
-        _, stderr = proc.communicate(timeout=120)
+        proc.wait(timeout=120)
         finished.close()
     finally:
         stop_process(proc)
+        log_file.close()
+    stderr = log_path.read_text()
     assert proc.returncode == 0
     assert "cannot write to the history database" in stderr
     with app.app_context():

@@ -1,0 +1,388 @@
+"""The lean worker: RQ's jobs, registries and results, in two round trips per job.
+
+RQ's own loop spends about 20 round trips on a job (heartbeats, state writes
+and registry updates one command at a time). This one spends two, each one
+call of a Lua script (loaded once, run with EVALSHA):
+
+1. start: RQ's execution record, started registry, worker state and job
+   fields, and the "started" history event;
+2. end: the result, finished registry, job expiry, worker stats and state, and
+   the history events of the attempt; then, in the same call, the dequeue of
+   the next job: ``rq suspend`` checked, paused queues skipped, the first job
+   id of the first non-empty queue moved to RQ's intermediate list (as RQ's
+   dequeue does) and its hash returned.
+
+The writes are the ones RQ's own code makes (queued on a redis-py pipeline,
+then sent as the script's arguments): redis-py spends far more time packing
+and parsing a 20-command pipeline than Redis spends running it.
+
+Everything else is RQ's or our usual worker's: registration, ``rq suspend``,
+maintenance (abandoned jobs included), the SIGALRM job timeout of
+``SimpleWorker``, warm and cold shutdown, retries and the failure path (a
+failed job costs RQ's round trips; it is not the hot path). An idle worker
+blocks in BLMOVE (one queue) or BLPOP (several), as RQ's does.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from typing import TYPE_CHECKING, Any
+
+import redis
+from rq.callbacks import execute_success_callback
+from rq.executions import Execution
+from rq.intermediate_queue import IntermediateQueue
+from rq.job import JobStatus
+from rq.job import Retry as RQRetry
+from rq.rate_limit import release_slot
+from rq.results import Result
+from rq.suspension import WORKERS_SUSPENDED
+from rq.timeouts import JobTimeoutException
+from rq.utils import now, utcformat
+from rq.worker import SimpleWorker, WorkerStatus
+
+from .pausing import PAUSED_CHECK, PAUSED_QUEUES_KEY, PAUSED_REFRESH
+from .reporting import job_started
+from .rq_job import FlaskJob
+from .worker import AppContextWorkerMixin
+
+if TYPE_CHECKING:
+    from rq import Queue
+    from rq.job import Job
+
+__all__ = ["WORK_SCRIPT", "LeanWorker"]
+
+log = logging.getLogger("flask_jobs.worker")
+
+#: One script for both ends of a job. ARGV: the job key prefix, the number of queues
+#: N, the N queue names, then commands (each as its length, then its words). KEYS:
+#: the paused set, RQ's suspended flag, then each queue and its intermediate list,
+#: highest priority first. It runs the commands in order (the writes RQ's own code
+#: made for the start or end of a job; as atomic as RQ's MULTI/EXEC), then, when
+#: N > 0, checks `rq suspend`, skips paused queues and moves the first job id of the
+#: first non-empty queue to RQ's intermediate list, as RQ's dequeue does. Returns
+#: {the last command's integer reply, errors[, "suspended" or {queue, id, hash}]}.
+WORK_SCRIPT = """
+local nq = tonumber(ARGV[2])
+local i, last, errors = 3 + nq, 0, {}
+while i <= #ARGV do
+  local count = tonumber(ARGV[i])
+  local reply = redis.pcall(unpack(ARGV, i + 1, i + count))
+  if type(reply) == 'table' and reply.err then errors[#errors + 1] = reply.err end
+  last = type(reply) == 'number' and reply or 0
+  i = i + count + 1
+end
+if nq == 0 then return {last, errors} end
+if redis.call('EXISTS', KEYS[2]) == 1 then return {last, errors, 'suspended'} end
+for q = 1, nq do
+  local queue, intermediate = KEYS[1 + 2 * q], KEYS[2 + 2 * q]
+  if redis.call('SISMEMBER', KEYS[1], ARGV[2 + q]) == 0 then
+    while true do
+      local id = redis.call('LMOVE', queue, intermediate, 'LEFT', 'RIGHT')
+      if not id then break end
+      local hash = redis.call('HGETALL', ARGV[1] .. id)
+      if #hash > 0 then return {last, errors, {queue, id, hash}} end
+      redis.call('LREM', intermediate, 1, id)  -- a deleted job: skip it, as RQ does
+    end
+  end
+end
+return {last, errors}
+"""
+
+
+class LeanWorker(AppContextWorkerMixin, SimpleWorker):
+    """Runs jobs in the worker process (as ``SimpleWorker``) with RQ's bookkeeping batched."""
+
+    _jobs_script: Any = None
+    _jobs_next: tuple[Job, Queue] | None = None
+    _jobs_max: int | None = None
+    _jobs_done = 0
+    _jobs_burst = False
+    _jobs_fresh_heartbeat = False
+
+    def work(self, *args: Any, **kwargs: Any) -> bool:
+        """RQ's work loop around our dequeue and job execution."""
+        self._jobs_burst = bool(kwargs.get("burst", args[0] if args else False))
+        self._jobs_max = kwargs.get("max_jobs")
+        return super().work(*args, **kwargs)
+
+    def teardown(self) -> None:
+        """Put back a job claimed ahead that will not run here (stop, or --max-jobs)."""
+        if self._jobs_next is not None:
+            job, queue = self._jobs_next
+            self._jobs_next = None
+            worker: Any = self
+            with worker.connection.pipeline() as pipe:
+                pipe.lrem(IntermediateQueue.get_intermediate_queue_key(queue.key), 1, job.id)
+                pipe.lpush(queue.key, job.id)
+                pipe.execute()
+        super().teardown()
+
+    def check_for_suspension(self, burst: bool) -> None:
+        """Checked by the dequeue script instead, in the same round trip."""
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
+        """RQ's heartbeat; skipped once right after a job-end transaction that carried one."""
+        if pipeline is None and self._jobs_fresh_heartbeat and not self._jobs_outbox:
+            self._jobs_fresh_heartbeat = False
+            return
+        super().heartbeat(timeout, pipeline)
+
+    # -- dequeue ------------------------------------------------------------------
+
+    def _jobs_run(
+        self, words: list[Any], queues: list[Queue]
+    ) -> tuple[int, tuple[Job, Queue] | str | None]:
+        """One call of the work script: commands, then (with ``queues``) a dequeue."""
+        worker: Any = self
+        if self._jobs_script is None:
+            self._jobs_script = worker.connection.register_script(WORK_SCRIPT)
+        keys: list[str] = [PAUSED_QUEUES_KEY, WORKERS_SUSPENDED]
+        for queue in queues:
+            keys += [queue.key, IntermediateQueue.get_intermediate_queue_key(queue.key)]
+        prefix = worker.job_class.redis_job_namespace_prefix
+        reply = self._jobs_script(
+            keys=keys, args=[prefix, len(queues), *(q.name for q in queues), *words]
+        )
+        for error in reply[1]:
+            log.error("worker %s: a job bookkeeping write failed: %s", worker.name, error)
+        found = reply[2] if len(reply) > 2 else None
+        if found is None or isinstance(found, bytes):
+            return int(reply[0]), None if found is None else found.decode()
+        queue_key, job_id, flat = found
+        fields = dict(zip(flat[::2], flat[1::2], strict=True))
+        return int(reply[0]), self._jobs_restore(
+            queue_key.decode(), job_id.decode(), fields, queues
+        )
+
+    def _jobs_claim(self, queues: list[Queue]) -> tuple[Job, Queue] | str | None:
+        """A job, "suspended", or None when every unpaused queue is empty."""
+        return self._jobs_run([], queues)[1]
+
+    def _jobs_restore(
+        self, queue_key: str, job_id: str, fields: dict[bytes, bytes], queues: list[Queue]
+    ) -> tuple[Job, Queue]:
+        worker: Any = self
+        job = worker.job_class(job_id, connection=worker.connection, serializer=worker.serializer)
+        job.restore(fields)
+        queue = next(q for q in queues if q.key == queue_key)
+        job.redis_server_version = worker.get_redis_server_version()
+        return job, queue
+
+    def dequeue_job_and_maintain_ttl(
+        self, timeout: int | None, max_idle_time: int | None = None
+    ) -> tuple[Job, Queue] | None:
+        """The next job of the highest-priority unpaused queue; block while all are empty."""
+        worker: Any = self
+        if self._jobs_next is not None:  # claimed as the previous job ended
+            ahead, self._jobs_next = self._jobs_next, None
+            return ahead
+        idle_since = time.monotonic()
+        while True:
+            paused = self._paused_queue_names()
+            active = [q for q in worker._ordered_queues if q.name not in paused]
+            try:
+                found = self._jobs_claim(worker.queues) if active or timeout is None else None
+                if found == "suspended":
+                    super().check_for_suspension(self._jobs_burst)
+                    continue
+                if found is not None:
+                    assert not isinstance(found, str)
+                    return found
+                if timeout is None:
+                    return None  # burst: nothing it may run is left
+                left = None
+                if max_idle_time is not None:
+                    left = max_idle_time - (time.monotonic() - idle_since)
+                    if left <= 0:
+                        return None
+                if worker.get_state() != WorkerStatus.IDLE:
+                    worker.set_state(WorkerStatus.IDLE)
+                    worker.procline("Listening on " + ",".join(worker.queue_names()))
+                worker.heartbeat()
+                if worker.should_run_maintenance_tasks:
+                    worker.run_maintenance_tasks()
+                if not active:
+                    time.sleep(PAUSED_REFRESH)
+                    continue
+                block = min(timeout, PAUSED_CHECK)
+                if left is not None:
+                    block = max(1, min(block, int(left + 0.999)))
+                found = self._jobs_wait(active, block)
+                if found is not None:
+                    return found
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                log.error("worker %s: Redis unreachable (%s); retrying in 1 s", worker.name, exc)
+                time.sleep(1.0)
+
+    def _jobs_wait(self, active: list[Queue], block: int) -> tuple[Job, Queue] | None:
+        """Block until a job comes (RQ's BLMOVE for one queue, BLPOP for several)."""
+        worker: Any = self
+        conn = worker.connection
+        if len(active) == 1:
+            key = active[0].key
+            job_id = conn.blmove(key, IntermediateQueue.get_intermediate_queue_key(key), block)
+            popped = None if job_id is None else (key.encode(), job_id)
+        else:
+            popped = conn.blpop([q.key for q in active], block)
+        if popped is None:
+            return None
+        queue_key, job_id = (v.decode() if isinstance(v, bytes) else v for v in popped)
+        fields = conn.hgetall(worker.job_class.key_for(job_id))
+        if not fields:
+            conn.lrem(IntermediateQueue.get_intermediate_queue_key(queue_key), 1, job_id)
+            return None
+        return self._jobs_restore(queue_key, job_id, fields, active)
+
+    # -- one job --------------------------------------------------------------------
+
+    def _jobs_send(self, pipe: Any, *, claim_next: bool = False) -> int:
+        """Run the commands RQ's code queued on ``pipe`` as one script call; with
+        ``claim_next``, claim the next job in the same round trip.
+
+        redis-py spends far more time packing and parsing a 20-command pipeline than
+        Redis spends running it: one EVALSHA of the same commands is one command to
+        pack and one reply to parse, and as atomic as RQ's MULTI/EXEC.
+        """
+        worker: Any = self
+        words: list[Any] = []
+        for args, _options in pipe.command_stack:
+            words.append(len(args))
+            words.extend(args)
+        pipe.reset()
+        last, found = self._jobs_run(words, worker.queues if claim_next else [])
+        if found is not None and not isinstance(found, str):
+            self._jobs_next = found
+        return last
+
+    def _jobs_start(self, job: Job, attempt: int) -> Execution:
+        """RQ's execution record, worker state and job fields, and the "started" event: one
+        transaction (RQ's writes, with its repeated heartbeats merged)."""
+        worker: Any = self
+        state = self._jobs_state()
+        ttl = worker.get_heartbeat_ttl(job)
+        with worker.connection.pipeline(transaction=False) as pipe:
+            execution = Execution.create(job, ttl, pipeline=pipe, worker_name=worker.name)
+            worker.executions[execution.id] = execution
+            job.prepare_for_execution(worker.name, pipeline=pipe)
+            worker._state = WorkerStatus.BUSY
+            worker.last_heartbeat = job.last_heartbeat
+            pipe.hset(
+                worker.key,
+                mapping={"state": WorkerStatus.BUSY, "last_heartbeat": utcformat(now())},
+            )
+            pipe.expire(worker.key, ttl)
+            pipe.expire(worker.executions_key, ttl)
+            pipe.persist(job.key)
+            queue_key = worker.queue_class.redis_queue_namespace_prefix + job.origin
+            pipe.lrem(IntermediateQueue.get_intermediate_queue_key(queue_key), 1, job.id)
+            if state.history_enabled:
+                event = state.events.from_job(job, "started", attempt, pid=os.getpid())
+                pipe.xadd(state.history_settings.stream, event)
+            self._jobs_send(pipe)
+        job_started(job, attempt)
+        worker.procline(f"Processing {job.func_name} from {job.origin} since {time.time()}")
+        return execution
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        """Run one job in the app context; a success ends in a single transaction."""
+        worker: Any = self
+        attempt = job.attempt if isinstance(job, FlaskJob) else 1
+        started = time.monotonic()
+        execution = self._jobs_start(job, attempt)
+        exc_info: Any = None
+        value: Any = None
+        self._jobs_performing = True
+        try:
+            with self._app().app_context():
+                try:
+                    timeout = job.timeout or worker.queue_class.DEFAULT_TIMEOUT
+                    with worker.death_penalty_class(timeout, JobTimeoutException, job_id=job.id):
+                        value = job.perform()
+                    if not isinstance(value, RQRetry):
+                        job.ended_at = now()
+                        job._result = value
+                        job._status = JobStatus.FINISHED
+                        execute_success_callback(job, worker.death_penalty_class, value)
+                except:  # noqa: E722 - as RQ: whatever a job raises (SystemExit too) fails it
+                    exc_info = sys.exc_info()
+                if exc_info is not None:
+                    worker._finalize_failure(job, queue, execution, exc_info)
+                elif isinstance(value, RQRetry):
+                    worker._finalize_success(job, queue, execution, value)
+        finally:
+            self._jobs_performing = False
+        if exc_info is not None or isinstance(value, RQRetry):
+            self.job_ended(job, attempt, time.monotonic() - started)
+            worker.set_state(WorkerStatus.IDLE)
+            return
+        self.job_ended(job, attempt, time.monotonic() - started)
+        self._jobs_finish(job, queue, execution)
+
+    def _jobs_finish(self, job: Job, queue: Queue, execution: Execution) -> None:
+        """RQ's writes for a finished job, the worker's stats and heartbeat, and the
+        attempt's history events: one transaction."""
+        worker: Any = self
+        assert job.started_at is not None and job.ended_at is not None
+        result_ttl = job.get_result_ttl(worker.default_result_ttl)
+        outbox, self._jobs_outbox = self._jobs_outbox, None
+        ended = utcformat(job.ended_at)
+        with worker.connection.pipeline(transaction=False) as pipe:
+            pipe.hincrby(worker.key, "successful_job_count", 1)
+            pipe.hincrbyfloat(
+                worker.key,
+                "total_working_time",
+                (job.ended_at - job.started_at).total_seconds(),
+            )
+            if result_ttl != 0:
+                # RQ's Job._handle_success, without rewriting the whole job hash.
+                job._status = JobStatus.FINISHED
+                pipe.hset(job.key, mapping={"status": JobStatus.FINISHED, "ended_at": ended})
+                Result.create(
+                    job,
+                    Result.Type.SUCCESSFUL,
+                    return_value=job._result,
+                    ttl=result_ttl,
+                    worker_name=worker.name,
+                    pipeline=pipe,
+                    execution_id=execution.id,
+                    execution_started_at=execution.created_at,
+                    execution_ended_at=job.ended_at,
+                )
+                job.finished_job_registry.add(job, result_ttl, pipe)
+            if job.repeats_left is not None and job.repeats_left > 0:
+                from rq.repeat import Repeat
+
+                Repeat.schedule(job, queue, pipeline=pipe)
+            else:
+                job.cleanup(result_ttl, pipeline=pipe, remove_from_queue=False)
+                job._status = JobStatus.FINISHED
+            worker.cleanup_execution(job, pipeline=pipe, execution=execution)
+            # The worker's key got a TTL of the job's timeout + 60 s when the job
+            # started, and an idle worker heartbeats every few seconds: no EXPIRE here.
+            worker._state = WorkerStatus.IDLE
+            worker.last_heartbeat = now()
+            pipe.hset(
+                worker.key,
+                mapping={"state": WorkerStatus.IDLE, "last_heartbeat": utcformat(now())},
+            )
+            if outbox:
+                stream = self._jobs_state().history_settings.stream
+                for event in outbox:
+                    pipe.xadd(stream, event)
+            pipe.exists(job.dependents_key)
+            self._jobs_done += 1
+            # Claim the next job in this round trip, unless this worker stops after this one.
+            stopping = worker._stop_requested or (
+                self._jobs_max is not None and self._jobs_done >= self._jobs_max
+            )
+            has_dependents = self._jobs_send(pipe, claim_next=not stopping)
+        self._jobs_fresh_heartbeat = True
+        if has_dependents:
+            worker._enqueue_dependents_safely(queue, job)
+        job.send_webhooks(JobStatus.FINISHED)
+        if job.has_rate_limit:
+            release_slot(job)
