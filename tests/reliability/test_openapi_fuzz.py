@@ -83,7 +83,7 @@ def test_api_fuzzed_from_its_openapi_document(
     @given(data=st.data())
     def one(data: st.DataObject) -> None:
         method, path, parameters, codes, required = data.draw(st.sampled_from(operations))
-        url, query = server + path, []
+        url, query, slash = server + path, [], False
         for parameter in parameters:
             schema = parameter.get("schema", {})
             value = data.draw(
@@ -91,12 +91,15 @@ def test_api_fuzzed_from_its_openapi_document(
             )
             if parameter["in"] == "path":
                 url = url.replace("{" + parameter["name"] + "}", quote(value or "x", safe=""))
+                slash = slash or "/" in value
             elif parameter.get("required") or data.draw(st.booleans()):
                 query.append((parameter["name"], value))
         got = client.open(url + "?" + urlencode(query), method=method.upper())
         seen[got.status_code] = seen.get(got.status_code, 0) + 1
         assert got.status_code < 500, (method, url, query, got.get_data(as_text=True)[:300])
-        assert str(got.status_code) in codes | {"404"}, (method, url, query, got.status_code)
+        # A "/" in a path value is a different URL: Werkzeug may redirect it (merged slashes).
+        allowed = codes | {"404"} | ({"308"} if slash else set())
+        assert str(got.status_code) in allowed, (method, url, query, got.status_code)
         if got.status_code == 200:
             body = got.get_json()
             assert all(field in body for field in required), (url, required, list(body))
