@@ -189,6 +189,8 @@ class LeanWorker(AppContextWorkerMixin, SimpleWorker):
             return ahead
         idle_since = time.monotonic()
         while True:
+            if worker._stop_requested:
+                return None  # a warm shutdown asked for while idle: stop between pops
             paused = self._paused_queue_names()
             active = [q for q in worker._ordered_queues if q.name not in paused]
             try:
