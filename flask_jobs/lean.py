@@ -47,6 +47,7 @@ from rq.worker import SimpleWorker, WorkerStatus
 from .pausing import PAUSED_CHECK, PAUSED_QUEUES_KEY, PAUSED_REFRESH
 from .reporting import job_started
 from .rq_job import FlaskJob
+from .stopping import waiting_in_redis
 from .worker import AppContextWorkerMixin
 
 if TYPE_CHECKING:
@@ -222,12 +223,13 @@ class LeanWorker(AppContextWorkerMixin, SimpleWorker):
         """Block until a job comes (RQ's BLMOVE for one queue, BLPOP for several)."""
         worker: Any = self
         conn = worker.connection
-        if len(active) == 1:
-            key = active[0].key
-            job_id = conn.blmove(key, IntermediateQueue.get_intermediate_queue_key(key), block)
-            popped = None if job_id is None else (key.encode(), job_id)
-        else:
-            popped = conn.blpop([q.key for q in active], block)
+        with waiting_in_redis():  # a warm stop interrupts this wait, and only this one
+            if len(active) == 1:
+                key = active[0].key
+                job_id = conn.blmove(key, IntermediateQueue.get_intermediate_queue_key(key), block)
+                popped = None if job_id is None else (key.encode(), job_id)
+            else:
+                popped = conn.blpop([q.key for q in active], block)
         if popped is None:
             return None
         queue_key, job_id = (v.decode() if isinstance(v, bytes) else v for v in popped)

@@ -21,6 +21,7 @@ from .delayed import DelayedJobsMixin
 from .pausing import PAUSED_QUEUES_KEY, QueuePausingMixin
 from .reporting import formatter, job_ended, job_started, remember_exception
 from .rq_job import FlaskJob
+from .stopping import StopSafeQueue, WarmStopMixin
 
 if TYPE_CHECKING:
     from rq import Queue
@@ -52,7 +53,7 @@ def dispose_db_pools(app: Flask) -> None:
             engine.dispose(close=False)
 
 
-class AppContextWorkerMixin(DelayedJobsMixin, QueuePausingMixin):
+class AppContextWorkerMixin(WarmStopMixin, DelayedJobsMixin, QueuePausingMixin):
     """Runs every job in a fresh ``app.app_context()`` of the app the worker loaded once,
     and reports each attempt to the job history."""
 
@@ -77,7 +78,7 @@ class AppContextWorkerMixin(DelayedJobsMixin, QueuePausingMixin):
 
             recorder_pid = start_recorder_process(self._app(), state, self.name)  # type: ignore[attr-defined]
         try:
-            worked: bool = super().work(*args, **kwargs)  # type: ignore[misc]
+            worked: bool = super().work(*args, **kwargs)
             return worked
         finally:
             if recorder_pid is not None:
@@ -405,10 +406,20 @@ def build_worker(
         connection=state.connection,
         default_result_ttl=config.result_ttl,
         job_class=FlaskJob,
+        queue_class=StopSafeQueue,
         serializer=state.serializer,
     )
     worker.flask_app = app  # type: ignore[union-attr]
     return worker
+
+
+def _point_at_stderr(handler: logging.StreamHandler[Any]) -> None:
+    # Not setStream(): it flushes the old stream first, which fails if that one is closed.
+    handler.acquire()
+    try:
+        handler.stream = sys.stderr
+    finally:
+        handler.release()
 
 
 def configure_logging(level: str, log_format: str = "text") -> str:
@@ -422,7 +433,14 @@ def configure_logging(level: str, log_format: str = "text") -> str:
     for handler in ours:
         handler.setFormatter(formatter(log_format))
         if isinstance(handler, logging.StreamHandler) and handler.stream is not sys.stderr:
-            handler.setStream(sys.stderr)  # stderr may have been replaced since (tests do)
+            _point_at_stderr(handler)  # stderr may have been replaced since (tests do)
     logger.setLevel(level)
     logger.propagate = False
+    # RQ adds its stderr handler once per process; one made for a stream since closed
+    # (an earlier in-process CLI run) would fail every log call of this worker.
+    for name in ("rq.worker", "rq.scheduler", "rq"):
+        for handler in logging.getLogger(name).handlers:
+            stream = getattr(handler, "stream", None)
+            if isinstance(handler, logging.StreamHandler) and getattr(stream, "closed", False):
+                _point_at_stderr(handler)
     return "DEBUG" if level == "DEBUG" else "WARNING"
