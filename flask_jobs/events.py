@@ -121,7 +121,11 @@ class EventEncoder:
         """
         meta = job.meta if isinstance(job.meta, dict) else {}
         fields_args: dict[str, str] = {}
-        if arguments:
+        try:
+            func_name = job.func_name or ""  # in the payload, which may be unreadable
+        except Exception:
+            func_name = ""
+        if arguments and func_name:
             try:
                 fields_args = self.arguments(job.args, job.kwargs)
             except Exception:  # an unreadable payload must not stop the history of the attempt
@@ -130,10 +134,10 @@ class EventEncoder:
             "status": status,
             "job_id": job.id,
             "attempt": str(attempt),
-            "func": job.func_name or "",
+            "func": func_name,
             "queue": job.origin or "",
             **fields_args,
-            "description": _own_description(job.description, job.func_name) if arguments else "",
+            "description": _own_description(job.description, func_name) if arguments else "",
             "origin": str(meta.get("origin") or ""),
             "enqueued_at": _ts(job.enqueued_at),
             "started_at": _ts(job.started_at),

@@ -56,6 +56,9 @@ if TYPE_CHECKING:
 
 __all__ = ["WORK_SCRIPT", "LeanWorker"]
 
+#: What a claim returns for a job whose hash could not be read (it is marked failed).
+SKIPPED = "skipped"
+
 log = logging.getLogger("flask_jobs.worker")
 
 #: One script for both ends of a job. ARGV: the job key prefix, the number of queues
@@ -165,11 +168,15 @@ class LeanWorker(AppContextWorkerMixin, SimpleWorker):
 
     def _jobs_restore(
         self, queue_key: str, job_id: str, fields: dict[bytes, bytes], queues: list[Queue]
-    ) -> tuple[Job, Queue]:
+    ) -> tuple[Job, Queue] | str:
         worker: Any = self
         job = worker.job_class(job_id, connection=worker.connection, serializer=worker.serializer)
-        job.restore(fields)
         queue = next(q for q in queues if q.key == queue_key)
+        try:
+            job.restore(fields)
+        except Exception as exc:  # a hash no enqueue wrote: fail that job, not the worker
+            self._fail_unreadable(job_id, queue, exc)
+            return SKIPPED
         job.redis_server_version = worker.get_redis_server_version()
         return job, queue
 
@@ -189,6 +196,8 @@ class LeanWorker(AppContextWorkerMixin, SimpleWorker):
                 found = self._jobs_claim(worker.queues) if active or timeout is None else None
                 if found == "suspended":
                     super().check_for_suspension(self._jobs_burst)
+                    continue
+                if found == SKIPPED:
                     continue
                 if found is not None:
                     assert not isinstance(found, str)
@@ -212,14 +221,15 @@ class LeanWorker(AppContextWorkerMixin, SimpleWorker):
                 block = min(timeout, PAUSED_CHECK)
                 if left is not None:
                     block = max(1, min(block, int(left + 0.999)))
-                found = self._jobs_wait(active, block)
-                if found is not None:
-                    return found
+                waited = self._jobs_wait(active, block)
+                if waited is not None and waited != SKIPPED:
+                    assert not isinstance(waited, str)
+                    return waited
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 log.error("worker %s: Redis unreachable (%s); retrying in 1 s", worker.name, exc)
                 time.sleep(1.0)
 
-    def _jobs_wait(self, active: list[Queue], block: int) -> tuple[Job, Queue] | None:
+    def _jobs_wait(self, active: list[Queue], block: int) -> tuple[Job, Queue] | str | None:
         """Block until a job comes (RQ's BLMOVE for one queue, BLPOP for several)."""
         worker: Any = self
         conn = worker.connection
@@ -286,7 +296,7 @@ class LeanWorker(AppContextWorkerMixin, SimpleWorker):
                 pipe.xadd(state.history_settings.stream, event)
             self._jobs_send(pipe)
         job_started(job, attempt)
-        worker.procline(f"Processing {job.func_name} from {job.origin} since {time.time()}")
+        worker.procline(f"Processing job {job.id} from {job.origin} since {time.time()}")
         return execution
 
     def execute_job(self, job: Job, queue: Queue) -> None:

@@ -72,7 +72,11 @@ class FailureContext:
 
 
 def _fields(job: Job, attempt: int) -> dict[str, Any]:
-    return {"job_id": job.id, "function": job.func_name, "queue": job.origin, "attempt": attempt}
+    try:
+        function = job.func_name  # in the job's payload, which may be unreadable
+    except Exception:
+        function = None
+    return {"job_id": job.id, "function": function, "queue": job.origin, "attempt": attempt}
 
 
 def _text(event: str, fields: dict[str, Any]) -> str:

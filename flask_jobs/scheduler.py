@@ -45,7 +45,11 @@ log = logging.getLogger("flask_jobs.scheduler")
 PREFIX = "flask_jobs:schedule:"
 LEADER_KEY = "flask_jobs:scheduler:leader"
 LEADER_TTL_MS = 10_000
-FIRED_TTL = 7 * 86_400
+#: How long a fire-time claim outlives its schedule's misfire_grace. Past the grace
+#: a fire time can only be recorded as missed, never enqueued, so the claim has done
+#: its work; the margin covers clocks that disagree between scheduler hosts. (Claims
+#: kept 7 days held ~600,000 keys for an every-second schedule.)
+FIRED_MARGIN = 3600
 
 _RENEW = """
 if redis.call('get', KEYS[1]) == ARGV[1] then
@@ -290,7 +294,8 @@ class Scheduler:
                 return fired
             # Claim this fire time: only one process, leader or not, may enqueue it.
             claim = f"{key}:fired:{int(fire_time.timestamp() * 1000)}"
-            if not conn.set(claim, self.token, nx=True, ex=FIRED_TTL):
+            ttl = int(schedule.misfire_grace) + FIRED_MARGIN
+            if not conn.set(claim, self.token, nx=True, ex=ttl):
                 continue
             delay = random.uniform(0, schedule.jitter) if schedule.jitter else 0.0
             try:

@@ -39,6 +39,9 @@ __all__ = [
 
 log = logging.getLogger("flask_jobs.worker")
 
+#: The errors that mean Redis cannot be reached right now.
+REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError)
+
 #: The environment variable a spawned work horse reads to load the app again.
 APP_ENV = "FLASK_JOBS_APP"
 
@@ -110,13 +113,55 @@ class AppContextWorkerMixin(WarmStopMixin, DelayedJobsMixin, QueuePausingMixin):
             return
         worker: Any = self
         outbox, self._jobs_outbox = self._jobs_outbox, None
-        with worker.connection.pipeline(transaction=False) as pipe:
-            super().heartbeat(timeout, pipe)  # type: ignore[misc]
-            if outbox:
-                stream = self._jobs_state().history_settings.stream
-                for event in outbox:
-                    pipe.xadd(stream, event)
-            pipe.execute()
+        try:
+            with worker.connection.pipeline(transaction=False) as pipe:
+                super().heartbeat(timeout, pipe)  # type: ignore[misc]
+                if outbox:
+                    stream = self._jobs_state().history_settings.stream
+                    for event in outbox:
+                        pipe.xadd(stream, event)
+                pipe.execute()
+        except REDIS_DOWN as exc:
+            # RQ's work loop quits on any error outside its dequeue: the worker would be
+            # gone for good after a Redis restart. Keep the events; the dequeue waits it out.
+            self._jobs_outbox = [*(outbox or []), *(self._jobs_outbox or [])] or None
+            self._redis_down("heartbeat", exc)
+
+    # -- a Redis outage is waited out, never the end of the worker ----------------------
+
+    def _redis_down(self, where: str, exc: Exception) -> None:
+        log.warning("Redis unavailable (%s: %s); the worker waits for it", where, exc)
+        time.sleep(1.0)
+
+    def check_for_suspension(self, burst: bool) -> None:
+        """RQ's ``rq suspend`` check, surviving a Redis outage."""
+        try:
+            super().check_for_suspension(burst)  # type: ignore[misc]
+        except REDIS_DOWN as exc:
+            self._redis_down("suspension check", exc)
+
+    def run_maintenance_tasks(self) -> None:
+        """RQ's maintenance (registry cleanup...), tried again next time if Redis is away."""
+        try:
+            super().run_maintenance_tasks()  # type: ignore[misc]
+        except REDIS_DOWN as exc:
+            self._redis_down("maintenance", exc)
+
+    def maintain_heartbeats(self, job: Job, execution: Any) -> None:
+        """RQ's heartbeats while a work horse runs; an outage must not orphan the horse."""
+        try:
+            super().maintain_heartbeats(job, execution)  # type: ignore[misc]
+        except REDIS_DOWN as exc:
+            log.warning("Redis unavailable while job %s runs (%s)", job.id, exc)
+
+    def execute_job(self, job: Job, queue: Queue) -> Any:
+        """Run ``job``; if Redis goes away around it, RQ's cleanup recovers the job later
+        (abandoned, then retried or failed) and this worker carries on."""
+        try:
+            return super().execute_job(job, queue)  # type: ignore[misc]
+        except REDIS_DOWN as exc:
+            self._redis_down(f"job {job.id}", exc)
+            return None
 
     def teardown(self) -> None:
         """Send events still waiting for a heartbeat, then RQ's teardown."""

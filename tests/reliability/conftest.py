@@ -29,7 +29,7 @@ from conftest import stop_process, wait_for
 from flask_jobs.embedded import find_redis_server
 from reliability.app import CONFIG_ENV
 
-SCALE = float(os.environ.get("JOBS_RELIABILITY_SCALE") or "0.1")
+SCALE = float(os.environ.get("JOBS_RELIABILITY_SCALE") or "0.05")
 
 
 def scaled(full: float, minimum: float) -> int:

@@ -18,6 +18,7 @@ import jobs_app
 from conftest import drain_history, flask_command
 from flask_jobs import ConfigurationError, JobArgumentError
 from flask_jobs.config import DEFAULTS
+from flask_jobs.worker import WORKER_CLASSES
 from reliability import tasks
 from reliability.conftest import report, scaled
 
@@ -85,9 +86,9 @@ def test_every_bad_jobs_setting_is_a_configuration_error() -> None:
     )
 
 
-def _run_worker(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def _run_worker(env: dict[str, str], kind: str = "fork") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        flask_command("jobs", "worker", "--burst"),
+        flask_command("jobs", "worker", "--burst", "--worker-class", kind),
         env=env,
         timeout=120,
         capture_output=True,
@@ -147,8 +148,9 @@ def plant(conn: Any, job_id: str, fields: dict[str, Any], queue: str = "default"
 
 
 @SQLITE
+@pytest.mark.parametrize("kind", sorted(WORKER_CLASSES))
 def test_malformed_job_hashes_fail_their_job_and_the_worker_keeps_running(
-    app: Flask, ctx: None, rel_env: Any
+    app: Flask, ctx: None, rel_env: Any, kind: str
 ) -> None:
     conn = jobs_app.jobs.connection
     before = tasks.nap.enqueue(0)
@@ -158,7 +160,7 @@ def test_malformed_job_hashes_fail_their_job_and_the_worker_keeps_running(
     plant(conn, "odd-meta", {"meta": b"\x00\x01", "data": MALFORMED["bad-timeout"]["data"]})
     plant(conn, "no-data", {})
     after = tasks.nap.enqueue(0)
-    done = _run_worker(rel_env())
+    done = _run_worker(rel_env(), kind)
     assert done.returncode == 0, done.stderr
     assert before.get_status() == JobStatus.FINISHED
     assert conn.llen("rq:queue:default") == 0
@@ -174,7 +176,7 @@ def test_malformed_job_hashes_fail_their_job_and_the_worker_keeps_running(
         if status != "failed" or f"malformed-{name}" not in failed
     }
     report(
-        f"malformed job hashes: {len(MALFORMED)} planted; "
+        f"malformed job hashes ({kind} worker): {len(MALFORMED)} planted; "
         f"{len(MALFORMED) - len(not_failed)}/{len(MALFORMED)} marked failed, worker kept running"
     )
     assert not not_failed, (not_failed, done.stderr[-3000:])

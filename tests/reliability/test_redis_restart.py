@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from flask import Flask
+from flask import Flask, request
 
 import jobs_app
 from conftest import flask_command, wait_for
@@ -30,7 +30,7 @@ def _web_app(redis_url: str, database_url: str, instance: Path) -> Flask:
 
     @app.post("/submit")
     def submit() -> Any:
-        return {"job": tasks.nap.enqueue(0).id}
+        return {"job": tasks.nap.enqueue(float(request.args.get("nap", 0))).id}
 
     @app.errorhandler(JobsConnectionError)
     def unavailable(exc: JobsConnectionError) -> Any:
@@ -88,8 +88,13 @@ def test_workers_and_scheduler_survive_redis_restarts_and_an_outage(
 
     # Restarts: the data persists (AOF), the processes reconnect on their own.
     for _ in range(restarts):
+        # Redis goes away under a running job, which ends while it is away
+        running = client.post("/submit?nap=1").get_json()["job"]
+        wait_for(
+            lambda running=running: redis_client.hget(f"rq:job:{running}", "status") == b"started"
+        )
         spare_redis.stop()
-        time.sleep(0.5)
+        time.sleep(2)
         spare_redis.start()
         assert redis_client.lrange("rq:queue:held", 0, -1) == [i.encode() for i in held]
         before = _ticks(spare_redis)
