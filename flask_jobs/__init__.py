@@ -13,6 +13,7 @@ from .extension import Jobs
 from .job import JobCall, JobFunction
 from .retry import Retry
 from .rq_job import FlaskJob
+from .thread_safety import thread_safe
 
 __version__ = "0.1.0"
 
@@ -28,4 +29,5 @@ __all__ = [
     "Retry",
     "UnknownJobError",
     "__version__",
+    "thread_safe",
 ]

@@ -26,8 +26,9 @@ DEFAULTS: dict[str, Any] = {
     "JOBS_EAGER": False,
     "JOBS_EAGER_PROPAGATE": True,
     "JOBS_EMBEDDED_REDIS": True,
-    "JOBS_WORKER_CLASS": "fork",
+    "JOBS_WORKER_CLASS": "lean",
     "JOBS_WORKER_CONCURRENCY": 1,
+    "JOBS_WORKER_THREADS": 8,
     "JOBS_LOG_LEVEL": "INFO",
     "JOBS_DASHBOARD_ENABLED": True,
     "JOBS_DASHBOARD_URL_PREFIX": "/jobs",
@@ -64,6 +65,7 @@ class JobsConfig:
     embedded_redis: bool
     worker_class: str
     worker_concurrency: int
+    worker_threads: int
     log_level: str
     dashboard_enabled: bool
     dashboard_url_prefix: str
@@ -229,6 +231,7 @@ _RULES: dict[str, Callable[[str, Any], Any]] = {
     "JOBS_EMBEDDED_REDIS": _bool,
     "JOBS_WORKER_CLASS": lambda k, v: _choice(k, v, WORKER_CLASSES),
     "JOBS_WORKER_CONCURRENCY": lambda k, v: _int(k, v, minimum=1),
+    "JOBS_WORKER_THREADS": lambda k, v: _int(k, v, minimum=1),
     "JOBS_LOG_LEVEL": lambda k, v: _choice(k, v, LOG_LEVELS),
     "JOBS_DASHBOARD_ENABLED": _bool,
     "JOBS_DASHBOARD_URL_PREFIX": lambda k, v: _url_prefix(k, v),
@@ -260,6 +263,7 @@ def load_config(config: Mapping[str, Any]) -> JobsConfig:
         embedded_redis=values["JOBS_EMBEDDED_REDIS"],
         worker_class=values["JOBS_WORKER_CLASS"],
         worker_concurrency=values["JOBS_WORKER_CONCURRENCY"],
+        worker_threads=values["JOBS_WORKER_THREADS"],
         log_level=values["JOBS_LOG_LEVEL"],
         dashboard_enabled=values["JOBS_DASHBOARD_ENABLED"],
         dashboard_url_prefix=values["JOBS_DASHBOARD_URL_PREFIX"],
