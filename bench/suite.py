@@ -194,10 +194,9 @@ class FlaskJobsProducer(Producer):
         self.mod.noop.enqueue(i, n)
 
     def bulk(self, count: int, n: int) -> bool:
-        many = getattr(self.mod.noop, "enqueue_many", None)
-        if many is None:
-            return False
-        many([((i, n), {}) for i in range(count)])
+        from flask_jobs import enqueue_many
+
+        enqueue_many(self.mod.noop, [((i, n), {}) for i in range(count)])
         return True
 
     def sleep(self, i: int, n: int) -> None:

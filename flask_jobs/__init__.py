@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .bulk import enqueue_many
 from .errors import (
     ConfigurationError,
     JobArgumentError,
@@ -29,5 +30,6 @@ __all__ = [
     "Retry",
     "UnknownJobError",
     "__version__",
+    "enqueue_many",
     "thread_safe",
 ]
