@@ -1,10 +1,11 @@
 """Threads for I/O-bound jobs: one lean worker process running several jobs at a time.
 
 With ``JOBS_WORKER_THREADS = N`` (N > 1) the lean worker's main thread claims
-jobs as usual and hands each job declared `flask_jobs.thread_safe` to one of
-N - 1 threads; it runs any other job itself, alone: it waits until the threads
-are idle, and hands nothing out meanwhile. An app that declares nothing runs
-as with one thread.
+jobs as usual and hands each job declared `flask_jobs.thread_safe` to one of N
+threads (or, when that function's last run took under `INLINE_SECONDS`, runs
+it itself: handing a no-op to a thread costs more than running it); it runs
+any other job itself, alone: it waits until the threads are idle, and hands
+nothing out meanwhile. An app that declares nothing runs as with one thread.
 
 What holds, and how:
 - one RQ worker per process: the threads run under the main thread's worker
@@ -46,6 +47,9 @@ if TYPE_CHECKING:
 __all__ = ["LaneWorker", "ThreadedLeanWorker"]
 
 log = logging.getLogger("flask_jobs.worker")
+
+#: A thread-safe function whose last run took less than this runs in the main thread.
+INLINE_SECONDS = 0.002
 
 
 class LaneWorker(LeanWorker):
@@ -92,6 +96,7 @@ class ThreadedLeanWorker(LeanWorker):
         self._lanes: list[tuple[LaneWorker, queues.SimpleQueue[Any], threading.Thread]] = []
         self._done = threading.Condition()
         self._handed = 0
+        self._jobs_durations = {}
         self._burst = bool(kwargs.get("burst", args[0] if args else False))
         worked = super().work(*args, **kwargs)
         return worked or self._handed > 0
@@ -101,7 +106,7 @@ class ThreadedLeanWorker(LeanWorker):
         base: Any = super()
         base._install_signal_handlers()
         worker: Any = self
-        for index in range(1, self.threads):
+        for index in range(1, self.threads + 1):
             lane = LaneWorker(
                 worker.queues,
                 name=worker.name,
@@ -111,6 +116,7 @@ class ThreadedLeanWorker(LeanWorker):
                 serializer=worker.serializer,
             )
             lane.flask_app = self.flask_app
+            lane._jobs_durations = self._jobs_durations
             inbox: queues.SimpleQueue[Any] = queues.SimpleQueue()
             thread = threading.Thread(
                 target=lane.run_lane,
@@ -143,7 +149,9 @@ class ThreadedLeanWorker(LeanWorker):
         # waiting for a lane) instead of raising wherever this thread happens to be.
         worker._state = WorkerStatus.BUSY
         try:
-            if is_thread_safe(job) and self._lanes:
+            safe = is_thread_safe(job) and self._lanes
+            last = (self._jobs_durations or {}).get(job.func_name or "", INLINE_SECONDS)
+            if safe and last >= INLINE_SECONDS:
                 found = self._wait_lanes(all_idle=False)
                 assert found is not None
                 lane, inbox = found
@@ -154,7 +162,8 @@ class ThreadedLeanWorker(LeanWorker):
                 self._jobs_fresh_heartbeat = True  # the lane's start call carries one
                 worker._state = WorkerStatus.IDLE
                 return
-            self._wait_lanes(all_idle=True)
+            if not safe:
+                self._wait_lanes(all_idle=True)
         except StopRequested:
             self._jobs_next = (job, queue)  # teardown puts it back
             worker._state = WorkerStatus.IDLE

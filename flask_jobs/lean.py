@@ -120,6 +120,8 @@ class LeanWorker(AppContextWorkerMixin, SimpleWorker):
     _jobs_claims = True
     #: The thread running the current job, for stop-job.
     _jobs_thread: int | None = None
+    #: Seconds the last run of each function took (shared by a process's threads).
+    _jobs_durations: dict[str, float] | None = None
     _jobs_burst = False
     _jobs_fresh_heartbeat = False
 
@@ -374,7 +376,10 @@ class LeanWorker(AppContextWorkerMixin, SimpleWorker):
             self.job_ended(job, attempt, time.monotonic() - started)
             worker.set_state(WorkerStatus.IDLE)
             return
-        self.job_ended(job, attempt, time.monotonic() - started)
+        seconds = time.monotonic() - started
+        if self._jobs_durations is not None:
+            self._jobs_durations[job.func_name or ""] = seconds
+        self.job_ended(job, attempt, seconds)
         self._jobs_finish(job, queue, execution)
 
     def _jobs_finish(self, job: Job, queue: Queue, execution: Execution) -> None:
