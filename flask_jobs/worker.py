@@ -441,10 +441,17 @@ def build_worker(
     *,
     worker_class: str | None = None,
     name: str | None = None,
+    threads: int | None = None,
 ) -> Worker | SimpleWorker:
     """A worker for ``app`` listening on ``queues`` (default: ``JOBS_QUEUES``, in order)."""
     config = state.config
-    cls = WORKER_CLASSES[worker_class or config.worker_class]
+    kind = worker_class or config.worker_class
+    cls = WORKER_CLASSES[kind]
+    threads = threads or config.worker_threads
+    if kind == "lean" and threads > 1:
+        from .lanes import ThreadedLeanWorker
+
+        cls = type("ThreadedLeanWorker", (ThreadedLeanWorker,), {"threads": threads})
     worker = cls(
         [state.queue(q) for q in (queues or config.queues)],
         name=name or default_worker_name(),
