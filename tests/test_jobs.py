@@ -277,7 +277,7 @@ def test_unregistered_app_is_a_clear_error() -> None:
         jobs_app.add.enqueue(1, 2)
 
 
-@pytest.mark.parametrize("worker_class", ["simple", "fork"])
+@pytest.mark.parametrize("worker_class", ["simple", "fork", "lean"])
 def test_a_warm_stop_right_after_a_pop_runs_the_job_in_hand(
     app: Flask, ctx: None, redis_client: redis.Redis, worker_class: str
 ) -> None:
@@ -300,7 +300,18 @@ def test_a_warm_stop_right_after_a_pop_runs_the_job_in_hand(
             signalled.append(1)
             worker.request_stop(signal.SIGTERM, None)
 
-    worker.heartbeat = heartbeat_then_signal
+    if worker_class == "lean":
+        start = worker._jobs_start  # the lean worker claims by script, then starts the job
+
+        def signal_then_start(*args: Any, **kwargs: Any) -> Any:
+            if not signalled:
+                signalled.append(1)
+                worker.request_stop(signal.SIGTERM, None)
+            return start(*args, **kwargs)
+
+        worker._jobs_start = signal_then_start
+    else:
+        worker.heartbeat = heartbeat_then_signal
     handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         worker.work(burst=True, logging_level="WARNING", with_scheduler=False)
