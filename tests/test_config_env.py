@@ -37,6 +37,7 @@ ENV_EXAMPLES: dict[str, tuple[str, Any]] = {
     "JOBS_EMBEDDED_REDIS": ("false", False),
     "JOBS_WORKER_CLASS": ("simple", "simple"),
     "JOBS_WORKER_CONCURRENCY": ("4", 4),
+    "JOBS_WORKER_THREADS": ("2", 2),
     "JOBS_LOG_LEVEL": ("DEBUG", "DEBUG"),
     "JOBS_LOG_FORMAT": ("json", "json"),
     "JOBS_ON_FAILURE": ('["test_config_env:report_failure"]', (report_failure,)),
