@@ -150,7 +150,9 @@ class ThreadedLeanWorker(LeanWorker):
         worker._state = WorkerStatus.BUSY
         try:
             safe = is_thread_safe(job) and self._lanes
-            last = (self._jobs_durations or {}).get(job.func_name or "", INLINE_SECONDS)
+            last = INLINE_SECONDS
+            if safe:  # a job whose data cannot be read is not safe, and fails when it runs
+                last = (self._jobs_durations or {}).get(job.func_name or "", INLINE_SECONDS)
             if safe and last >= INLINE_SECONDS:
                 found = self._wait_lanes(all_idle=False)
                 assert found is not None
