@@ -51,7 +51,7 @@ from .pausing import PAUSED_CHECK, PAUSED_QUEUES_KEY, PAUSED_REFRESH
 from .reporting import job_started
 from .rq_job import FlaskJob
 from .stopping import waiting_in_redis
-from .worker import AppContextWorkerMixin
+from .worker import REDIS_DOWN, AppContextWorkerMixin
 
 if TYPE_CHECKING:
     from rq import Queue
@@ -293,7 +293,17 @@ class LeanWorker(AppContextWorkerMixin, SimpleWorker):
             words.append(len(args))
             words.extend(args)
         pipe.reset()
-        last, found = self._jobs_run(words, worker.queues if claim_next else [])
+        queues = worker.queues if claim_next else []
+        while True:
+            try:
+                last, found = self._jobs_run(words, queues)
+                break
+            except REDIS_DOWN as exc:
+                # A job's bookkeeping must not die with the worker in a Redis outage: wait
+                # it out and send it again (the writes repeat harmlessly), without a claim,
+                # which may have gone through before the connection broke.
+                self._redis_down("job bookkeeping", exc)
+                queues = []
         if found is not None and not isinstance(found, str):
             self._jobs_next = found
         return last
