@@ -8,24 +8,27 @@ import os
 import marks
 from flask import Flask
 
-from flask_jobs import Jobs
+from flask_jobs import Jobs, thread_safe
 
 jobs = Jobs()
 
 
 @jobs.job
+@thread_safe
 def noop(i: int, n: int = 0) -> None:
     """Do nothing: what is measured is the machinery around it."""
     marks.noop(i, n)
 
 
 @jobs.job
+@thread_safe
 def sleep10(i: int, n: int = 0) -> None:
     """An I/O-bound job: 10 ms asleep."""
     marks.sleep10(i, n)
 
 
 @jobs.job
+@thread_safe
 def latency(sent: float) -> None:
     """Report the enqueue-to-start latency."""
     marks.latency(sent)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .bulk import enqueue_many
 from .errors import (
     ConfigurationError,
     JobArgumentError,
@@ -13,6 +14,7 @@ from .extension import Jobs
 from .job import JobCall, JobFunction
 from .retry import Retry
 from .rq_job import FlaskJob
+from .thread_safety import thread_safe
 
 __version__ = "0.1.0"
 
@@ -28,4 +30,6 @@ __all__ = [
     "Retry",
     "UnknownJobError",
     "__version__",
+    "enqueue_many",
+    "thread_safe",
 ]

@@ -88,6 +88,13 @@ def _check_queue_names(state: JobsState, names: tuple[str, ...]) -> None:
     help="fork: a fresh process per job; simple: jobs in the worker process; spawn: no fork(); "
     "lean: jobs in the worker process, 3 Redis round trips each [default: JOBS_WORKER_CLASS].",
 )
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Jobs at a time per lean worker process; only jobs declared @thread_safe share it "
+    "[default: JOBS_WORKER_THREADS].",
+)
 @click.option("--name", default=None, help="Worker name (suffixed -1, -2... under --concurrency).")
 @click.option(
     "--with-scheduler",
@@ -101,6 +108,7 @@ def worker_command(
     concurrency: int | None,
     max_jobs: int | None,
     worker_class: str | None,
+    threads: int | None,
     name: str | None,
     with_scheduler: bool,
 ) -> None:
@@ -122,7 +130,9 @@ def worker_command(
 
     def run_child(index: int) -> int:
         child_name = f"{name}-{index}" if name and index else name
-        worker = build_worker(app, state, queues, worker_class=kind, name=child_name)
+        worker = build_worker(
+            app, state, queues, worker_class=kind, name=child_name, threads=threads
+        )
         click.echo(
             f"flask-jobs worker {worker.name} ({kind}, pid {os.getpid()}) on "
             f"{', '.join(worker.queue_names())} at {redact_url(state.redis_url)}",

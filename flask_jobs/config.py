@@ -26,8 +26,9 @@ DEFAULTS: dict[str, Any] = {
     "JOBS_EAGER": False,
     "JOBS_EAGER_PROPAGATE": True,
     "JOBS_EMBEDDED_REDIS": True,
-    "JOBS_WORKER_CLASS": "fork",
+    "JOBS_WORKER_CLASS": "lean",
     "JOBS_WORKER_CONCURRENCY": 1,
+    "JOBS_WORKER_THREADS": 8,
     "JOBS_LOG_LEVEL": "INFO",
     "JOBS_LOG_FORMAT": "text",
     "JOBS_ON_FAILURE": [],
@@ -68,6 +69,7 @@ class JobsConfig:
     embedded_redis: bool
     worker_class: str
     worker_concurrency: int
+    worker_threads: int
     log_level: str
     log_format: str
     on_failure: tuple[Callable[..., Any], ...]
@@ -276,6 +278,7 @@ _RULES: dict[str, Callable[[str, Any], Any]] = {
     "JOBS_EMBEDDED_REDIS": _bool,
     "JOBS_WORKER_CLASS": lambda k, v: _choice(k, v, WORKER_CLASSES),
     "JOBS_WORKER_CONCURRENCY": lambda k, v: _int(k, v, minimum=1),
+    "JOBS_WORKER_THREADS": lambda k, v: _int(k, v, minimum=1),
     "JOBS_LOG_LEVEL": lambda k, v: _choice(k, v, LOG_LEVELS),
     "JOBS_LOG_FORMAT": lambda k, v: _choice(k, v, LOG_FORMATS),
     "JOBS_ON_FAILURE": _callables,
@@ -309,6 +312,7 @@ def load_config(config: Mapping[str, Any]) -> JobsConfig:
         embedded_redis=values["JOBS_EMBEDDED_REDIS"],
         worker_class=values["JOBS_WORKER_CLASS"],
         worker_concurrency=values["JOBS_WORKER_CONCURRENCY"],
+        worker_threads=values["JOBS_WORKER_THREADS"],
         log_level=values["JOBS_LOG_LEVEL"],
         log_format=values["JOBS_LOG_FORMAT"],
         on_failure=values["JOBS_ON_FAILURE"],

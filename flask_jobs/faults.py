@@ -8,14 +8,12 @@ no queue; the reliability suite (``tests/reliability/``) injects each of them.
 from __future__ import annotations
 
 import logging
-import signal
 import time
 from typing import TYPE_CHECKING, Any
 
 import redis
 from rq.job import Job, JobStatus
 from rq.utils import now
-from rq.worker import WorkerStatus
 
 from .rq_job import FlaskJob
 
@@ -109,21 +107,6 @@ class FaultsMixin:
                 "exc_message": message,
             }
         )
-
-    def request_stop(self, signum: int, frame: Any) -> None:
-        """RQ's warm shutdown; an idle worker stops after its current blocking pop (at most
-        a few seconds) instead of breaking out of it: broken out of just after Redis moved
-        a job id to RQ's intermediate list, the job would sit there, "queued" in no queue,
-        until two maintenance passes much later."""
-        worker: Any = self
-        if worker.get_state() == WorkerStatus.BUSY:
-            super().request_stop(signum, frame)  # type: ignore[misc]
-            return
-        worker._shutdown_requested_date = now()
-        signal.signal(signal.SIGINT, worker.request_force_stop)
-        signal.signal(signal.SIGTERM, worker.request_force_stop)
-        log.info("worker %s: warm shutdown requested; stopping", worker.name)
-        worker._stop_requested = True
 
     def request_force_stop(self, signum: int, frame: Any) -> None:
         """RQ's cold shutdown, then fail (or retry) the job it killed, so that it does not

@@ -25,9 +25,12 @@ blocks in BLMOVE (one queue) or BLPOP (several), as RQ's does.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -44,16 +47,18 @@ from rq.timeouts import JobTimeoutException
 from rq.utils import now, utcformat
 from rq.worker import SimpleWorker, WorkerStatus
 
+from .faults import REDIS_DOWN
 from .pausing import PAUSED_CHECK, PAUSED_QUEUES_KEY, PAUSED_REFRESH
 from .reporting import job_started
 from .rq_job import FlaskJob
+from .stopping import waiting_in_redis
 from .worker import AppContextWorkerMixin
 
 if TYPE_CHECKING:
     from rq import Queue
     from rq.job import Job
 
-__all__ = ["WORK_SCRIPT", "LeanWorker"]
+__all__ = ["WORK_SCRIPT", "JobStopped", "LeanWorker"]
 
 #: What a claim returns for a job whose hash could not be read (it is marked failed).
 SKIPPED = "skipped"
@@ -96,6 +101,15 @@ return {last, errors}
 """
 
 
+class JobStopped(Exception):
+    """Raised in a running job that ``rq``'s stop-job command (or the dashboard) stopped."""
+
+
+#: Sent to the main thread to stop its job: a signal interrupts a blocking call
+#: (``time.sleep``, a socket read), which an exception set from another thread cannot.
+STOP_JOB_SIGNAL = signal.SIGRTMIN + 1
+
+
 class LeanWorker(AppContextWorkerMixin, SimpleWorker):
     """Runs jobs in the worker process (as ``SimpleWorker``) with RQ's bookkeeping batched."""
 
@@ -103,6 +117,17 @@ class LeanWorker(AppContextWorkerMixin, SimpleWorker):
     _jobs_next: tuple[Job, Queue] | None = None
     _jobs_max: int | None = None
     _jobs_done = 0
+    #: Seconds an idle worker blocks on its queues before it looks around again.
+    _jobs_block = PAUSED_CHECK
+    #: Whether this worker writes the worker hash's "state" (threaded lanes share one).
+    _jobs_owns_state = True
+    #: Whether a job's end also claims the next job (not in the threads of a
+    #: `ThreadedLeanWorker`, which get their jobs from its main thread).
+    _jobs_claims = True
+    #: The thread running the current job, for stop-job.
+    _jobs_thread: int | None = None
+    #: Seconds the last run of each function took (shared by a process's threads).
+    _jobs_durations: dict[str, float] | None = None
     _jobs_burst = False
     _jobs_fresh_heartbeat = False
 
@@ -190,7 +215,7 @@ class LeanWorker(AppContextWorkerMixin, SimpleWorker):
         idle_since = time.monotonic()
         while True:
             if worker._stop_requested:
-                return None  # a warm shutdown asked for while idle: stop between pops
+                return None
             paused = self._paused_queue_names()
             active = [q for q in worker._ordered_queues if q.name not in paused]
             try:
@@ -219,12 +244,15 @@ class LeanWorker(AppContextWorkerMixin, SimpleWorker):
                 if not active:
                     time.sleep(PAUSED_REFRESH)
                     continue
-                block = min(timeout, PAUSED_CHECK)
+                block = min(timeout, self._jobs_block)
                 if left is not None:
                     block = max(1, min(block, int(left + 0.999)))
                 waited = self._jobs_wait(active, block)
                 if waited is not None and waited != SKIPPED:
                     assert not isinstance(waited, str)
+                    if worker._stop_requested:
+                        self._jobs_next = waited  # teardown puts it back
+                        return None
                     return waited
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 log.error("worker %s: Redis unreachable (%s); retrying in 1 s", worker.name, exc)
@@ -234,12 +262,13 @@ class LeanWorker(AppContextWorkerMixin, SimpleWorker):
         """Block until a job comes (RQ's BLMOVE for one queue, BLPOP for several)."""
         worker: Any = self
         conn = worker.connection
-        if len(active) == 1:
-            key = active[0].key
-            job_id = conn.blmove(key, IntermediateQueue.get_intermediate_queue_key(key), block)
-            popped = None if job_id is None else (key.encode(), job_id)
-        else:
-            popped = conn.blpop([q.key for q in active], block)
+        with waiting_in_redis():  # a warm stop interrupts this wait, and only this one
+            if len(active) == 1:
+                key = active[0].key
+                job_id = conn.blmove(key, IntermediateQueue.get_intermediate_queue_key(key), block)
+                popped = None if job_id is None else (key.encode(), job_id)
+            else:
+                popped = conn.blpop([q.key for q in active], block)
         if popped is None:
             return None
         queue_key, job_id = (v.decode() if isinstance(v, bytes) else v for v in popped)
@@ -265,10 +294,26 @@ class LeanWorker(AppContextWorkerMixin, SimpleWorker):
             words.append(len(args))
             words.extend(args)
         pipe.reset()
-        last, found = self._jobs_run(words, worker.queues if claim_next else [])
+        queues = worker.queues if claim_next else []
+        while True:
+            try:
+                last, found = self._jobs_run(words, queues)
+                break
+            except REDIS_DOWN as exc:
+                # A job's bookkeeping must not die with the worker in a Redis outage: wait
+                # it out and send it again (the writes repeat harmlessly), without a claim,
+                # which may have gone through before the connection broke.
+                self._redis_down("job bookkeeping", exc)
+                queues = []
         if found is not None and not isinstance(found, str):
             self._jobs_next = found
         return last
+
+    def _jobs_worker_fields(self, state: str) -> dict[str, str]:
+        fields = {"last_heartbeat": utcformat(now())}
+        if self._jobs_owns_state:
+            fields["state"] = state
+        return fields
 
     def _jobs_start(self, job: Job, attempt: int) -> Execution:
         """RQ's execution record, worker state and job fields, and the "started" event: one
@@ -282,10 +327,7 @@ class LeanWorker(AppContextWorkerMixin, SimpleWorker):
             job.prepare_for_execution(worker.name, pipeline=pipe)
             worker._state = WorkerStatus.BUSY
             worker.last_heartbeat = job.last_heartbeat
-            pipe.hset(
-                worker.key,
-                mapping={"state": WorkerStatus.BUSY, "last_heartbeat": utcformat(now())},
-            )
+            pipe.hset(worker.key, mapping=self._jobs_worker_fields(WorkerStatus.BUSY))
             pipe.expire(worker.key, ttl)
             pipe.expire(worker.executions_key, ttl)
             pipe.persist(job.key)
@@ -300,7 +342,33 @@ class LeanWorker(AppContextWorkerMixin, SimpleWorker):
         return execution
 
     def execute_job(self, job: Job, queue: Queue) -> None:
-        """Run one job in the app context; a success ends in a single transaction."""
+        """Run one job here (`ThreadedLeanWorker` may hand it to a thread instead)."""
+        self._jobs_execute(job, queue)
+
+    def _install_signal_handlers(self) -> None:
+        """RQ's SIGTERM/SIGINT handlers, and the one that stops this thread's job."""
+        base: Any = super()
+        base._install_signal_handlers()
+        signal.signal(STOP_JOB_SIGNAL, self._jobs_stop_signal)
+
+    def _jobs_stop_signal(self, signum: int, frame: Any) -> None:
+        if self._jobs_thread == threading.main_thread().ident:
+            raise JobStopped("stopped on request")
+
+    def kill_horse(self, sig: Any = None) -> None:
+        """Stop the running job (rq's stop-job command): raise `JobStopped` in it."""
+        thread = self._jobs_thread
+        if thread is None:
+            return
+        if thread == threading.main_thread().ident:
+            signal.pthread_kill(thread, STOP_JOB_SIGNAL)
+        else:
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                ctypes.c_ulong(thread), ctypes.py_object(JobStopped)
+            )
+
+    def _jobs_execute(self, job: Job, queue: Queue) -> None:
+        """Run one job in the app context; a success ends in a single round trip."""
         worker: Any = self
         attempt = job.attempt if isinstance(job, FlaskJob) else 1
         started = time.monotonic()
@@ -308,6 +376,7 @@ class LeanWorker(AppContextWorkerMixin, SimpleWorker):
         exc_info: Any = None
         value: Any = None
         self._jobs_performing = True
+        self._jobs_thread = threading.get_ident()
         try:
             with self._app().app_context():
                 try:
@@ -326,12 +395,16 @@ class LeanWorker(AppContextWorkerMixin, SimpleWorker):
                 elif isinstance(value, RQRetry):
                     worker._finalize_success(job, queue, execution, value)
         finally:
+            self._jobs_thread = None
             self._jobs_performing = False
         if exc_info is not None or isinstance(value, RQRetry):
             self.job_ended(job, attempt, time.monotonic() - started)
             worker.set_state(WorkerStatus.IDLE)
             return
-        self.job_ended(job, attempt, time.monotonic() - started)
+        seconds = time.monotonic() - started
+        if self._jobs_durations is not None:
+            self._jobs_durations[job.func_name or ""] = seconds
+        self.job_ended(job, attempt, seconds)
         self._jobs_finish(job, queue, execution)
 
     def _jobs_finish(self, job: Job, queue: Queue, execution: Execution) -> None:
@@ -377,10 +450,7 @@ class LeanWorker(AppContextWorkerMixin, SimpleWorker):
             # started, and an idle worker heartbeats every few seconds: no EXPIRE here.
             worker._state = WorkerStatus.IDLE
             worker.last_heartbeat = now()
-            pipe.hset(
-                worker.key,
-                mapping={"state": WorkerStatus.IDLE, "last_heartbeat": utcformat(now())},
-            )
+            pipe.hset(worker.key, mapping=self._jobs_worker_fields(WorkerStatus.IDLE))
             if outbox:
                 stream = self._jobs_state().history_settings.stream
                 for event in outbox:
@@ -388,8 +458,10 @@ class LeanWorker(AppContextWorkerMixin, SimpleWorker):
             pipe.exists(job.dependents_key)
             self._jobs_done += 1
             # Claim the next job in this round trip, unless this worker stops after this one.
-            stopping = worker._stop_requested or (
-                self._jobs_max is not None and self._jobs_done >= self._jobs_max
+            stopping = (
+                not self._jobs_claims
+                or worker._stop_requested
+                or (self._jobs_max is not None and self._jobs_done >= self._jobs_max)
             )
             has_dependents = self._jobs_send(pipe, claim_next=not stopping)
         self._jobs_fresh_heartbeat = True

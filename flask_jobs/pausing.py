@@ -63,8 +63,6 @@ class QueuePausingMixin:
         started = time.monotonic()
         heartbeat_at = started
         while True:
-            if worker._stop_requested:
-                return None  # a warm shutdown asked for while idle: stop between pops
             left = None if max_idle_time is None else max_idle_time - (time.monotonic() - started)
             if timeout is not None and left is not None and left <= 0:
                 return None

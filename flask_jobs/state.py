@@ -31,6 +31,7 @@ from .events import EventEncoder, HistorySettings
 from .history import HistoryStore
 from .rq_job import FlaskJob
 from .schedules import Schedule, parse_schedule
+from .stopping import StopSafeQueue
 
 if TYPE_CHECKING:
     from .extension import Jobs
@@ -153,7 +154,9 @@ class JobsState:
                     f"queue name {name!r} is not valid: "
                     "use 1-100 letters, digits, '_', '-', '.', ':'"
                 )
-            queue = Queue(
+            # StopSafeQueue: RQ's Queue, whose blocking pops a warm stop may interrupt
+            # (and nothing else of a worker's loop); see stopping.py.
+            queue = StopSafeQueue(
                 name,
                 connection=self.connection,
                 default_timeout=self.config.default_timeout,

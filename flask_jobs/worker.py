@@ -22,6 +22,7 @@ from .faults import REDIS_DOWN, FaultsMixin
 from .pausing import PAUSED_QUEUES_KEY, QueuePausingMixin
 from .reporting import formatter, job_ended, job_started, remember_exception
 from .rq_job import FlaskJob
+from .stopping import StopSafeQueue, WarmStopMixin
 
 if TYPE_CHECKING:
     from rq import Queue
@@ -53,7 +54,7 @@ def dispose_db_pools(app: Flask) -> None:
             engine.dispose(close=False)
 
 
-class AppContextWorkerMixin(FaultsMixin, DelayedJobsMixin, QueuePausingMixin):
+class AppContextWorkerMixin(FaultsMixin, WarmStopMixin, DelayedJobsMixin, QueuePausingMixin):
     """Runs every job in a fresh ``app.app_context()`` of the app the worker loaded once,
     and reports each attempt to the job history."""
 
@@ -78,7 +79,7 @@ class AppContextWorkerMixin(FaultsMixin, DelayedJobsMixin, QueuePausingMixin):
 
             recorder_pid = start_recorder_process(self._app(), state, self.name)  # type: ignore[attr-defined]
         try:
-            worked: bool = super().work(*args, **kwargs)  # type: ignore[misc]
+            worked: bool = super().work(*args, **kwargs)
             return worked
         finally:
             if recorder_pid is not None:
@@ -323,20 +324,37 @@ def build_worker(
     *,
     worker_class: str | None = None,
     name: str | None = None,
+    threads: int | None = None,
 ) -> Worker | SimpleWorker:
     """A worker for ``app`` listening on ``queues`` (default: ``JOBS_QUEUES``, in order)."""
     config = state.config
-    cls = WORKER_CLASSES[worker_class or config.worker_class]
+    kind = worker_class or config.worker_class
+    cls = WORKER_CLASSES[kind]
+    threads = threads or config.worker_threads
+    if kind == "lean" and threads > 1:
+        from .lanes import ThreadedLeanWorker
+
+        cls = type("ThreadedLeanWorker", (ThreadedLeanWorker,), {"threads": threads})
     worker = cls(
         [state.queue(q) for q in (queues or config.queues)],
         name=name or default_worker_name(),
         connection=state.connection,
         default_result_ttl=config.result_ttl,
         job_class=FlaskJob,
+        queue_class=StopSafeQueue,
         serializer=state.serializer,
     )
     worker.flask_app = app  # type: ignore[union-attr]
     return worker
+
+
+def _point_at_stderr(handler: logging.StreamHandler[Any]) -> None:
+    # Not setStream(): it flushes the old stream first, which fails if that one is closed.
+    handler.acquire()
+    try:
+        handler.stream = sys.stderr
+    finally:
+        handler.release()
 
 
 def configure_logging(level: str, log_format: str = "text") -> str:
@@ -350,7 +368,14 @@ def configure_logging(level: str, log_format: str = "text") -> str:
     for handler in ours:
         handler.setFormatter(formatter(log_format))
         if isinstance(handler, logging.StreamHandler) and handler.stream is not sys.stderr:
-            handler.setStream(sys.stderr)  # stderr may have been replaced since (tests do)
+            _point_at_stderr(handler)  # stderr may have been replaced since (tests do)
     logger.setLevel(level)
     logger.propagate = False
+    # RQ adds its stderr handler once per process; one made for a stream since closed
+    # (an earlier in-process CLI run) would fail every log call of this worker.
+    for name in ("rq.worker", "rq.scheduler", "rq"):
+        for handler in logging.getLogger(name).handlers:
+            stream = getattr(handler, "stream", None)
+            if isinstance(handler, logging.StreamHandler) and getattr(stream, "closed", False):
+                _point_at_stderr(handler)
     return "DEBUG" if level == "DEBUG" else "WARNING"

@@ -11,6 +11,7 @@ from flask import Flask
 
 from flask_jobs import ConfigurationError, Jobs
 from flask_jobs.config import DEFAULTS
+from flask_jobs.state import redact_url
 
 
 def dashboard_policy(action: str) -> bool:
@@ -36,6 +37,7 @@ ENV_EXAMPLES: dict[str, tuple[str, Any]] = {
     "JOBS_EMBEDDED_REDIS": ("false", False),
     "JOBS_WORKER_CLASS": ("simple", "simple"),
     "JOBS_WORKER_CONCURRENCY": ("4", 4),
+    "JOBS_WORKER_THREADS": ("2", 2),
     "JOBS_LOG_LEVEL": ("DEBUG", "DEBUG"),
     "JOBS_LOG_FORMAT": ("json", "json"),
     "JOBS_ON_FAILURE": ('["test_config_env:report_failure"]', (report_failure,)),
@@ -169,3 +171,20 @@ def test_config_command_masks_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     assert data["JOBS_QUEUES"] == "high,default"
     assert data["JOBS_SCHEDULE"]["sync"]["kwargs"] == {"api_key": "***"}
     assert data["JOBS_HISTORY_RETENTION"] == "30d"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
+        ("redis://:pw@h:6379/0", "redis://:***@h:6379/0"),
+        ("rediss://user:pw@h/1", "rediss://user:***@h/1"),
+        (
+            "redis+sentinel://:pw@a:26379,b:26379/mymaster/0?sentinel_password=spw",
+            "redis+sentinel://:***@a:26379,b:26379/mymaster/0?sentinel_password=***",
+        ),
+        ("postgresql+psycopg://app@db/app", "postgresql+psycopg://app@db/app"),
+    ],
+)
+def test_urls_are_shown_without_passwords(url: str, shown: str) -> None:
+    assert redact_url(url) == shown

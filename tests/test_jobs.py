@@ -275,3 +275,51 @@ def test_unregistered_app_is_a_clear_error() -> None:
     app = Flask("bare")
     with app.app_context(), pytest.raises(RuntimeError, match="forget to call 'init_app'"):
         jobs_app.add.enqueue(1, 2)
+
+
+@pytest.mark.parametrize("worker_class", ["simple", "fork", "lean"])
+def test_a_warm_stop_right_after_a_pop_runs_the_job_in_hand(
+    app: Flask, ctx: None, redis_client: redis.Redis, worker_class: str
+) -> None:
+    """SIGTERM between taking a job off the queue and starting it: the job runs, then the
+    worker stops (RQ's own shutdown would leave it in its intermediate list, never run)."""
+    import signal
+
+    from flask_jobs.worker import build_worker
+
+    first = jobs_app.add.enqueue(1, 1)
+    second = jobs_app.add.enqueue(2, 2)
+    worker: Any = build_worker(app, jobs_app.jobs.state(app), worker_class=worker_class)
+    queue_key = jobs_app.jobs.state(app).queue("default").key
+    heartbeat = worker.heartbeat
+    signalled: list[int] = []
+
+    def heartbeat_then_signal(*args: Any, **kwargs: Any) -> None:
+        heartbeat(*args, **kwargs)
+        if not signalled and redis_client.llen(queue_key) == 1:  # the first job is in hand
+            signalled.append(1)
+            worker.request_stop(signal.SIGTERM, None)
+
+    if worker_class == "lean":
+        start = worker._jobs_start  # the lean worker claims by script, then starts the job
+
+        def signal_then_start(*args: Any, **kwargs: Any) -> Any:
+            if not signalled:
+                signalled.append(1)
+                worker.request_stop(signal.SIGTERM, None)
+            return start(*args, **kwargs)
+
+        worker._jobs_start = signal_then_start
+    else:
+        worker.heartbeat = heartbeat_then_signal
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        worker.work(burst=True, logging_level="WARNING", with_scheduler=False)
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    assert signalled
+    assert first.get_status(refresh=True) == JobStatus.FINISHED
+    assert second.get_status(refresh=True) == JobStatus.QUEUED
+    assert redis_client.lrange(queue_key, 0, -1) == [second.id.encode()]
+    assert redis_client.llen(queue_key + ":intermediate") == 0

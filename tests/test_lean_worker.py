@@ -255,3 +255,69 @@ def test_killed_lean_worker_job_is_recorded_abandoned(
     assert job.get_status() == JobStatus.FAILED
     (row,) = rows(app, job.id)
     assert row["status"] == "abandoned"
+
+
+# -- threads (JOBS_WORKER_THREADS, the default 8) ---------------------------------------
+
+
+def test_thread_safe_jobs_run_together_and_others_alone(app: Flask, ctx: None, work: Any) -> None:
+    import lean_jobs
+
+    together = [lean_jobs.meet_safe.enqueue("meet:safe", 3) for _ in range(3)]
+    alone = [lean_jobs.alone.enqueue("running:alone") for _ in range(3)]
+    assert work("lean")
+    assert [job.return_value(refresh=True) for job in together] == [True] * 3
+    assert [job.return_value(refresh=True) for job in alone] == [1] * 3
+    # one RQ worker for the whole process, its counters shared by the lanes
+    name = jobs_app.jobs.fetch_job(together[0].id).worker_name
+    assert {jobs_app.jobs.fetch_job(job.id).worker_name for job in together + alone} == {name}
+
+
+def test_timeouts_hold_in_every_lane(app: Flask, ctx: None, work: Any) -> None:
+    import lean_jobs
+
+    naps = [lean_jobs.nap.enqueue(30) for _ in range(4)]
+    assert work("lean")
+    for job in naps:
+        assert job.get_status() == JobStatus.FAILED
+        result = job.latest_result()
+        assert result is not None and "JobTimeoutException" in result.exc_string
+
+
+def test_warm_shutdown_of_a_threaded_worker(
+    app: Flask, ctx: None, subprocess_env: dict[str, str]
+) -> None:
+    import lean_jobs
+
+    slow = [lean_jobs.pause.enqueue(1.5) for _ in range(2)]
+    waiting = jobs_app.add.enqueue(1, 1)  # not thread-safe: waits for the pauses to end
+    proc = subprocess.Popen(flask_command("jobs", "worker"), env=subprocess_env)
+    try:
+        wait_for(lambda: all(job.get_status() == JobStatus.STARTED for job in slow))
+        (worker,) = Worker.all(connection=jobs_app.jobs.connection)
+        assert len(worker.get_current_executions()) == 2
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        stop_process(proc)
+    assert [job.get_status() for job in slow] == [JobStatus.FINISHED] * 2
+    assert waiting.get_status() == JobStatus.QUEUED
+    assert jobs_app.jobs.connection.lrange("rq:queue:default", 0, -1) == [waiting.id.encode()]
+
+
+def test_stop_job_command_stops_a_job_in_a_lane(
+    app: Flask, ctx: None, subprocess_env: dict[str, str]
+) -> None:
+    import lean_jobs
+    from rq.command import send_stop_job_command
+
+    running = [lean_jobs.pause.enqueue(8) for _ in range(2)]  # both in lanes
+    proc = subprocess.Popen(flask_command("jobs", "worker"), env=subprocess_env)
+    try:
+        wait_for(lambda: all(job.get_status() == JobStatus.STARTED for job in running))
+        time.sleep(0.5)  # the worker subscribes to commands as it starts
+        send_stop_job_command(jobs_app.jobs.connection, running[1].id)
+        wait_for(lambda: running[1].get_status() == JobStatus.STOPPED, timeout=40)
+        assert running[0].get_status() == JobStatus.STARTED
+    finally:
+        stop_process(proc)

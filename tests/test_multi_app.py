@@ -109,6 +109,12 @@ def invoke(runner: FlaskCliRunner, *args: str) -> tuple[int, str]:
     finally:
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        import traceback
+
+        return result.exit_code, result.output + "".join(
+            traceback.format_exception(*result.exc_info)
+        )
     return result.exit_code, result.output
 
 

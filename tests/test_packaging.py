@@ -230,7 +230,9 @@ def test_built_distribution_installs_and_passes_tests_in_a_fresh_venv(
         tests = ROOT / "tests"
     run = tmp_path / "run"
     run.mkdir()
-    for name in ("conftest.py", "jobs_app.py", "test_config.py", "test_config_env.py"):
+    # Config from the environment, and real workers (simple and fork) on real Redis.
+    names = ["conftest.py", "jobs_app.py", "test_config.py", "test_config_env.py"]
+    for name in [*names, "test_reporting.py"]:
         (run / name).write_text((tests / name).read_text())
     probe = "import flask_jobs, sys; print(flask_jobs.__file__)"
     where = subprocess.run(

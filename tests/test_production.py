@@ -197,6 +197,7 @@ def test_procfile_setup_end_to_end(
     assert "flask_jobs_history" in release.stdout
 
     processes: list[tuple[str, subprocess.Popen[bytes], Path]] = []
+    killed: set[str] = set()
     try:
         for kind, count in (("web", 1), ("worker", 2), ("scheduler", 2)):
             for index in range(count):
@@ -223,21 +224,30 @@ def test_procfile_setup_end_to_end(
         wait_for(lambda: read_mailbox(sink.folder), timeout=60, interval=0.3)
         assert read_mailbox(sink.folder)[0].to == "ops@example.com"
 
-        # Two schedulers, one enqueue per fire time.
-        def fires() -> list[tuple[str, str]]:
+        # Two schedulers, one enqueue per fire time; the standby takes over from a dead leader.
+        def fires(name: str | None = None) -> list[tuple[str, str]]:
             found = []
-            for name, _, log in processes:
-                if name.startswith("scheduler"):
+            for each, _, log in processes:
+                if each.startswith("scheduler") and name in (None, each):
                     found += re.findall(
                         r"scheduler: enqueued (\S+) for heartbeat \(due (\S+)\)", log.read_text()
                     )
             return found
 
         wait_for(lambda: len(fires()) >= 3, timeout=60, interval=0.5)
+        schedulers = [(n, p) for n, p, _ in processes if n.startswith("scheduler")]
+        [(leader, leader_proc)] = [(n, p) for n, p in schedulers if fires(n)]
+        [(standby, _)] = [(n, p) for n, p in schedulers if n != leader]
+        leader_proc.kill()  # SIGKILL: no chance to hand over its lock
+        leader_proc.wait(10)
+        killed.add(leader)
+        wait_for(lambda: len(fires(standby)) >= 2, timeout=60, interval=0.5)
         fired = fires()
         due_times = [due for _, due in fired]
         assert len(set(due_times)) == len(due_times), fired
         assert len({job for job, _ in fired}) == len(fired)
+
+        assert len(fires(leader)) >= 1 and len(fires(standby)) >= 2
 
         # The jobs and their history are in PostgreSQL, recorded by the workers' recorders.
         engine = sa.create_engine(postgres_database)
@@ -289,4 +299,6 @@ def test_procfile_setup_end_to_end(
                 stop_process(proc)
     # Every process stopped cleanly on SIGTERM: warm shutdown, nothing killed.
     for name, proc, log in processes:
+        if name in killed:
+            continue
         assert proc.returncode == 0, f"{name} exited {proc.returncode}:\n{log.read_text()[-3000:]}"

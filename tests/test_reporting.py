@@ -139,6 +139,8 @@ def test_json_lines(hooked_app: Flask, capsys: pytest.CaptureFixture[str]) -> No
     logger = logging.getLogger("flask_jobs")
     saved = (logger.handlers[:], logger.level, logger.propagate)
     try:
+        # A handler left by an earlier test writes to that test's stderr: start afresh.
+        logger.handlers[:] = [h for h in logger.handlers if not getattr(h, "_flask_jobs", False)]
         configure_logging("INFO", "json")
         job = jobs_app.fail.enqueue("as json")
         run_worker(hooked_app)

@@ -163,7 +163,7 @@ def test_malformed_job_hashes_fail_their_job_and_the_worker_keeps_running(
     done = _run_worker(rel_env(), kind)
     assert done.returncode == 0, done.stderr
     assert before.get_status() == JobStatus.FINISHED
-    assert conn.llen("rq:queue:default") == 0
+    assert conn.llen("rq:queue:default") == 0, done.stderr[-3000:]
     assert after.get_status() == JobStatus.FINISHED  # the worker kept going
     statuses = {
         name: (conn.hget(f"rq:job:malformed-{name}", "status") or b"").decode()
