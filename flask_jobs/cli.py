@@ -83,10 +83,11 @@ def _check_queue_names(state: JobsState, names: tuple[str, ...]) -> None:
 )
 @click.option(
     "--worker-class",
-    type=click.Choice(["fork", "simple", "spawn", "lean"]),
+    type=click.Choice(["lean", "fork", "simple", "spawn"]),
     default=None,
-    help="fork: a fresh process per job; simple: jobs in the worker process; spawn: no fork(); "
-    "lean: jobs in the worker process, 3 Redis round trips each [default: JOBS_WORKER_CLASS].",
+    help="lean: jobs in the worker process, 2 Redis round trips each; fork: a fresh process "
+    "per job; simple: RQ's loop in the worker process; spawn: no fork() "
+    "[default: JOBS_WORKER_CLASS].",
 )
 @click.option(
     "--threads",

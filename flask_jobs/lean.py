@@ -42,63 +42,28 @@ from rq.job import JobStatus
 from rq.job import Retry as RQRetry
 from rq.rate_limit import release_slot
 from rq.results import Result
-from rq.suspension import WORKERS_SUSPENDED
 from rq.timeouts import JobTimeoutException
 from rq.utils import now, utcformat
 from rq.worker import SimpleWorker, WorkerStatus
 
 from .faults import REDIS_DOWN
-from .pausing import PAUSED_CHECK, PAUSED_QUEUES_KEY, PAUSED_REFRESH
+from .pausing import PAUSED_CHECK, PAUSED_REFRESH
 from .reporting import job_started
 from .rq_job import FlaskJob
 from .stopping import waiting_in_redis
+from .work_script import WorkScript, take_commands
 from .worker import AppContextWorkerMixin
 
 if TYPE_CHECKING:
     from rq import Queue
     from rq.job import Job
 
-__all__ = ["WORK_SCRIPT", "JobStopped", "LeanWorker"]
+__all__ = ["JobStopped", "LeanWorker"]
 
 #: What a claim returns for a job whose hash could not be read (it is marked failed).
 SKIPPED = "skipped"
 
 log = logging.getLogger("flask_jobs.worker")
-
-#: One script for both ends of a job. ARGV: the job key prefix, the number of queues
-#: N, the N queue names, then commands (each as its length, then its words). KEYS:
-#: the paused set, RQ's suspended flag, then each queue and its intermediate list,
-#: highest priority first. It runs the commands in order (the writes RQ's own code
-#: made for the start or end of a job; as atomic as RQ's MULTI/EXEC), then, when
-#: N > 0, checks `rq suspend`, skips paused queues and moves the first job id of the
-#: first non-empty queue to RQ's intermediate list, as RQ's dequeue does. Returns
-#: {the last command's integer reply, errors[, "suspended" or {queue, id, hash}]}.
-WORK_SCRIPT = """
-local nq = tonumber(ARGV[2])
-local i, last, errors = 3 + nq, 0, {}
-while i <= #ARGV do
-  local count = tonumber(ARGV[i])
-  local reply = redis.pcall(unpack(ARGV, i + 1, i + count))
-  if type(reply) == 'table' and reply.err then errors[#errors + 1] = reply.err end
-  last = type(reply) == 'number' and reply or 0
-  i = i + count + 1
-end
-if nq == 0 then return {last, errors} end
-if redis.call('EXISTS', KEYS[2]) == 1 then return {last, errors, 'suspended'} end
-for q = 1, nq do
-  local queue, intermediate = KEYS[1 + 2 * q], KEYS[2 + 2 * q]
-  if redis.call('SISMEMBER', KEYS[1], ARGV[2 + q]) == 0 then
-    while true do
-      local id = redis.call('LMOVE', queue, intermediate, 'LEFT', 'RIGHT')
-      if not id then break end
-      local hash = redis.call('HGETALL', ARGV[1] .. id)
-      if #hash > 0 then return {last, errors, {queue, id, hash}} end
-      redis.call('LREM', intermediate, 1, id)  -- a deleted job: skip it, as RQ does
-    end
-  end
-end
-return {last, errors}
-"""
 
 
 class JobStopped(Exception):
@@ -167,24 +132,16 @@ class LeanWorker(AppContextWorkerMixin, SimpleWorker):
         """One call of the work script: commands, then (with ``queues``) a dequeue."""
         worker: Any = self
         if self._jobs_script is None:
-            self._jobs_script = worker.connection.register_script(WORK_SCRIPT)
-        keys: list[str] = [PAUSED_QUEUES_KEY, WORKERS_SUSPENDED]
-        for queue in queues:
-            keys += [queue.key, IntermediateQueue.get_intermediate_queue_key(queue.key)]
-        prefix = worker.job_class.redis_job_namespace_prefix
-        reply = self._jobs_script(
-            keys=keys, args=[prefix, len(queues), *(q.name for q in queues), *words]
+            self._jobs_script = WorkScript(worker.connection)
+        last, errors, found = self._jobs_script.run(
+            words, queues, worker.job_class.redis_job_namespace_prefix
         )
-        for error in reply[1]:
+        for error in errors:
             log.error("worker %s: a job bookkeeping write failed: %s", worker.name, error)
-        found = reply[2] if len(reply) > 2 else None
-        if found is None or isinstance(found, bytes):
-            return int(reply[0]), None if found is None else found.decode()
-        queue_key, job_id, flat = found
-        fields = dict(zip(flat[::2], flat[1::2], strict=True))
-        return int(reply[0]), self._jobs_restore(
-            queue_key.decode(), job_id.decode(), fields, queues
-        )
+        if found is None or isinstance(found, str):
+            return last, found
+        queue_key, job_id, fields = found
+        return last, self._jobs_restore(queue_key, job_id, fields, queues)
 
     def _jobs_claim(self, queues: list[Queue]) -> tuple[Job, Queue] | str | None:
         """A job, "suspended", or None when every unpaused queue is empty."""
@@ -289,11 +246,7 @@ class LeanWorker(AppContextWorkerMixin, SimpleWorker):
         pack and one reply to parse, and as atomic as RQ's MULTI/EXEC.
         """
         worker: Any = self
-        words: list[Any] = []
-        for args, _options in pipe.command_stack:
-            words.append(len(args))
-            words.extend(args)
-        pipe.reset()
+        words = take_commands(pipe)
         queues = worker.queues if claim_next else []
         while True:
             try:
