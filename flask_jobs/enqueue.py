@@ -16,7 +16,7 @@ from .arguments import check_json_arguments
 from .errors import JobsConnectionError
 from .job import JobOptions
 from .rq_job import META_ORIGIN, META_RETRY, FlaskJob
-from .state import JobsState
+from .state import JobsState, redact_url
 
 __all__ = ["enqueue"]
 
@@ -106,6 +106,13 @@ def enqueue(
             continue
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise state.connection_error(exc) from exc
+        except (redis.exceptions.OutOfMemoryError, redis.exceptions.ReadOnlyError) as exc:
+            # Redis is up but refuses writes: nothing was stored (MULTI/EXEC aborted).
+            raise JobsConnectionError(
+                f"Redis at {redact_url(state.redis_url)} refused the job ({exc}): it is full "
+                "(maxmemory with noeviction: free memory or raise maxmemory) or a read-only "
+                "replica (point JOBS_REDIS_URL at the master, or use a redis+sentinel:// URL)"
+            ) from exc
     else:
         raise JobsConnectionError(f"could not enqueue {path}: its dependencies kept changing")
     assert isinstance(job, FlaskJob)

@@ -323,3 +323,32 @@ def test_a_warm_stop_right_after_a_pop_runs_the_job_in_hand(
     assert second.get_status(refresh=True) == JobStatus.QUEUED
     assert redis_client.lrange(queue_key, 0, -1) == [second.id.encode()]
     assert redis_client.llen(queue_key + ":intermediate") == 0
+
+
+def test_a_full_redis_is_a_clear_error_at_enqueue_and_stores_nothing(
+    tmp_path: Any, database_url: str
+) -> None:
+    from flask_jobs.embedded import EmbeddedRedis
+
+    server = EmbeddedRedis(tmp_path / "full-redis", persist=False)
+    server.start()
+    try:
+        app = jobs_app.create_app(
+            {"JOBS_REDIS_URL": server.url, "SQLALCHEMY_DATABASE_URI": database_url}
+        )
+        client = redis.Redis.from_url(server.url)
+        with app.app_context():
+            kept = jobs_app.add.enqueue(1, 1)
+            client.config_set("maxmemory-policy", "noeviction")
+            client.config_set("maxmemory", client.info("memory")["used_memory"] + 100_000)
+            with pytest.raises(redis.exceptions.OutOfMemoryError):
+                for i in range(10_000):
+                    client.set(f"ballast:{i}", "x" * 1_000)
+            keys_before = client.dbsize()
+            with pytest.raises(JobsConnectionError, match=r"refused the job .*maxmemory"):
+                jobs_app.add.enqueue(2, 2)
+            assert client.dbsize() == keys_before  # nothing half-stored
+            assert kept.get_status(refresh=True) == JobStatus.QUEUED
+            client.close()
+    finally:
+        server.stop()
