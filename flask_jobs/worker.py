@@ -40,6 +40,9 @@ __all__ = [
 
 log = logging.getLogger("flask_jobs.worker")
 
+#: How often a worker runs RQ's registry cleanup (abandoned jobs, stuck intermediate lists).
+MAINTENANCE_SECONDS = 60
+
 #: The environment variable a spawned work horse reads to load the app again.
 APP_ENV = "FLASK_JOBS_APP"
 
@@ -343,6 +346,9 @@ def build_worker(
         job_class=FlaskJob,
         queue_class=StopSafeQueue,
         serializer=state.serializer,
+        # RQ's 10 minutes: a dead worker's job would wait that long to be found abandoned
+        # (and retried) by a long-running worker; the cleanup is a few cheap reads.
+        maintenance_interval=MAINTENANCE_SECONDS,
     )
     worker.flask_app = app  # type: ignore[union-attr]
     return worker

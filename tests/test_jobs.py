@@ -352,3 +352,13 @@ def test_a_full_redis_is_a_clear_error_at_enqueue_and_stores_nothing(
             client.close()
     finally:
         server.stop()
+
+
+def test_workers_look_for_abandoned_jobs_every_minute(app: Flask, ctx: None) -> None:
+    from flask_jobs.worker import build_worker
+
+    worker: Any = build_worker(app, jobs_app.jobs.state(app))
+    worker.last_cleaned_at = datetime.now(timezone.utc) - timedelta(seconds=30)
+    assert not worker.should_run_maintenance_tasks
+    worker.last_cleaned_at = datetime.now(timezone.utc) - timedelta(seconds=61)
+    assert worker.should_run_maintenance_tasks  # RQ's own default waits 10 minutes
