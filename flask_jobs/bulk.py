@@ -7,10 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 from rq import Queue
-from rq.utils import now
 
 from .arguments import check_json_arguments
-from .enqueue import _guess_origin
+from .enqueue import REFUSED, _guess_origin, add_queued_event, refused_error
 from .rq_job import META_ORIGIN, META_RETRY, FlaskJob
 
 if TYPE_CHECKING:
@@ -71,21 +70,13 @@ def enqueue_many(
         with state.connection.pipeline() as pipe:
             jobs = queue.enqueue_many(datas, pipeline=pipe)
             if state.history_enabled:
-                stream = state.history_settings.stream
                 for job, (args, kwargs) in zip(jobs, calls, strict=True):
-                    event = state.events.queued(
-                        job_id=job.id,
-                        attempt=1,
-                        func=func_name,
-                        queue=queue_name,
-                        args=args,
-                        kwargs=kwargs,
-                        description=job.description,
-                        origin=meta[META_ORIGIN],
-                        enqueued_at=job.enqueued_at or now(),
+                    add_queued_event(
+                        state, pipe, job, func_name, queue_name, args, kwargs, meta[META_ORIGIN]
                     )
-                    pipe.xadd(stream, event)  # type: ignore[arg-type]
             pipe.execute()
     except (redis.ConnectionError, redis.TimeoutError) as exc:
         raise state.connection_error(exc) from exc
+    except REFUSED as exc:
+        raise refused_error(state, exc) from exc
     return [job for job in jobs if isinstance(job, FlaskJob)]

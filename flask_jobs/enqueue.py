@@ -3,6 +3,7 @@ round trip, or an inline run in eager mode."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -88,35 +89,59 @@ def enqueue(
                     )
                 if state.history_enabled:
                     # the "queued" event rides in the same round trip as the enqueue
-                    event = state.events.queued(
-                        job_id=job.id,
-                        attempt=1,
-                        func=func_name,
-                        queue=queue_name,
-                        args=args,
-                        kwargs=kwargs,
-                        description=job.description,
-                        origin=meta[META_ORIGIN],
-                        enqueued_at=job.enqueued_at or now(),
+                    add_queued_event(
+                        state, pipe, job, func_name, queue_name, args, kwargs, meta[META_ORIGIN]
                     )
-                    pipe.xadd(state.history_settings.stream, event)  # type: ignore[arg-type]
                 pipe.execute()
             break
         except redis.WatchError:
             continue
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise state.connection_error(exc) from exc
-        except (redis.exceptions.OutOfMemoryError, redis.exceptions.ReadOnlyError) as exc:
-            # Redis is up but refuses writes: nothing was stored (MULTI/EXEC aborted).
-            raise JobsConnectionError(
-                f"Redis at {redact_url(state.redis_url)} refused the job ({exc}): it is full "
-                "(maxmemory with noeviction: free memory or raise maxmemory) or a read-only "
-                "replica (point JOBS_REDIS_URL at the master, or use a redis+sentinel:// URL)"
-            ) from exc
+        except REFUSED as exc:
+            raise refused_error(state, exc) from exc
     else:
         raise JobsConnectionError(f"could not enqueue {path}: its dependencies kept changing")
     assert isinstance(job, FlaskJob)
     return job
+
+
+#: Redis is up but refuses writes (full under ``noeviction``, or a read-only replica).
+REFUSED = (redis.exceptions.OutOfMemoryError, redis.exceptions.ReadOnlyError)
+
+
+def refused_error(state: JobsState, exc: Exception) -> JobsConnectionError:
+    """The error for a Redis that refused an enqueue; MULTI/EXEC aborted, nothing stored."""
+    return JobsConnectionError(
+        f"Redis at {redact_url(state.redis_url)} refused the job ({exc}): it is full "
+        "(maxmemory with noeviction: free memory or raise maxmemory) or a read-only "
+        "replica (point JOBS_REDIS_URL at the master, or use a redis+sentinel:// URL)"
+    )
+
+
+def add_queued_event(
+    state: JobsState,
+    pipe: Any,
+    job: Any,
+    func_name: str,
+    queue_name: str,
+    args: Sequence[Any],
+    kwargs: Mapping[str, Any],
+    origin: str,
+) -> None:
+    """Queue the history's "queued" event of ``job`` on the enqueue's own ``pipe``."""
+    event = state.events.queued(
+        job_id=job.id,
+        attempt=1,
+        func=func_name,
+        queue=queue_name,
+        args=args,
+        kwargs=kwargs,
+        description=job.description,
+        origin=origin,
+        enqueued_at=job.enqueued_at or now(),
+    )
+    pipe.xadd(state.history_settings.stream, event)
 
 
 def _run_eager(
