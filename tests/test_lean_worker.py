@@ -89,9 +89,7 @@ def test_failure_retries_and_timeout(app: Flask, ctx: None, work: Any) -> None:
     retried = jobs_app.fail_with.enqueue("connection")
     not_retried = jobs_app.fail_with.enqueue("value")
     slow = jobs_app.sleep_for.enqueue(10)
-    started = time.monotonic()
     work("lean")
-    assert time.monotonic() - started < 8  # the 1 s timeout stopped the 10 s sleep
     assert failed.get_status() == JobStatus.FAILED
     assert failed.id in FailedJobRegistry(queue=jobs_app.jobs.get_queue())
     result = failed.latest_result()
@@ -101,6 +99,7 @@ def test_failure_retries_and_timeout(app: Flask, ctx: None, work: Any) -> None:
     assert slow.get_status() == JobStatus.FAILED
     slow_result = slow.latest_result()
     assert slow_result is not None and "JobTimeoutException" in slow_result.exc_string
+    assert "maximum timeout value (1 seconds)" in slow_result.exc_string  # not the 10 s sleep
 
 
 def test_history_rows_match_the_other_workers(app: Flask, ctx: None, work: Any) -> None:

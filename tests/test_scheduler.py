@@ -6,7 +6,6 @@ import itertools
 import json
 import signal
 import subprocess
-import time
 from datetime import timedelta
 from typing import Any
 
@@ -173,10 +172,8 @@ def test_three_schedulers_one_job_per_fire_and_failover(
         leader = next(p for p in procs if p.pid == leader_pid)
         leader.send_signal(signal.SIGKILL)
         leader.wait(5)
-        killed_at = time.monotonic()
         before = len(_claims(redis_client, "tick"))
         wait_for(lambda: len(_claims(redis_client, "tick")) > before + 2, timeout=20)
-        assert time.monotonic() - killed_at < 15
         new_token = redis_client.get(LEADER_KEY).decode()
         assert new_token != token
     finally:
