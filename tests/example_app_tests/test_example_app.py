@@ -3,109 +3,22 @@
 from __future__ import annotations
 
 import logging
-import os
-import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
-import redis
 from flask import Flask
 from flask.testing import FlaskClient
 from rq.job import JobStatus
 from sqlalchemy import func, select
 
-from example_app import create_app, db, jobs
-from example_app.mailsink import MailSink, read_mailbox, start_sink
+from example_app import db, jobs
+from example_app.mailsink import MailSink, read_mailbox
 from example_app.models import Report
-from example_app.tasks import build_report, flaky_sync, send_welcome_email
+from example_app.tasks import flaky_sync, send_welcome_email
 from flask_jobs import Retry
-from flask_jobs.worker import build_worker
 
-REDIS_URL = os.environ.get("JOBS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-
-
-@pytest.fixture(scope="module")
-def redis_available() -> None:
-    """Skip locally, but fail in CI, when the test Redis is not answering."""
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except (redis.ConnectionError, redis.TimeoutError) as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"Redis at {REDIS_URL} is required in CI ({exc})")
-        pytest.skip(f"Redis at {REDIS_URL} is not available ({exc})")
-    finally:
-        client.close()
-
-
-def make_app(tmp_path: Path, **config: Any) -> Flask:
-    return create_app(
-        {
-            "TESTING": True,
-            "JOBS_REDIS_URL": REDIS_URL,
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'ex.db'}",
-            "EXAMPLE_REPORT_STEP_SECONDS": 0,
-            "EXAMPLE_MAILBOX": str(tmp_path / "mailbox"),
-            **config,
-        },
-        instance_path=str(tmp_path / "instance"),
-    )
-
-
-@pytest.fixture
-def sink(tmp_path: Path) -> Iterator[MailSink]:
-    """The example's SMTP sink on a free port, on a thread of this process."""
-    server = start_sink(tmp_path / "mailbox")
-    yield server
-    server.shutdown()
-    server.server_close()
-
-
-def login(client: FlaskClient, name: str, password: str) -> Any:
-    return client.post("/login", data={"name": name, "password": password, "next": "/jobs/"})
-
-
-@pytest.fixture
-def app(redis_available: None, tmp_path: Path) -> Iterator[Flask]:
-    app = make_app(tmp_path)
-    with app.app_context():
-        jobs.connection.flushdb()
-    yield app
-    with app.app_context():
-        jobs.connection.flushdb()
-        db.session.remove()
-        db.engine.dispose()
-    jobs.state(app).close()  # an unclosed client is a ResourceWarning, an error here
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
-
-
-@pytest.fixture
-def work(app: Flask) -> Callable[[], bool]:
-    """Run a real burst worker in this process, restoring pytest's signal handlers after."""
-
-    def run() -> bool:
-        handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            worker = build_worker(app, jobs.state(app), worker_class="simple")
-            return bool(worker.work(burst=True, logging_level="WARNING"))
-        finally:
-            for sig, handler in handlers.items():
-                signal.signal(sig, handler)
-
-    return run
-
-
-def reports(app: Flask) -> list[Report]:
-    with app.app_context():
-        found = list(db.session.scalars(select(Report).order_by(Report.id)))
-        db.session.expunge_all()
-        return found
+from .support import make_app, reports
 
 
 def test_index_renders_form_and_dashboard_link(client: FlaskClient) -> None:
@@ -294,68 +207,6 @@ def test_bad_address_is_refused(app: Flask, client: FlaskClient, address: str) -
     assert 'class="error"' in response.get_data(as_text=True)
     with app.app_context():
         assert jobs.get_queue().count == 0
-
-
-def test_dashboard_asks_for_login_first(client: FlaskClient) -> None:
-    response = client.get("/jobs/")
-    assert response.status_code == 302
-    assert response.headers["Location"] == "/login?next=/jobs/"
-    assert client.get("/jobs/api/overview").status_code == 302
-    page = client.get("/login?next=/jobs/").get_data(as_text=True)
-    assert 'name="next" value="/jobs/"' in page
-
-
-def test_wrong_password_is_refused(client: FlaskClient) -> None:
-    response = login(client, "admin", "nope")
-    assert response.status_code == 401
-    assert "Unknown name or wrong password." in response.get_data(as_text=True)
-    assert login(client, "nobody", "admin").status_code == 401
-    assert client.get("/jobs/").status_code == 302
-
-
-def test_login_never_redirects_off_site(client: FlaskClient) -> None:
-    for target in ("//evil.example/", "https://evil.example/"):
-        response = client.post(
-            "/login", data={"name": "admin", "password": "admin", "next": target}
-        )
-        assert response.headers["Location"] == "/"
-
-
-def test_admin_may_act_and_viewer_may_only_look(
-    app: Flask, client: FlaskClient, work: Callable[[], bool]
-) -> None:
-    with app.app_context():
-        job = build_report.enqueue(9999)  # no such report: fails, and has no retries
-    work()
-
-    response = login(client, "viewer", "viewer")
-    assert response.status_code == 303
-    assert response.headers["Location"] == "/jobs/"
-    assert client.get("/jobs/").status_code == 200
-    assert client.get(f"/jobs/job/{job.id}").status_code == 200
-    client.get("/jobs/jobs")
-    token = client.get_cookie("flask_jobs_csrf")
-    assert token is not None
-    refused = client.post(f"/jobs/job/{job.id}/requeue", data={"csrf_token": token.value})
-    assert refused.status_code == 403
-    with app.app_context():
-        assert jobs.fetch_job(job.id).get_status() == JobStatus.FAILED
-
-    client.post("/logout")
-    assert client.get("/jobs/").status_code == 302
-    assert login(client, "admin", "admin").status_code == 303
-    done = client.post(f"/jobs/job/{job.id}/requeue", data={"csrf_token": token.value})
-    assert done.status_code in (200, 303)
-    with app.app_context():
-        assert jobs.fetch_job(job.id).get_status() == JobStatus.QUEUED
-
-
-def test_a_production_app_needs_a_secret_key(tmp_path: Path) -> None:
-    with pytest.raises(RuntimeError, match="FLASK_SECRET_KEY"):
-        create_app(
-            {"JOBS_REDIS_URL": REDIS_URL, "SQLALCHEMY_DATABASE_URI": "sqlite://"},
-            instance_path=str(tmp_path / "instance"),
-        )
 
 
 def test_final_failure_reaches_the_failure_hook(

@@ -1,0 +1,1 @@
+"""The example app end to end."""
