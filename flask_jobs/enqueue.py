@@ -64,6 +64,10 @@ def enqueue(
         "meta": meta,
         "retry": options.retry.to_rq() if options.retry is not None else None,
     }
+    # enqueue_at names the timeout job_timeout (built once: the loop below may go round again)
+    at_options: dict[str, Any] = {}
+    if when is not None:
+        at_options = {("job_timeout" if k == "timeout" else k): v for k, v in rq_options.items()}
     for _ in range(10):  # a WatchError means a dependency changed under us: try again
         try:
             with state.connection.pipeline() as pipe:
@@ -82,10 +86,9 @@ def enqueue(
                         func_name,
                         args=args,
                         kwargs=kwargs,
-                        job_timeout=rq_options.pop("timeout"),
                         at_front=options.at_front,
                         pipeline=pipe,
-                        **rq_options,
+                        **at_options,
                     )
                 if state.history_enabled:
                     # the "queued" event rides in the same round trip as the enqueue
