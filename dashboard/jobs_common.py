@@ -2,34 +2,26 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote, urlencode
 
-import redis
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
-from rq.exceptions import InvalidJobOperation, NoSuchJobError
-from rq.job import JobStatus
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.wrappers import Response
 
-from flask_jobs.actions import cancel, requeue
-from flask_jobs.errors import JobsError
-from flask_jobs.history_query import HistoryQuery
-from flask_jobs.rq_job import FlaskJob
+from flask_jobs.errors import HistoryUnavailable
+from flask_jobs.history.query import HistoryQuery
+from flask_jobs.jobs.flask_job import FlaskJob
+from flask_jobs.ops import jobs as ops
 
 from .web import state
 
 __all__ = [
-    "ACTIONS",
     "DONE",
-    "JOB_ID",
-    "MATCHING_CAP",
-    "HistoryUnavailable",
     "confirm_page",
     "counted",
     "fetch",
@@ -45,17 +37,8 @@ __all__ = [
     "when",
 ]
 
-#: What RQ accepts as a job id (plus the history column's length): anything else is no job.
-JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
-#: At most this many jobs per "requeue all matching" or failure group (the rest: run it again).
-MATCHING_CAP = 10_000
-#: What `perform` can do to a job, and how a message says it was done.
-ACTIONS = ("requeue", "cancel", "delete")
+#: How a message says that each of `flask_jobs.ops.jobs.ACTIONS` was done.
 DONE = {"requeue": "Requeued", "cancel": "Canceled", "delete": "Deleted"}
-
-
-class HistoryUnavailable(Exception):
-    """The history database could not be read."""
 
 
 # -- input at the edge -----------------------------------------------------------
@@ -114,31 +97,12 @@ def _history_down(exc: HistoryUnavailable) -> ResponseReturnValue:
 
 def fetch(job_id: str) -> FlaskJob | None:
     """The job in Redis, or None when it is gone (or its data cannot be read)."""
-    jobs_state = state()
-    try:
-        job = FlaskJob.fetch(
-            job_id, connection=jobs_state.connection, serializer=jobs_state.serializer
-        )
-    except NoSuchJobError:
-        return None
-    except (redis.ConnectionError, redis.TimeoutError):
-        raise  # the blueprint's 503 page
-    except Exception as exc:  # a foreign serializer or a damaged hash: show the history only
-        current_app.logger.warning("dashboard: cannot read job %s: %s", job_id, exc)
-        return None
-    assert isinstance(job, FlaskJob)
-    return job
+    return ops.load_job(state(), job_id)
 
 
 def statuses(job_ids: list[str]) -> list[str | None]:
-    """The RQ status of each job (None: not in Redis), a pipeline per thousand."""
-    found: list[str | None] = []
-    for start in range(0, len(job_ids), 1000):
-        with state().connection.pipeline(transaction=False) as pipe:
-            for job_id in job_ids[start : start + 1000]:
-                pipe.hget(FlaskJob.key_for(job_id), "status")
-            found.extend(v.decode() if v else None for v in pipe.execute())
-    return found
+    """The RQ status of each job (None: not in Redis)."""
+    return ops.job_statuses(state(), job_ids)
 
 
 # -- changing ------------------------------------------------------------------------
@@ -146,33 +110,12 @@ def statuses(job_ids: list[str]) -> list[str | None]:
 
 def perform(action: str, job: FlaskJob) -> None:
     """Requeue, cancel or delete ``job``; `JobsError` when its state does not allow it."""
-    jobs_state = state()
-    if action == "requeue":
-        requeue(jobs_state, job)
-    elif action == "cancel":
-        cancel(jobs_state, job)
-    elif action == "delete":
-        if job.get_status(refresh=False) == JobStatus.STARTED:
-            raise JobsError(f"job {job.id} is running; stop it before deleting it")
-        job.delete()
-    else:  # pragma: no cover - callers check the action
-        raise ValueError(action)
+    ops.perform(state(), action, job)
 
 
-def perform_all(action: str, jobs: Iterator[FlaskJob | None]) -> tuple[int, int]:
+def perform_all(action: str, jobs: Iterable[FlaskJob | None]) -> tuple[int, int]:
     """``action`` on each job: how many were done, and how many skipped (gone or wrong state)."""
-    done = skipped = 0
-    for job in jobs:
-        if job is None:
-            skipped += 1
-            continue
-        try:
-            perform(action, job)
-        except (JobsError, InvalidJobOperation):
-            skipped += 1
-        else:
-            done += 1
-    return done, skipped
+    return ops.perform_all(state(), action, jobs)
 
 
 def counted(action: str, done: int, skipped: int, what: str = "job(s)") -> tuple[str, str]:

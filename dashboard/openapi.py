@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import url_for
 
-from flask_jobs.events import STATUSES
+from flask_jobs.history.events import STATUSES
 
 __all__ = ["openapi_document"]
 

@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from flask import Blueprint, abort, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from flask_jobs.events import STATUSES
-from flask_jobs.history_query import HistoryQuery
-from flask_jobs.scheduler import ScheduleControl
-from flask_jobs.status import status_data
+from flask_jobs.history.events import STATUSES
+from flask_jobs.history.query import HistoryQuery
+from flask_jobs.keys import JOB_ID, job_key
+from flask_jobs.ops.live import status_data
+from flask_jobs.scheduler.control import ScheduleControl
 
 from .openapi import openapi_document
 from .web import arg_choice, arg_int, state
 
 __all__ = ["register"]
 
-JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 WINDOWS = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
 
 
@@ -94,7 +93,7 @@ def api_job(job_id: str) -> ResponseReturnValue:
     attempts = [
         {k: v for k, v in row.items() if k != "status_rank"} for row in _history().get(job_id)
     ]
-    raw = state().connection.hget(f"rq:job:{job_id}", "status")
+    raw = state().connection.hget(job_key(job_id), "status")
     live = raw.decode() if isinstance(raw, bytes) else None
     if not attempts and live is None:
         abort(404, f"No job with id {job_id!r} in Redis or in the history.")

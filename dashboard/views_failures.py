@@ -8,11 +8,11 @@ from flask import Blueprint, abort, request, url_for
 from flask.typing import ResponseReturnValue
 from rq.job import JobStatus
 
-from flask_jobs.history_query import MAX_PAGE, HistoryQuery
-from flask_jobs.rq_job import FlaskJob
+from flask_jobs.history.query import MAX_PAGE, HistoryQuery
+from flask_jobs.jobs.flask_job import FlaskJob
+from flask_jobs.ops.matching import MATCHING_CAP
 
 from .jobs_common import (
-    MATCHING_CAP,
     confirm_page,
     counted,
     fetch,

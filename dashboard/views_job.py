@@ -12,15 +12,13 @@ from rq.exceptions import DeserializationError, InvalidJobOperation
 from rq.job import JobStatus
 from sqlalchemy.exc import SQLAlchemyError
 
-from flask_jobs.actions import REQUEUEABLE
-from flask_jobs.errors import JobsError
-from flask_jobs.rq_job import META_PROGRESS, FlaskJob
+from flask_jobs.errors import HistoryUnavailable, JobsError
+from flask_jobs.jobs.flask_job import META_PROGRESS, FlaskJob
+from flask_jobs.keys import JOB_ID
+from flask_jobs.ops.jobs import ACTIONS, CANCELABLE, REQUEUEABLE
 
 from .jobs_common import (
-    ACTIONS,
     DONE,
-    JOB_ID,
-    HistoryUnavailable,
     confirm_page,
     fetch,
     history,
@@ -33,7 +31,6 @@ __all__ = ["register"]
 
 #: Origins that name another job: a requeue, a copy, or a job enqueued by a job.
 ORIGIN_JOB = re.compile(r"(?:requeue|copy|job):([A-Za-z0-9_-]{1,128})(?:#\d+)?")
-CANCELABLE = (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED)
 JOB_ACTIONS = (*ACTIONS, "copy")
 
 

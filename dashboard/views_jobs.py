@@ -9,13 +9,14 @@ from urllib.parse import parse_qsl, urlencode
 from flask import Blueprint, abort, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from flask_jobs.events import STATUSES
-from flask_jobs.history_query import MAX_PAGE
+from flask_jobs.history.events import STATUSES
+from flask_jobs.history.query import MAX_PAGE
+from flask_jobs.keys import JOB_ID
+from flask_jobs.ops.jobs import ACTIONS
+from flask_jobs.ops.matching import JOB_PATH, MATCHING_CAP, matching_ids, requeue_ids
 
+from .filters import FILTERS, INLINE_LIMIT, Filters
 from .jobs_common import (
-    ACTIONS,
-    JOB_ID,
-    MATCHING_CAP,
     confirm_page,
     counted,
     fetch,
@@ -26,7 +27,6 @@ from .jobs_common import (
     redirect_with,
     statuses,
 )
-from .matching import FILTERS, INLINE_LIMIT, JOB_PATH, Filters, matching_ids, requeue_ids
 from .web import arg_int, render, state
 
 __all__ = ["register"]
@@ -136,7 +136,7 @@ def jobs_requeue_matching() -> ResponseReturnValue:
     if query is None:
         return history_off()
     with reading_history():
-        ids, capped = matching_ids(query, filters)
+        ids, capped = matching_ids(query, filters.query())
     failed = sum(status == "failed" for status in statuses(ids))
     queue = state().config.queues[0]
     background = failed > INLINE_LIMIT
@@ -179,7 +179,7 @@ def jobs_requeue_matching() -> ResponseReturnValue:
             url_for(".job", job_id=job.id),
             f"Requeuing {failed} failed job(s) in the background: this job does it.",
         )
-    done, skipped = requeue_ids(ids)
+    done, skipped = requeue_ids(state(), ids)
     message = f"Requeued {done} failed job(s)" + (f", skipped {skipped}" if skipped else "") + "."
     if capped:
         message += f" Capped at {MATCHING_CAP:,}: run it again for the rest."

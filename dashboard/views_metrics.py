@@ -11,8 +11,8 @@ from typing import Any
 from flask import Blueprint, Response, abort, current_app
 from flask.typing import ResponseReturnValue
 
-from flask_jobs.history_query import HistoryQuery
-from flask_jobs.status import status_data
+from flask_jobs.history.query import HistoryQuery
+from flask_jobs.ops.live import status_data
 
 from .web import state
 

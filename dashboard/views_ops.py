@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections import Counter
 from datetime import datetime, timezone
 from typing import Any
 
@@ -19,29 +18,24 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
-from rq.utils import utcparse
-from rq.worker import Worker
 
-from flask_jobs.config import QUEUE_NAME
-from flask_jobs.errors import JobsError, UnknownJobError
-from flask_jobs.rq_job import META_PROGRESS, FlaskJob
-from flask_jobs.scheduler import ScheduleControl
-from flask_jobs.schedules import NAME as SCHEDULE_NAME
-from flask_jobs.state import REGISTRIES, JobsState
-from flask_jobs.status import queue_names
-from flask_jobs.worker import PAUSED_QUEUES_KEY
+from flask_jobs.errors import JobsError, UnknownJobError, UnknownQueueError
+from flask_jobs.history.events import ENDED
+from flask_jobs.jobs.flask_job import META_PROGRESS
+from flask_jobs.keys import JOB_ID, QUEUE_NAME, SCHEDULE_NAME
+from flask_jobs.ops.live import listening, queue_counts, registered_workers
+from flask_jobs.ops.queues import empty_queue, known_queue, pause_queue, resume_queue
+from flask_jobs.scheduler.control import ScheduleControl
+from flask_jobs.state import JobsState
 
 from .web import age, render, state
 
 __all__ = ["register"]
 
-#: Ids tried at a queue's head for the oldest job's age (an id can outlive its job).
-HEAD = 5
 #: A worker heartbeat older than this many seconds is flagged: the worker may be gone.
 STALE_HEARTBEAT = 120
-#: Outcomes the stylesheet has a colour for (``fj-status-<outcome>``).
-STYLED = frozenset({"failed", "abandoned", "finished", "retried", "stopped", "canceled"})
-JOB_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
+#: Outcomes the stylesheet has a colour for (``fj-status-<outcome>``): the ends of attempts.
+STYLED = frozenset(ENDED)
 
 #: What an action did, shown after its redirect (flashed, or ``?done=<key>&name=...``).
 DONE = {
@@ -93,85 +87,27 @@ def _done_message() -> str | None:
     return DONE[key].format(**values)
 
 
-def _workers(jobs_state: JobsState) -> list[Any]:
-    return sorted(
-        Worker.all(
-            connection=jobs_state.connection, job_class=FlaskJob, serializer=jobs_state.serializer
-        ),
-        key=lambda worker: str(worker.name),
-    )
-
-
-# -- queues --------------------------------------------------------------------
-
-
-def _paused(jobs_state: JobsState) -> set[str]:
-    members: Any = jobs_state.connection.smembers(PAUSED_QUEUES_KEY)
-    return {member.decode("utf-8", "replace") for member in members}
-
-
-def _all_queues(jobs_state: JobsState, paused: set[str]) -> list[str]:
-    """``JOBS_QUEUES``, other RQ queues, then paused names no longer among them."""
-    names = [name for name in queue_names(jobs_state) if QUEUE_NAME.match(name)]
-    names += sorted(name for name in paused if name not in names and QUEUE_NAME.match(name))
-    return names
-
-
-def _oldest(stamps: list[Any]) -> datetime | None:
-    """When the first still existing job of a queue's head was enqueued."""
-    for stamp in stamps:
-        if stamp:
-            try:
-                return utcparse(stamp.decode())
-            except ValueError:
-                continue
-    return None
-
-
 def queue_rows(jobs_state: JobsState) -> list[dict[str, Any]]:
     """Each queue: size, age of its oldest job, workers listening, paused, counts per state."""
-    conn = jobs_state.connection
-    paused = _paused(jobs_state)
-    names = _all_queues(jobs_state, paused)
-    listening = Counter(name for worker in _workers(jobs_state) for name in worker.queue_names())
-    with conn.pipeline(transaction=False) as pipe:
-        for name in names:
-            queue = jobs_state.queue(name)
-            pipe.llen(queue.key)
-            pipe.lrange(queue.key, 0, HEAD - 1)
-            for registry in REGISTRIES.values():
-                pipe.zcard(registry(queue=queue).key)
-        replies = pipe.execute()
-    width = 2 + len(REGISTRIES)
-    heads = [[job_id.decode() for job_id in replies[i * width + 1]] for i in range(len(names))]
-    with conn.pipeline(transaction=False) as pipe:
-        for ids in heads:
-            for job_id in ids:
-                pipe.hget(FlaskJob.key_for(job_id), "enqueued_at")
-        stamps = iter(pipe.execute())
+    listeners = listening(jobs_state)
     rows = []
-    for i, name in enumerate(names):
-        size = replies[i * width]
-        oldest = _oldest([next(stamps) for _ in heads[i]])
-        row: dict[str, Any] = {
-            "name": name,
-            "queued": size,
-            "oldest": age(oldest) if oldest else ("?" if size else "-"),
-            "oldest_at": _stamp(oldest),
-            "workers": listening.get(name, 0),
-            "paused": name in paused,
-        }
-        for j, label in enumerate(REGISTRIES, start=2):
-            row[label] = replies[i * width + j]
+    for row in queue_counts(jobs_state, oldest=True):
+        oldest = row.pop("oldest")
+        row.update(
+            oldest=age(oldest) if oldest else ("?" if row["queued"] else "-"),
+            oldest_at=_stamp(oldest),
+            workers=listeners.get(row["name"], 0),
+        )
         rows.append(row)
     return rows
 
 
 def _queue_name(jobs_state: JobsState, name: str) -> str:
     """``name`` if it is a queue this page shows; a 404 otherwise."""
-    if not QUEUE_NAME.match(name) or name not in _all_queues(jobs_state, _paused(jobs_state)):
+    try:
+        return known_queue(jobs_state, name)
+    except UnknownQueueError:
         abort(404, f"There is no queue named {name[:100]!r}.")
-    return name
 
 
 def queues() -> ResponseReturnValue:
@@ -189,7 +125,7 @@ def queue_pause(name: str) -> ResponseReturnValue:
     """Make our workers skip ``name`` (jobs can still be enqueued to it)."""
     jobs_state = state()
     name = _queue_name(jobs_state, name)
-    jobs_state.connection.sadd(PAUSED_QUEUES_KEY, name)
+    pause_queue(jobs_state, name)
     return _done("jobs_dashboard.queues", "queue-paused", name=name)
 
 
@@ -197,7 +133,7 @@ def queue_resume(name: str) -> ResponseReturnValue:
     """Let our workers take ``name``'s jobs again."""
     jobs_state = state()
     name = _queue_name(jobs_state, name)
-    jobs_state.connection.srem(PAUSED_QUEUES_KEY, name)
+    resume_queue(jobs_state, name)
     return _done("jobs_dashboard.queues", "queue-resumed", name=name)
 
 
@@ -222,7 +158,7 @@ def queue_empty(name: str) -> ResponseReturnValue:
             danger=True,
             cancel=url_for("jobs_dashboard.queues"),
         )
-    deleted = int(queue.empty())  # type: ignore[no-untyped-call]
+    deleted = empty_queue(jobs_state, name)
     current_app.logger.warning("dashboard: emptied queue %s (%d jobs deleted)", name, deleted)
     return _done("jobs_dashboard.queues", "queue-emptied", name=name, count=str(deleted))
 
@@ -264,7 +200,7 @@ def worker_rows(jobs_state: JobsState) -> list[dict[str, Any]]:
     """Each worker: where it runs, its state and queues, current job, heartbeat, counts."""
     rows = []
     now = datetime.now(timezone.utc)
-    for worker in _workers(jobs_state):
+    for worker in registered_workers(jobs_state):
         heartbeat = worker.last_heartbeat
         if heartbeat is not None and heartbeat.tzinfo is None:
             heartbeat = heartbeat.replace(tzinfo=timezone.utc)

@@ -7,8 +7,8 @@ from datetime import timedelta
 from flask import Blueprint, Response, current_app, request
 from flask.typing import ResponseReturnValue
 
-from flask_jobs.history_query import HistoryQuery
-from flask_jobs.status import status_data
+from flask_jobs.history.query import HistoryQuery
+from flask_jobs.ops.live import status_data
 
 from .charts import throughput_svg
 from .web import POLL_CHOICES, arg_choice, poll_seconds, render, state

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .bulk import enqueue_many
+from .enqueue import enqueue_many
 from .errors import (
     ConfigurationError,
     JobArgumentError,
@@ -11,10 +11,10 @@ from .errors import (
     UnknownJobError,
 )
 from .extension import Jobs
-from .job import JobCall, JobFunction
-from .retry import Retry
-from .rq_job import FlaskJob
-from .thread_safety import thread_safe
+from .jobs.flask_job import FlaskJob
+from .jobs.function import JobCall, JobFunction
+from .jobs.retry import Retry
+from .jobs.thread_safety import thread_safe
 
 __version__ = "0.1.0"
 

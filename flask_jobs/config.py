@@ -11,6 +11,9 @@ from urllib.parse import urlsplit
 
 from .durations import parse_duration
 from .errors import ConfigurationError, UnknownJobError
+from .importing import import_path
+from .keys import QUEUE_NAME
+from .redis.connection import parse_sentinel_url
 
 __all__ = ["DEFAULTS", "JobsConfig", "load_config"]
 
@@ -46,7 +49,6 @@ DEFAULTS: dict[str, Any] = {
     "JOBS_TIMEZONE": "UTC",
 }
 
-QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
 WORKER_CLASSES = ("fork", "simple", "spawn", "lean")
 SERIALIZERS = ("json", "pickle")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -167,8 +169,6 @@ def _redis_url(key: str, value: Any) -> str | None:
             "'redis://localhost:6379/0'",
         )
     if scheme.endswith("+sentinel"):
-        from .connection import parse_sentinel_url
-
         try:
             parse_sentinel_url(value)
         except ValueError as exc:
@@ -188,8 +188,6 @@ def _imported(key: str, value: Any, allowed: str) -> Callable[..., Any]:
         return value  # type: ignore[no-any-return]
     # From the environment a function can only be named: "package.module:function".
     if isinstance(value, str) and re.fullmatch(r"[\w.]+[:.][\w.]+", value.strip()):
-        from .state import import_path  # state imports this module
-
         try:
             target = import_path(value.strip())
         except UnknownJobError as exc:

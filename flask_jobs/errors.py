@@ -4,10 +4,13 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigurationError",
+    "HistoryUnavailable",
     "JobArgumentError",
+    "JobStopped",
     "JobsConnectionError",
     "JobsError",
     "UnknownJobError",
+    "UnknownQueueError",
 ]
 
 
@@ -29,3 +32,15 @@ class JobsConnectionError(JobsError, ConnectionError):
 
 class UnknownJobError(JobsError, LookupError):
     """No job with the given id, or no function at the given import path."""
+
+
+class UnknownQueueError(JobsError, LookupError):
+    """No queue with the given name."""
+
+
+class JobStopped(JobsError):
+    """Raised in a running job that RQ's stop-job command (or the dashboard) stopped."""
+
+
+class HistoryUnavailable(JobsError):
+    """The job-history database cannot be read right now."""

@@ -1,4 +1,4 @@
-"""The `Jobs` extension object and the per-app state it keeps in ``app.extensions["jobs"]``."""
+"""The `Jobs` extension object: declares jobs, and wires each app's state, CLI and dashboard."""
 
 from __future__ import annotations
 
@@ -14,26 +14,29 @@ from flask import Flask, current_app, has_app_context
 from rq import Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import get_current_job as rq_current_job
-from rq.utils import now
 
-from .config import DEFAULTS, QUEUE_NAME, JobsConfig, load_config
-from .enqueue import enqueue
+from .cli import jobs_cli
+from .config import DEFAULTS, JobsConfig, load_config
+from .enqueue import enqueue, enqueue_runs
 from .errors import ConfigurationError, UnknownJobError
-from .history import history_table
-from .history_query import HistoryQuery
-from .history_rollup import hourly_table
-from .job import JobFunction, JobOptions
-from .retry import Retry
-from .rq_job import META_PROGRESS, FlaskJob
-from .schedules import parse_schedule
-from .state import REGISTRIES, JobsState, import_path
+from .history.query import HistoryQuery
+from .history.rollup import hourly_table
+from .history.store import history_table
+from .importing import import_path
+from .jobs.flask_job import FlaskJob
+from .jobs.function import JobFunction, JobOptions
+from .jobs.progress import set_progress
+from .jobs.retry import Retry
+from .keys import QUEUE_NAME
+from .ops.live import REGISTRIES
+from .scheduler.control import ScheduleControl
+from .scheduler.declarations import app_schedules, parse_schedule
+from .state import JobsState
 
 if TYPE_CHECKING:
     from flask_sqlalchemy import SQLAlchemy
 
-    from .scheduler import ScheduleControl
-
-__all__ = ["Jobs", "JobsState"]
+__all__ = ["Jobs"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -73,16 +76,22 @@ class Jobs:
                 "variable FLASK_JOBS_REDIS_URL with app.config.from_prefixed_env()). The "
                 "embedded redis-server is only used in debug or testing mode."
             )
-        state = JobsState(self, app, config)
-        for name, schedule in state._config_schedules.items():
+        state = JobsState(
+            self,
+            app,
+            config,
+            db=self.db,
+            history_table=self.history_table,
+            hourly_table=self.history_hourly_table,
+        )
+        for name, schedule in app_schedules(state).items():  # parsed (and anchored) now
+            if name not in config.schedule:
+                continue
             try:
                 self.function(schedule.job)
             except UnknownJobError as exc:
                 raise ConfigurationError(f"JOBS_SCHEDULE[{name!r}]: {exc}") from None
         app.extensions["jobs"] = state
-
-        from .cli import jobs_cli
-
         app.cli.add_command(jobs_cli)
         # Installed from the top-level dashboard/ folder (see pyproject.toml), which type
         # checkers cannot map from a source checkout: import it by name.
@@ -111,8 +120,6 @@ class Jobs:
     @property
     def schedules(self) -> ScheduleControl:
         """The current app's schedules: ``.list()``, ``.pause(name)``, ``.resume``, ``.run``."""
-        from .scheduler import ScheduleControl
-
         app = current_app._get_current_object()  # type: ignore[attr-defined]
         return ScheduleControl(app, self.state(app))
 
@@ -276,20 +283,10 @@ class Jobs:
         job = rq_current_job()
         return job if isinstance(job, FlaskJob) else None
 
-    def set_progress(self, fraction: float, message: str | None = None) -> None:
+    @staticmethod
+    def set_progress(fraction: float, message: str | None = None) -> None:
         """Record the current job's progress (0.0 to 1.0) and a short message for the dashboard."""
-        if not 0.0 <= float(fraction) <= 1.0:
-            raise ValueError(f"set_progress(fraction={fraction!r}): use a number from 0.0 to 1.0")
-        job: Any = rq_current_job()
-        if job is None:
-            return  # called outside a worker (e.g. the wrapper called directly): nothing to record
-        job.meta[META_PROGRESS] = {
-            "fraction": round(float(fraction), 4),
-            "message": None if message is None else str(message)[:500],
-            "at": now().isoformat(),
-        }
-        if not getattr(job, "_jobs_eager", False):
-            job.save_meta()
+        set_progress(fraction, message)
 
     # -- enqueueing ------------------------------------------------------------
 
@@ -304,3 +301,11 @@ class Jobs:
         at: datetime | None = None,
     ) -> FlaskJob:
         return enqueue(self.state(), path, args, kwargs, options, delay=delay, at=at)
+
+    def _enqueue_many(
+        self,
+        path: str,
+        calls: list[tuple[tuple[Any, ...], dict[str, Any]]],
+        options: JobOptions,
+    ) -> list[FlaskJob]:
+        return enqueue_runs(self.state(), path, calls, options)

@@ -1,74 +1,50 @@
-"""Per-app state of the extension, kept in ``app.extensions["jobs"]``: config, Redis, queues."""
+"""Per-app state of the extension, kept in ``app.extensions["jobs"]``: config, Redis, queues,
+and the history's store and event encoder."""
 
 from __future__ import annotations
 
-import importlib
 import os
 import threading
-from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from typing import TYPE_CHECKING
 
 import redis
+import sqlalchemy as sa
 from flask import Flask
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry as RedisRetry
 from rq import Queue
-from rq.registry import (
-    CanceledJobRegistry,
-    DeferredJobRegistry,
-    FailedJobRegistry,
-    FinishedJobRegistry,
-    ScheduledJobRegistry,
-    StartedJobRegistry,
-)
 from rq.serializers import JSONSerializer, PickleSerializer
 
-from .config import QUEUE_NAME, JobsConfig
-from .connection import close, connect
-from .embedded import EmbeddedRedis
-from .errors import JobsConnectionError, UnknownJobError
-from .events import EventEncoder, HistorySettings
-from .history import HistoryStore
-from .rq_job import FlaskJob
-from .schedules import Schedule, parse_schedule
-from .stopping import StopSafeQueue
+from .config import JobsConfig
+from .errors import JobsConnectionError
+from .history.events import EventEncoder, HistorySettings
+from .history.store import HistoryStore
+from .jobs.flask_job import FlaskJob
+from .keys import HISTORY_STREAM, QUEUE_NAME
+from .redis.connection import close, connect, redact_url
+from .redis.embedded import EmbeddedRedis
 
 if TYPE_CHECKING:
-    from .extension import Jobs
+    from flask_sqlalchemy import SQLAlchemy
 
-__all__ = ["HISTORY_STREAM", "REGISTRIES", "JobsState", "import_path", "redact_url"]
+    from .jobs.function import JobsOwner
 
-HISTORY_STREAM = "flask_jobs:history"
-
-REGISTRIES = {
-    "started": StartedJobRegistry,
-    "scheduled": ScheduledJobRegistry,
-    "deferred": DeferredJobRegistry,
-    "failed": FailedJobRegistry,
-    "finished": FinishedJobRegistry,
-    "canceled": CanceledJobRegistry,
-}
-
-
-def redact_url(url: str) -> str:
-    """``url`` with any password (in the netloc or a ``*password`` option) replaced by ``***``."""
-    parts = urlsplit(url)
-    if "password" in parts.query:
-        query = [
-            (key, "***" if "password" in key else value)
-            for key, value in parse_qsl(parts.query, keep_blank_values=True)
-        ]
-        parts = parts._replace(query=urlencode(query, safe="*"))
-    userinfo, at, hostinfo = parts.netloc.rpartition("@")
-    if at and ":" in userinfo:
-        parts = parts._replace(netloc=f"{userinfo.partition(':')[0]}:***@{hostinfo}")
-    return urlunsplit(parts)
+__all__ = ["JobsState"]
 
 
 class JobsState:
     """What one app's `Jobs` needs at run time: validated config, Redis, queues."""
 
-    def __init__(self, jobs: Jobs, app: Flask, config: JobsConfig) -> None:
+    def __init__(
+        self,
+        jobs: JobsOwner,
+        app: Flask,
+        config: JobsConfig,
+        *,
+        db: SQLAlchemy | None,
+        history_table: sa.Table,
+        hourly_table: sa.Table,
+    ) -> None:
         self.jobs = jobs
         self.app_name = app.import_name
         self.config = config
@@ -88,28 +64,10 @@ class JobsState:
         self.history_enabled = config.history_enabled
         self.history_retention = config.history_retention
         uri = config.history_database_uri
-        if uri is None and jobs.db is None:
+        if uri is None and db is None:
             uri = "sqlite:///" + os.path.join(app.instance_path, "flask_jobs_history.db")
             os.makedirs(app.instance_path, exist_ok=True)
-        self.history = HistoryStore(
-            jobs.history_table, db=jobs.db, uri=uri, hourly=jobs.history_hourly_table
-        )
-        self._config_schedules = {
-            name: parse_schedule(name, entry, config.timezone)
-            for name, entry in config.schedule.items()
-        }
-        self._schedules: dict[str, Schedule] | None = None
-        self._periodic_seen = -1
-
-    def schedules(self) -> dict[str, Schedule]:
-        """Every schedule of this app: ``JOBS_SCHEDULE`` and ``@jobs.periodic`` ones."""
-        declared = self.jobs._periodic
-        if self._schedules is None or self._periodic_seen != len(declared):
-            merged = dict(self._config_schedules)
-            for name, entry in declared.items():
-                merged.setdefault(name, parse_schedule(name, entry, self.config.timezone))
-            self._schedules, self._periodic_seen = merged, len(declared)
-        return self._schedules
+        self.history = HistoryStore(history_table, db=db, uri=uri, hourly=hourly_table)
 
     @property
     def redis_url(self) -> str:
@@ -154,9 +112,7 @@ class JobsState:
                     f"queue name {name!r} is not valid: "
                     "use 1-100 letters, digits, '_', '-', '.', ':'"
                 )
-            # StopSafeQueue: RQ's Queue, whose blocking pops a warm stop may interrupt
-            # (and nothing else of a worker's loop); see stopping.py.
-            queue = StopSafeQueue(
+            queue = Queue(
                 name,
                 connection=self.connection,
                 default_timeout=self.config.default_timeout,
@@ -172,28 +128,3 @@ class JobsState:
             f"cannot reach Redis at {redact_url(self.redis_url)} ({exc}); is it running? "
             "Check JOBS_REDIS_URL."
         )
-
-
-def import_path(path: str) -> Any:
-    """Import ``"package.module:name"`` (or ``"package.module.name"``), else `UnknownJobError`."""
-    if not isinstance(path, str) or not path.strip():
-        raise UnknownJobError(f"{path!r} is not an import path like 'package.module:function'")
-    if ":" in path:
-        module_name, _, attr = path.partition(":")
-    else:
-        module_name, _, attr = path.rpartition(".")
-    if not module_name or not attr:
-        raise UnknownJobError(f"{path!r} is not an import path like 'package.module:function'")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise UnknownJobError(f"cannot import {path!r}: {exc}") from exc
-    target: Any = module
-    for part in attr.split("."):
-        try:
-            target = getattr(target, part)
-        except AttributeError:
-            raise UnknownJobError(
-                f"cannot import {path!r}: module {module_name!r} has no attribute {attr!r}"
-            ) from None
-    return target

@@ -17,7 +17,7 @@ from flask import Flask
 from flask.testing import FlaskCliRunner
 
 import jobs_app
-from flask_jobs.embedded import EmbeddedRedis
+from flask_jobs.redis.embedded import EmbeddedRedis
 from flask_jobs.worker import build_worker
 
 TESTS = Path(__file__).parent
@@ -177,7 +177,7 @@ def stop_process(proc: subprocess.Popen[Any], timeout: float = 15.0) -> None:
 
 def drain_history(app: Flask, *, claim: bool = False) -> Any:
     """Write every history event waiting in the stream, as a worker's recorder would."""
-    from flask_jobs.recorder import HistoryRecorder
+    from flask_jobs.history.recorder import HistoryRecorder
 
     recorder = HistoryRecorder(app, jobs_app.jobs.state(app), name="test-recorder")
     recorder._ensure_group()

@@ -134,3 +134,49 @@ def test_only_apps_with_the_extension_get_the_group() -> None:
     bare = Flask("bare")
     result = bare.test_cli_runner().invoke(args=["jobs", "status"])
     assert result.exit_code == 2
+
+
+def test_queue_pause_and_resume(app: Flask, ctx: None, runner: FlaskCliRunner, work: Any) -> None:
+    from flask_jobs.keys import PAUSED_QUEUES_KEY
+
+    job = jobs_app.add.enqueue(2, 3)
+    paused = runner.invoke(args=["jobs", "queue", "pause", "default"])
+    assert paused.exit_code == 0, paused.output
+    assert "queue default is paused" in paused.output
+    assert jobs_app.jobs.connection.smembers(PAUSED_QUEUES_KEY) == {b"default"}
+    data = json.loads(runner.invoke(args=["jobs", "status", "--json"]).output)
+    assert {q["name"]: q["paused"] for q in data["queues"]}["default"] is True
+    work(worker_class="lean")
+    assert job.get_status() == JobStatus.QUEUED  # a paused queue is left alone
+
+    resumed = runner.invoke(args=["jobs", "queue", "resume", "default"])
+    assert resumed.exit_code == 0 and "queue default is resumed" in resumed.output
+    assert jobs_app.jobs.connection.smembers(PAUSED_QUEUES_KEY) == set()
+    work(worker_class="lean")
+    assert job.return_value(refresh=True) == 5
+
+
+def test_queue_commands_refuse_an_unknown_queue(
+    app: Flask, ctx: None, runner: FlaskCliRunner
+) -> None:
+    for action in ("pause", "resume", "empty"):
+        result = runner.invoke(args=["jobs", "queue", action, "nope"])
+        assert result.exit_code == 1, result.output
+        assert result.output.startswith("Error: there is no queue named 'nope' (known: default")
+        assert "Traceback" not in result.output
+    assert jobs_app.jobs.connection.smembers("flask_jobs:paused_queues") == set()
+
+
+def test_queue_empty(app: Flask, ctx: None, runner: FlaskCliRunner) -> None:
+    jobs = [jobs_app.add.enqueue(i, i) for i in range(3)]
+    kept = jobs_app.add.options(queue="high").enqueue(1, 1)
+    declined = runner.invoke(args=["jobs", "queue", "empty", "default"], input="n\n")
+    assert declined.exit_code == 1 and "Delete the 3 job(s) waiting in queue default?" in (
+        declined.output
+    )
+    assert jobs_app.jobs.get_queue().count == 3
+    result = runner.invoke(args=["jobs", "queue", "empty", "default", "--yes"])
+    assert result.exit_code == 0, result.output
+    assert "queue default is emptied: 3 job(s) deleted" in result.output
+    assert not any(jobs_app.jobs.connection.exists(job.key) for job in jobs)
+    assert kept.get_status() == JobStatus.QUEUED

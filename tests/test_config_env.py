@@ -11,7 +11,7 @@ from flask import Flask
 
 from flask_jobs import ConfigurationError, Jobs
 from flask_jobs.config import DEFAULTS
-from flask_jobs.state import redact_url
+from flask_jobs.redis.connection import redact_url
 
 
 def dashboard_policy(action: str) -> bool:

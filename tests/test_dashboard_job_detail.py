@@ -12,7 +12,7 @@ from rq.job import JobStatus
 
 import jobs_app
 from conftest import csrf, drain_history, failed_jobs, status_of, text
-from flask_jobs.rq_job import FlaskJob
+from flask_jobs import FlaskJob
 
 
 def test_detail_shows_every_attempt_with_its_traceback(

@@ -15,7 +15,7 @@ from rq.job import JobStatus
 import jobs_app
 from browser import browser_page, serve
 from conftest import csrf, drain_history, failed_jobs, status_of, text
-from flask_jobs.rq_job import FlaskJob
+from flask_jobs import FlaskJob
 
 ROW_ID = re.compile(r'name="job_ids" value="([^"]+)"')
 

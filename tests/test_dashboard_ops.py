@@ -21,7 +21,7 @@ from rq.worker import Worker
 
 import jobs_app
 from conftest import flask_command, stop_process, wait_for
-from flask_jobs.worker import PAUSED_QUEUES_KEY
+from flask_jobs.keys import PAUSED_QUEUES_KEY
 
 SCHEDULE = {
     "ten": {"job": "jobs_app:add", "args": [1, 1], "every": 10},

@@ -24,7 +24,8 @@ from rq.serializers import JSONSerializer
 
 import jobs_app
 from conftest import drain_history, flask_command, stop_process, wait_for
-from flask_jobs.recorder import GROUP, HistoryRecorder
+from flask_jobs.history.recorder import HistoryRecorder
+from flask_jobs.keys import RECORDER_GROUP as GROUP
 from flask_jobs.worker import build_worker
 
 

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 import jobs_app
-from flask_jobs.history_rollup import ROLLUP_DELAY, hour_of
+from flask_jobs.history.rollup import ROLLUP_DELAY, hour_of
 
 FUNCS = ["app.tasks.report", "app.tasks.email", "app.tasks.sync"]
 STATUSES = ["finished"] * 6 + ["failed", "retried", "abandoned", "canceled"]

@@ -332,7 +332,7 @@ def test_a_warm_stop_right_after_a_pop_runs_the_job_in_hand(
 def test_a_full_redis_is_a_clear_error_at_enqueue_and_stores_nothing(
     tmp_path: Any, database_url: str
 ) -> None:
-    from flask_jobs.embedded import EmbeddedRedis
+    from flask_jobs.redis.embedded import EmbeddedRedis
 
     server = EmbeddedRedis(tmp_path / "full-redis", persist=False)
     server.start()

@@ -19,7 +19,7 @@ from rq.worker import Worker
 
 import jobs_app
 from conftest import drain_history, flask_command, stop_process, wait_for
-from flask_jobs.pausing import PAUSED_QUEUES_KEY
+from flask_jobs.keys import PAUSED_QUEUES_KEY
 from flask_jobs.worker import build_worker
 
 RQ = str(Path(sys.executable).parent / "rq")

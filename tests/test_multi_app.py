@@ -13,8 +13,8 @@ from flask.testing import FlaskCliRunner
 
 import jobs_app
 from flask_jobs import Jobs
-from flask_jobs.embedded import EmbeddedRedis
-from flask_jobs.namespace import OWNER_KEY
+from flask_jobs.keys import OWNER_KEY
+from flask_jobs.redis.embedded import EmbeddedRedis
 from flask_jobs.worker import build_worker
 
 other_jobs = Jobs()

@@ -15,7 +15,7 @@ from rq.job import JobStatus
 
 import jobs_app
 from conftest import flask_command, stop_process, wait_for
-from flask_jobs.embedded import EmbeddedRedis
+from flask_jobs.redis.embedded import EmbeddedRedis
 
 RQ = str(Path(sys.executable).parent / "rq")
 

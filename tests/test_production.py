@@ -31,7 +31,7 @@ import sqlalchemy as sa
 
 from conftest import stop_process, wait_for
 from example_app.mailsink import MailSink, read_mailbox, start_sink
-from flask_jobs.embedded import find_redis_server
+from flask_jobs.redis.embedded import find_redis_server
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

@@ -15,8 +15,8 @@ from flask import Flask, current_app
 
 import jobs_app
 from flask_jobs import Retry
-from flask_jobs.reporting import FailureContext, JsonFormatter, TextFormatter
 from flask_jobs.worker import build_worker, configure_logging
+from flask_jobs.worker.reporting import FailureContext, JsonFormatter, TextFormatter
 
 SEEN: list[FailureContext] = []
 HOOK_KEY = "test:failure-hooks"

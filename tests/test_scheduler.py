@@ -18,7 +18,9 @@ from rq.utils import now as utcnow
 
 import jobs_app
 from conftest import drain_history, flask_command, stop_process, wait_for
-from flask_jobs.scheduler import LEADER_KEY, PREFIX, Scheduler
+from flask_jobs.keys import SCHEDULER_LEADER_KEY as LEADER_KEY
+from flask_jobs.keys import schedule_fired_key, schedule_key
+from flask_jobs.scheduler import Scheduler
 
 TICK = {"tick": {"job": "jobs_app:add", "args": [1, 2], "every": 1}}
 
@@ -116,10 +118,10 @@ def test_a_standby_does_not_fire_and_claims_stop_double_leaders(sched_app: Flask
         other.leading = True
         assert other.fire_due(start + timedelta(seconds=10)) == 1
         # the first leader, with a stale view, tries the same fire time: its claim is taken
-        fired_at = state.connection.hget(PREFIX + "ten", "last_fire")
+        fired_at = state.connection.hget(schedule_key("ten"), "last_fire")
         state.connection.set(LEADER_KEY, leader.token)
-        state.connection.hdel(PREFIX + "ten", "last_fire")
-        state.connection.hset(PREFIX + "ten", "next_fire", fired_at)
+        state.connection.hdel(schedule_key("ten"), "last_fire")
+        state.connection.hset(schedule_key("ten"), "next_fire", fired_at)
         assert leader.fire_due(start + timedelta(seconds=10)) == 0
     assert len(queued_origins(sched_app)) == 1
 
@@ -153,7 +155,10 @@ def test_pause_resume_run_from_the_cli(sched_app: Flask) -> None:
 
 
 def _claims(client: redis.Redis, name: str) -> list[int]:
-    return sorted(int(key.rsplit(b":", 1)[1]) for key in client.keys(f"{PREFIX}{name}:fired:*"))
+    return sorted(
+        int(key.rsplit(b":", 1)[1])
+        for key in client.keys(schedule_fired_key(name, 0).removesuffix("0") + "*")
+    )
 
 
 def test_three_schedulers_one_job_per_fire_and_failover(

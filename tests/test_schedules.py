@@ -10,7 +10,7 @@ from flask import Flask
 
 import jobs_app
 from flask_jobs import ConfigurationError, Jobs
-from flask_jobs.schedules import Schedule, parse_schedule
+from flask_jobs.scheduler.declarations import Schedule, parse_schedule
 
 UTC = timezone.utc
 

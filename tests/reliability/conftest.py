@@ -26,7 +26,7 @@ import redis
 from sqlalchemy import create_engine, text
 
 from conftest import stop_process, wait_for
-from flask_jobs.embedded import find_redis_server
+from flask_jobs.redis.embedded import find_redis_server
 from reliability.app import CONFIG_ENV
 
 SCALE = float(os.environ.get("JOBS_RELIABILITY_SCALE") or "0.05")

@@ -1,0 +1,156 @@
+"""``flask jobs enqueue|requeue|cancel|purge``: put jobs on queues, and act on them by id."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import click
+from flask.cli import with_appcontext
+from rq.exceptions import NoSuchJobError
+from rq.registry import FailedJobRegistry
+
+from ..errors import JobsError
+from ..jobs.flask_job import FlaskJob
+from ..ops.jobs import cancel, requeue, requeue_failed
+from ..ops.queues import queue_names
+from ..state import JobsState
+from .common import app_state, check_queue_names
+
+__all__ = ["cancel_command", "enqueue_command", "purge_command", "requeue_command"]
+
+
+def _json_option(value: str | None, kind: type, label: str) -> Any:
+    if value is None:
+        return kind()
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(
+            f"not valid JSON ({exc.msg} at char {exc.pos})", param_hint=label
+        ) from None
+    if not isinstance(parsed, kind):
+        shape = (
+            "a JSON array, e.g. '[1, \"a\"]'"
+            if kind is list
+            else "a JSON object, e.g. '{\"x\": 1}'"
+        )
+        raise click.BadParameter(f"must be {shape}", param_hint=label)
+    return parsed
+
+
+@click.command("enqueue")
+@click.argument("path")
+@click.option("--args", "args_json", default=None, help="Positional arguments as a JSON array.")
+@click.option("--kwargs", "kwargs_json", default=None, help="Keyword arguments as a JSON object.")
+@click.option("--queue", default=None, help="Queue to use instead of the job's own.")
+@with_appcontext
+def enqueue_command(
+    path: str, args_json: str | None, kwargs_json: str | None, queue: str | None
+) -> None:
+    """Enqueue the job at import path PATH (``package.module:function``); prints its id."""
+    _, state = app_state()
+    args = _json_option(args_json, list, "--args")
+    kwargs = _json_option(kwargs_json, dict, "--kwargs")
+    if queue is not None:
+        check_queue_names(state, (queue,))
+    call = state.jobs.function(path).options(origin="cli")
+    if queue is not None:
+        call = call.options(queue=queue)
+    job = call.enqueue(*args, **kwargs)
+    click.echo(job.id)
+
+
+def _failed_registries(state: JobsState, queue: str | None) -> list[FailedJobRegistry]:
+    names = [queue] if queue else queue_names(state)
+    return [FailedJobRegistry(queue=state.queue(name)) for name in names]
+
+
+@click.command("requeue")
+@click.argument("job_ids", nargs=-1)
+@click.option("--failed", "all_failed", is_flag=True, help="Requeue every failed job.")
+@click.option("--queue", default=None, help="With --failed: only this queue's failed jobs.")
+@with_appcontext
+def requeue_command(job_ids: tuple[str, ...], all_failed: bool, queue: str | None) -> None:
+    """Put failed (or stopped, canceled) jobs back on their queue: JOB_ID... or --failed."""
+    _, state = app_state()
+    if bool(job_ids) == all_failed:
+        raise click.UsageError("give job ids or --failed (not both)")
+    if queue is not None and not all_failed:
+        raise click.UsageError("--queue goes with --failed")
+    if all_failed:
+        names = [queue] if queue else queue_names(state)
+        count = sum(requeue_failed(state, name) for name in names)
+        click.echo(f"requeued {count} failed job(s)")
+        return
+    _each_job(
+        state,
+        job_ids,
+        lambda job: requeue(state, job),
+        lambda job: f"requeued {job.id} on {job.origin} (attempt {job.attempt})",
+    )
+
+
+def _each_job(
+    state: JobsState,
+    job_ids: tuple[str, ...],
+    action: Callable[[FlaskJob], object],
+    done: Callable[[FlaskJob], str],
+) -> None:
+    """Apply ``action`` to each job; report every problem at the end, in one line."""
+    problems = []
+    for job_id in job_ids:
+        try:
+            job = FlaskJob.fetch(job_id, connection=state.connection, serializer=state.serializer)
+        except NoSuchJobError:
+            problems.append(f"no job with id {job_id!r}")
+            continue
+        assert isinstance(job, FlaskJob)
+        try:
+            action(job)
+        except JobsError as exc:
+            problems.append(str(exc))
+            continue
+        click.echo(done(job))
+    if problems:
+        raise click.ClickException("; ".join(problems))
+
+
+@click.command("cancel")
+@click.argument("job_ids", nargs=-1, required=True)
+@with_appcontext
+def cancel_command(job_ids: tuple[str, ...]) -> None:
+    """Cancel queued, scheduled or deferred jobs: JOB_ID..."""
+    _, state = app_state()
+    _each_job(state, job_ids, lambda job: cancel(state, job), lambda job: f"canceled {job.id}")
+
+
+@click.command("purge")
+@click.option("--failed", "failed", is_flag=True, required=True, help="Delete failed jobs.")
+@click.option("--queue", default=None, help="Only this queue's failed jobs.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@with_appcontext
+def purge_command(failed: bool, queue: str | None, yes: bool) -> None:
+    """Delete failed jobs (their data and their entry in the failed registry)."""
+    _, state = app_state()
+    registries = _failed_registries(state, queue)
+    total = sum(registry.count for registry in registries)
+    if total == 0:
+        click.echo("no failed jobs")
+        return
+    where = f"queue {queue!r}" if queue else "all queues"
+    if not yes:
+        click.confirm(f"Delete {total} failed job(s) from {where}?", abort=True)
+    count = 0
+    for registry in registries:
+        for job_id in registry.get_job_ids():
+            try:
+                job = FlaskJob.fetch(
+                    job_id, connection=state.connection, serializer=state.serializer
+                )
+                job.delete()
+            except NoSuchJobError:
+                registry.remove(job_id)
+            count += 1
+    click.echo(f"deleted {count} failed job(s)")

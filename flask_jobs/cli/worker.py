@@ -1,0 +1,166 @@
+"""``flask jobs worker``, ``flask jobs scheduler`` and ``flask jobs embedded``: the
+processes of a deployment, and the embedded redis-server of development runs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from typing import Any
+
+import click
+from flask import Flask
+from flask.cli import ScriptInfo, with_appcontext
+
+from ..redis.claim import claim_database
+from ..redis.connection import redact_url
+from ..scheduler.declarations import app_schedules
+from ..scheduler.loop import Scheduler
+from ..state import JobsState
+from ..worker.app_context import APP_ENV
+from ..worker.build import build_worker
+from ..worker.logs import configure_logging
+from ..worker.supervisor import Supervisor
+from .common import app_state, check_queue_names
+
+__all__ = ["embedded_command", "scheduler_command", "worker_command"]
+
+
+@click.command("worker")
+@click.argument("queues", nargs=-1)
+@click.option("--burst", is_flag=True, help="Work until the queues are empty, then exit.")
+@click.option(
+    "-c",
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes to run under one supervisor [default: JOBS_WORKER_CONCURRENCY].",
+)
+@click.option(
+    "--max-jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Exit (or, under --concurrency, restart) a worker process after this many jobs.",
+)
+@click.option(
+    "--worker-class",
+    type=click.Choice(["lean", "fork", "simple", "spawn"]),
+    default=None,
+    help="lean: jobs in the worker process, 2 Redis round trips each; fork: a fresh process "
+    "per job; simple: RQ's loop in the worker process; spawn: no fork() "
+    "[default: JOBS_WORKER_CLASS].",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Jobs at a time per lean worker process; only jobs declared @thread_safe share it "
+    "[default: JOBS_WORKER_THREADS].",
+)
+@click.option("--name", default=None, help="Worker name (suffixed -1, -2... under --concurrency).")
+@click.option(
+    "--with-scheduler",
+    is_flag=True,
+    help="Also run the periodic-job scheduler, in a process of its own beside the workers.",
+)
+@with_appcontext
+def worker_command(
+    queues: tuple[str, ...],
+    burst: bool,
+    concurrency: int | None,
+    max_jobs: int | None,
+    worker_class: str | None,
+    threads: int | None,
+    name: str | None,
+    with_scheduler: bool,
+) -> None:
+    """Run a worker on QUEUE... (default: JOBS_QUEUES, highest priority first).
+
+    SIGTERM or Ctrl-C finishes the current job and exits (warm shutdown); a
+    second one stops at once (cold shutdown).
+    """
+    app, state = app_state()
+    check_queue_names(state, queues)
+    rq_level = configure_logging(state.config.log_level, state.config.log_format)
+    info = click.get_current_context().find_object(ScriptInfo)
+    if info is not None and info.app_import_path:
+        os.environ[APP_ENV] = info.app_import_path  # for spawned work horses
+    state.connection.ping()
+    claim_database(state.connection, state.app_name, state.redis_url)
+    concurrency = concurrency or state.config.worker_concurrency
+    kind = worker_class or state.config.worker_class
+
+    def run_child(index: int) -> int:
+        child_name = f"{name}-{index}" if name and index else name
+        worker = build_worker(
+            app, state, queues, worker_class=kind, name=child_name, threads=threads
+        )
+        click.echo(
+            f"flask-jobs worker {worker.name} ({kind}, pid {os.getpid()}) on "
+            f"{', '.join(worker.queue_names())} at {redact_url(state.redis_url)}",
+            err=True,
+        )
+        worker.work(burst=burst, max_jobs=max_jobs, with_scheduler=True, logging_level=rq_level)
+        return 0
+
+    def run_scheduler() -> int:
+        _run_scheduler(app, state)
+        return 0
+
+    if concurrency == 1 and not with_scheduler:
+        run_child(0)
+        return
+    extra = run_scheduler if with_scheduler else None
+    sys.exit(Supervisor(run_child, concurrency, burst=burst, extra=extra).run())
+
+
+def _run_scheduler(app: Flask, state: JobsState) -> None:
+    scheduler = Scheduler(app, state)
+
+    def stop(signum: int, frame: Any) -> None:
+        scheduler.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    click.echo(
+        f"flask-jobs scheduler {scheduler.token} (pid {os.getpid()}) with "
+        f"{len(app_schedules(state))} schedule(s) at {redact_url(state.redis_url)}",
+        err=True,
+    )
+    scheduler.run()
+
+
+@click.command("scheduler")
+@with_appcontext
+def scheduler_command() -> None:
+    """Run the scheduler: enqueue periodic jobs (JOBS_SCHEDULE, @jobs.periodic) when due.
+
+    Run as many as you like, on any hosts: one leads, the others stand by and
+    take over within seconds if it dies. SIGTERM or Ctrl-C stops it.
+    """
+    app, state = app_state()
+    configure_logging(state.config.log_level, state.config.log_format)
+    state.connection.ping()
+    claim_database(state.connection, state.app_name, state.redis_url)
+    _run_scheduler(app, state)
+
+
+@click.command("embedded")
+@click.option("--stop", is_flag=True, help="Shut the embedded redis-server down (saving its data).")
+@with_appcontext
+def embedded_command(stop: bool) -> None:
+    """Show (or stop) the embedded redis-server used when JOBS_REDIS_URL is not set."""
+    _, state = app_state()
+    embedded = state.embedded
+    if embedded is None:
+        raise click.ClickException(
+            f"JOBS_REDIS_URL is set ({redact_url(state.redis_url)}): "
+            "no embedded redis-server in use"
+        )
+    if stop:
+        click.echo("stopped" if embedded.stop() else "not running")
+        return
+    running = embedded.is_running()
+    click.echo(f"socket: {embedded.socket_path}")
+    click.echo(f"data:   {embedded.folder}")
+    click.echo(f"state:  {'running, pid ' + str(embedded.pid) if running else 'not running'}")

@@ -1,0 +1,321 @@
+"""The recorder: a process beside each worker that moves history events from Redis into SQL.
+
+Recorders of all workers form one consumer group on the events stream. An
+event is acknowledged (and deleted) only once its row is committed, so a
+database outage or a crashed recorder loses nothing: the events wait in the
+stream, and pending events of a dead recorder are claimed by a live one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Protocol
+
+import redis
+
+from ..forking import dispose_db_pools
+from ..keys import RECORDER_GROUP as GROUP
+from ..keys import RETENTION_LOCK_KEY, ROLLUP_LOCK_KEY
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from .events import HistorySettings
+    from .store import HistoryStore
+
+__all__ = ["HistoryRecorder", "RecorderSource", "start_recorder_process", "stop_recorder_process"]
+
+log = logging.getLogger("flask_jobs.recorder")
+
+BATCH = 500
+CLAIM_IDLE_MS = 30_000
+
+
+def _decode(fields: dict[bytes, bytes]) -> dict[str, str]:
+    return {k.decode(): v.decode("utf-8", "replace") for k, v in fields.items()}
+
+
+class RecorderSource(Protocol):
+    """Where a recorder reads events from and writes rows to (an app's ``JobsState``)."""
+
+    @property
+    def connection(self) -> redis.Redis: ...
+
+    history: HistoryStore
+    history_settings: HistorySettings
+    history_retention: timedelta | None
+
+
+class HistoryRecorder:
+    """Reads the history stream as consumer ``name`` and writes rows until stopped."""
+
+    def __init__(
+        self, app: Flask, state: RecorderSource, name: str, *, block_ms: int = 200
+    ) -> None:
+        self.app = app
+        self.state = state
+        self.name = name
+        self.block_ms = block_ms
+        self.stream = state.history_settings.stream
+        self._stop = threading.Event()
+        self._behind_logged = 0.0
+        self._failing = False
+        self._orphaned = False
+        self._last_maintenance = 0.0
+        self.written = 0
+        #: How long another recorder's events must wait unacknowledged before we take them.
+        self.claim_idle_ms = CLAIM_IDLE_MS
+        #: How long a stopping recorder keeps trying to write what is left.
+        self.shutdown_grace = 10.0
+        #: Pause after a partial batch, so that commits are few and large (one per
+        #: interval under load) rather than one per event; bounds freshness too.
+        self.flush_interval = 0.25
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Ask `run` to write what is waiting (for up to ``shutdown_grace`` seconds) and end."""
+        self._stop.set()
+
+    def run(self, parent: int | None = None) -> None:
+        """Loop: maintenance, read a batch, write it, acknowledge it; back off on errors.
+
+        With ``parent``, also stop when that process is gone.
+        """
+        delay = 0.5
+        deadline: float | None = None
+        while True:
+            if parent is not None and os.getppid() != parent and not self._orphaned:
+                # Our worker died: write what we hold, take nothing new, and go.
+                self._orphaned = True
+                self.shutdown_grace = min(self.shutdown_grace, 2.0)
+                self._stop.set()
+            stopping = self._stop.is_set()
+            if stopping and deadline is None:
+                deadline = time.monotonic() + self.shutdown_grace
+            if deadline is not None and time.monotonic() > deadline:
+                log.warning(
+                    "history recorder: stopping with events not yet written; another worker's "
+                    "recorder will write them"
+                )
+                break
+            try:
+                self._ensure_group()
+                self._maintenance()
+                written = self.drain_once(block=not stopping)
+                delay = 0.5
+                if stopping and not written and not self._failing:
+                    break
+                if 0 < written < BATCH and not stopping:
+                    self._stop.wait(self.flush_interval)
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                log.warning(
+                    "history recorder: Redis unavailable (%s); retrying in %.0fs", exc, delay
+                )
+                self._pause(stopping, delay)
+                delay = min(delay * 2, 30.0)
+            except redis.ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    log.exception("history recorder: unexpected error; retrying in %.0fs", delay)
+                # the stream (and our group) were deleted, e.g. by a FLUSHDB: make them again
+                self._group_ready = False
+                self._pause(stopping, min(delay, 0.1))
+            except Exception:
+                log.exception("history recorder: unexpected error; retrying in %.0fs", delay)
+                self._pause(stopping, delay)
+                delay = min(delay * 2, 30.0)
+        self._leave_group()
+
+    def _pause(self, stopping: bool, seconds: float) -> None:
+        if stopping:
+            time.sleep(min(seconds, 1.0))  # the stop event is set: wait() would not wait
+        else:
+            self._stop.wait(seconds)
+
+    # -- one step ----------------------------------------------------------------
+
+    def drain_once(self, *, block: bool = True) -> int:
+        """Write one batch: this consumer's own pending events first, then new ones."""
+        conn: Any = self.state.connection  # RESP2 replies: lists (redis-py types RESP3's too)
+        pending = conn.xreadgroup(GROUP, self.name, {self.stream: "0"}, count=BATCH)
+        entries = pending[0][1] if pending and pending[0][1] else []
+        if not entries and not self._orphaned:
+            fresh = conn.xreadgroup(
+                GROUP,
+                self.name,
+                {self.stream: ">"},
+                count=BATCH,
+                block=self.block_ms if block else None,
+            )
+            entries = fresh[0][1] if fresh else []
+        if not entries:
+            return 0
+        return self._write(entries)
+
+    def _write(self, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> int:
+        events = [_decode(fields) for _, fields in entries if fields]
+        ids = [entry_id for entry_id, _ in entries]
+        try:
+            rows = self.state.history.write(self.app, events)
+        except Exception as exc:
+            self._failing = True
+            self._log_behind(exc)
+            time.sleep(1.0)
+            return 0
+        self._failing = False
+        if self._behind_logged:
+            log.warning("history recorder: database is back; history caught up")
+            self._behind_logged = 0.0
+        with self.state.connection.pipeline(transaction=False) as pipe:
+            pipe.xack(self.stream, GROUP, *ids)
+            pipe.xdel(self.stream, *ids)
+            pipe.execute()
+        self.written += rows
+        return len(ids)
+
+    def _log_behind(self, exc: Exception) -> None:
+        now = time.monotonic()
+        if now - self._behind_logged < 10:
+            return
+        self._behind_logged = now
+        try:
+            waiting = self.state.connection.xlen(self.stream)
+        except redis.RedisError:
+            waiting = -1
+        log.warning(
+            "history recorder: cannot write to the history database (%s: %s); %s event(s) wait "
+            "in Redis and will be written when it is back",
+            type(exc).__name__,
+            str(exc).splitlines()[0][:300] if str(exc) else "",
+            waiting if waiting >= 0 else "some",
+        )
+
+    # -- group and bounds ---------------------------------------------------------
+
+    def _ensure_group(self) -> None:
+        if getattr(self, "_group_ready", False):
+            return
+        if self.state.history.owns_database:
+            try:
+                self.state.history.create(self.app)  # our own database: nobody else migrates it
+            except Exception as exc:
+                self._log_behind(exc)
+        try:
+            self.state.connection.xgroup_create(self.stream, GROUP, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self._group_ready = True
+
+    def _maintenance(self) -> None:
+        now = time.monotonic()
+        if now - self._last_maintenance < 5:
+            return
+        self._last_maintenance = now
+        conn = self.state.connection
+        # Events a dead recorder read but never committed: take them over.
+        claimed: Any = conn.xautoclaim(
+            self.stream, GROUP, self.name, min_idle_time=self.claim_idle_ms, count=BATCH
+        )
+        if claimed and claimed[1]:
+            log.info(
+                "history recorder: took over %d event(s) of a stopped recorder", len(claimed[1])
+            )
+        # The stream's bound: past it, the oldest events go, and the log says how many.
+        maxlen = self.state.history_settings.stream_maxlen
+        if conn.xlen(self.stream) > maxlen:
+            dropped = conn.xtrim(self.stream, maxlen=maxlen, approximate=False)
+            if dropped:
+                log.error(
+                    "history recorder: the events stream reached JOBS_HISTORY_STREAM_MAXLEN=%d; "
+                    "dropped the %d oldest event(s), whose history rows will be incomplete",
+                    maxlen,
+                    dropped,
+                )
+        self._retention()
+        self._roll_up()
+
+    def _roll_up(self) -> None:
+        # Closed hours are counted once, ahead of the dashboard's week-long charts.
+        if self.state.connection.set(ROLLUP_LOCK_KEY, self.name, nx=True, ex=60):
+            try:
+                self.state.history.roll_up(self.app)
+            except Exception as exc:
+                log.warning("history: could not roll up closed hours (%s); will retry", exc)
+
+    def _retention(self) -> None:
+        retention = self.state.history_retention
+        if retention is None:
+            return
+        conn = self.state.connection
+        # One recorder an hour purges, whichever gets the key.
+        if conn.set(RETENTION_LOCK_KEY, self.name, nx=True, ex=3600):
+            try:
+                deleted = self.state.history.purge(self.app, retention)
+            except Exception as exc:
+                log.warning("history: could not purge old rows (%s); will try in an hour", exc)
+                return
+            if deleted:
+                log.info("history: purged %d row(s) older than %s", deleted, retention)
+
+    def _leave_group(self) -> None:
+        try:
+            conn = self.state.connection
+            pending = conn.xpending(self.stream, GROUP)
+            mine = {c["name"]: c["pending"] for c in pending.get("consumers", [])}
+            if not mine.get(self.name.encode(), mine.get(self.name, 0)):
+                conn.xgroup_delconsumer(self.stream, GROUP, self.name)
+        except redis.RedisError:
+            pass  # the consumer entry is harmless; a live recorder claims what it held
+
+
+def start_recorder_process(app: Flask, state: RecorderSource, name: str) -> int:
+    """Fork a process that runs a recorder until told to stop (SIGTERM) or orphaned.
+
+    A process and not a thread: a worker forks a work horse per job, and a
+    fork taken while a thread is inside SQLite or a connection pool can leave
+    the child waiting forever on a lock that no thread will release.
+    """
+    parent = os.getpid()
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 0
+    try:
+        dispose_db_pools(app)
+        state.history.dispose()
+        recorder = HistoryRecorder(app, state, name=f"{name}.recorder")
+
+        def stop(signum: int, frame: Any) -> None:
+            recorder.stop()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)  # a Ctrl-C reaches the whole process group
+        recorder.run(parent=parent)
+    except BaseException:
+        log.exception("history recorder process crashed")
+        code = 1
+    finally:
+        logging.shutdown()
+        os._exit(code)
+
+
+def stop_recorder_process(pid: int, timeout: float = 20.0) -> None:
+    """Ask the recorder process to write what is left and exit; kill it after ``timeout``."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return
+        time.sleep(0.02)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)

@@ -1,0 +1,106 @@
+"""The RQ job class our workers use: RQ's ``Job`` plus retry policies, attempts and eager runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rq.job import Job as RQJob
+from rq.job import JobStatus
+
+from ..errors import UnknownJobError
+from .retry import Retry, RetryPolicy
+
+__all__ = ["META_ORIGIN", "META_PROGRESS", "META_REQUEUES", "META_RETRY", "FlaskJob", "JobStatus"]
+
+#: Keys flask-jobs keeps in ``job.meta``.
+META_RETRY = "retry_policy"
+META_ORIGIN = "origin"
+META_PROGRESS = "progress"
+META_REQUEUES = "requeues"
+
+
+class FlaskJob(RQJob):
+    """An ``rq.job.Job`` that knows its retry policy and attempt number.
+
+    The data layout is RQ's own: a plain RQ worker runs these jobs too, with
+    the fixed intervals of `Retry.to_rq` instead of jittered ones.
+    """
+
+    #: The exception type of the failed attempt, set by our worker before it
+    #: decides whether to retry (RQ's ``should_retry`` cannot see it).
+    _jobs_exc_type: type[BaseException] | None = None
+    _jobs_eager: bool = False
+
+    @property
+    def retry_policy(self) -> RetryPolicy | None:
+        """The job's retry policy, when it was enqueued with a `Retry`."""
+        data = self.meta.get(META_RETRY) if isinstance(self.meta, dict) else None
+        return Retry.from_meta(data) if isinstance(data, dict) else None
+
+    @property
+    def attempt(self) -> int:
+        """The 1-based number of the current (or last) attempt, manual requeues included."""
+        meta = self.meta if isinstance(self.meta, dict) else {}
+        requeues = meta.get(META_REQUEUES, 0)
+        base = 1
+        data = meta.get(META_RETRY)
+        if (
+            isinstance(data, dict)
+            and isinstance(data.get("max"), int)
+            and self.retries_left is not None
+        ):
+            base = data["max"] - self.retries_left + 1
+        return base + (requeues if isinstance(requeues, int) else 0)
+
+    def mark_requeued(self) -> None:
+        """Count a manual requeue, so the next run is recorded as a new attempt."""
+        previous = self.attempt
+        self.meta[META_REQUEUES] = self.meta.get(META_REQUEUES, 0) + 1
+        self.meta[META_ORIGIN] = f"requeue:{self.id}#{previous}"
+
+    @property
+    def func(self) -> Any:
+        """The job's function; `UnknownJobError` saying "cannot import" when it cannot be found."""
+        try:
+            return super().func
+        except (ImportError, AttributeError, ValueError) as exc:
+            # RQ says "Invalid attribute name: x.y": name the problem and where to look.
+            raise UnknownJobError(
+                f"cannot import job function {self.func_name!r} on this worker ({exc}); "
+                "is its module on the worker's path, and does it still define it?"
+            ) from exc
+
+    @property
+    def origin_label(self) -> str | None:
+        """Where the job came from: ``view``, ``cli``, ``schedule:<name>``..."""
+        value = self.meta.get(META_ORIGIN) if isinstance(self.meta, dict) else None
+        return value if isinstance(value, str) else None
+
+    @property
+    def should_retry(self) -> bool:
+        """Whether RQ should retry after this failure (policy and exception type allowing)."""
+        if not super().should_retry:
+            return False
+        policy = self.retry_policy
+        return policy is None or policy.retries(self._jobs_exc_type)
+
+    def get_retry_interval(self) -> float:  # type: ignore[override]
+        """The delay in seconds before the next retry, from our policy when the job has one."""
+        policy = self.retry_policy
+        if policy is None or self.retries_left is None:
+            return float(super().get_retry_interval())
+        return policy.delay_for(self.attempt)
+
+    # -- eager mode: a job that ran inline and was never stored ----------------
+
+    def get_status(self, refresh: bool = True) -> JobStatus:
+        """The job's status (never refreshed from Redis for a job run eagerly)."""
+        if self._jobs_eager:
+            return self._status
+        return super().get_status(refresh=refresh)
+
+    def return_value(self, refresh: bool = False) -> Any | None:
+        """The return value of the latest successful run."""
+        if self._jobs_eager:
+            return self._result if self._status == JobStatus.FINISHED else None
+        return super().return_value(refresh=refresh)

@@ -1,0 +1,107 @@
+"""Every Redis key flask-jobs reads or writes, and the names that go into keys.
+
+Two families share one Redis database (one database per app, see
+`flask_jobs.redis.claim`):
+
+- RQ's keys (``rq:*``: jobs, queues, their intermediate lists, registries,
+  workers, the suspension flag). RQ's data is the contract with ``rq info``,
+  rq-dashboard and a plain ``rq worker``, so these names come from RQ itself.
+- ours (``flask_jobs:*``): the history stream, the scheduler's lock and state,
+  paused queues, the app that owns the database, the recorder's locks.
+
+Nothing else in the package spells a key: it imports the name from here.
+"""
+
+from __future__ import annotations
+
+import re
+
+from rq.intermediate_queue import IntermediateQueue
+from rq.job import Job
+from rq.queue import Queue
+from rq.suspension import WORKERS_SUSPENDED
+
+__all__ = [
+    "HISTORY_STREAM",
+    "JOB_ID",
+    "OWNER_KEY",
+    "PAUSED_QUEUES_KEY",
+    "QUEUE_NAME",
+    "RECORDER_GROUP",
+    "RETENTION_LOCK_KEY",
+    "ROLLUP_LOCK_KEY",
+    "RQ_JOB_PREFIX",
+    "RQ_QUEUE_PREFIX",
+    "RQ_SUSPENDED_KEY",
+    "SCHEDULER_LEADER_KEY",
+    "SCHEDULE_NAME",
+    "intermediate_key",
+    "job_key",
+    "queue_key",
+    "schedule_fired_key",
+    "schedule_key",
+]
+
+# -- names that go into keys ----------------------------------------------------
+
+#: A queue name we create or accept: RQ allows more, but these stay readable in URLs.
+QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
+#: A job id as RQ accepts it (its ``JOB_ID_PATTERN``), at most as long as the history's
+#: ``job_id`` column. Anything else in a URL or a form is no job.
+JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+#: A schedule's name (``JOBS_SCHEDULE`` key or ``@jobs.periodic(name=...)``).
+SCHEDULE_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
+
+# -- RQ's keys ------------------------------------------------------------------
+
+#: ``rq:job:<id>``: the hash of one job.
+RQ_JOB_PREFIX: str = Job.redis_job_namespace_prefix
+#: ``rq:queue:<name>``: the list of job ids waiting in one queue.
+RQ_QUEUE_PREFIX: str = Queue.redis_queue_namespace_prefix
+#: Set by ``rq suspend``: workers take no new job while it exists.
+RQ_SUSPENDED_KEY: str = WORKERS_SUSPENDED
+
+
+def job_key(job_id: str) -> str:
+    """RQ's hash of job ``job_id``."""
+    return RQ_JOB_PREFIX + job_id
+
+
+def queue_key(name: str) -> str:
+    """RQ's list of the jobs waiting in queue ``name``."""
+    return RQ_QUEUE_PREFIX + name
+
+
+def intermediate_key(queue_key: str) -> str:
+    """RQ's list of the jobs a worker took off ``queue_key`` and has not started yet."""
+    key: str = IntermediateQueue.get_intermediate_queue_key(queue_key)
+    return key
+
+
+# -- ours -------------------------------------------------------------------------
+
+#: Which app's workers and schedulers use this database: its Flask import name.
+OWNER_KEY = "flask_jobs:app"
+#: The stream of history events, read by the recorders into the SQL table.
+HISTORY_STREAM = "flask_jobs:history"
+#: The consumer group of the recorders on `HISTORY_STREAM`.
+RECORDER_GROUP = "flask_jobs:recorders"
+#: Held by the one recorder that rolls up the last hours (a few seconds at a time).
+ROLLUP_LOCK_KEY = "flask_jobs:history:rollup-lock"
+#: Held by the one recorder that deletes rows past ``JOBS_HISTORY_RETENTION`` (hourly).
+RETENTION_LOCK_KEY = "flask_jobs:history:purge-lock"
+#: A set of the names of queues that our workers leave alone (paused).
+PAUSED_QUEUES_KEY = "flask_jobs:paused_queues"
+#: The token of the scheduler process that leads (fires schedules).
+SCHEDULER_LEADER_KEY = "flask_jobs:scheduler:leader"
+_SCHEDULE_PREFIX = "flask_jobs:schedule:"
+
+
+def schedule_key(name: str) -> str:
+    """The hash of schedule ``name``'s state: last and next fire, last job, paused, missed."""
+    return _SCHEDULE_PREFIX + name
+
+
+def schedule_fired_key(name: str, fire_ms: int) -> str:
+    """The claim of one fire time of schedule ``name``: whoever sets it enqueues that run."""
+    return f"{_SCHEDULE_PREFIX}{name}:fired:{fire_ms}"
