@@ -20,6 +20,7 @@ from ..state import JobsState
 from ..worker.app_context import APP_ENV
 from ..worker.build import build_worker
 from ..worker.logs import configure_logging
+from ..worker.memory import RECYCLE_EXIT
 from ..worker.supervisor import Supervisor
 from .common import app_state, check_queue_names
 
@@ -30,17 +31,30 @@ __all__ = ["embedded_command", "scheduler_command", "worker_command"]
 @click.argument("queues", nargs=-1)
 @click.option("--burst", is_flag=True, help="Work until the queues are empty, then exit.")
 @click.option(
+    "-p",
+    "--processes",
     "-c",
     "--concurrency",
+    "concurrency",
     type=click.IntRange(min=1),
     default=None,
-    help="Worker processes to run under one supervisor [default: JOBS_WORKER_CONCURRENCY].",
+    help="Worker processes to run under one supervisor (--concurrency is the same) "
+    "[default: JOBS_WORKER_CONCURRENCY].",
 )
 @click.option(
     "--max-jobs",
     type=click.IntRange(min=1),
     default=None,
-    help="Exit (or, under --concurrency, restart) a worker process after this many jobs.",
+    help="Exit (or, under --processes, restart) a worker process after this many jobs.",
+)
+@click.option(
+    "--max-memory",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="MB",
+    help="Replace a worker process whose resident memory is past MB after a job (the job "
+    "finishes; a fresh process takes over). For jobs that run in the worker process "
+    "(lean, simple).",
 )
 @click.option(
     "--worker-class",
@@ -57,7 +71,7 @@ __all__ = ["embedded_command", "scheduler_command", "worker_command"]
     help="Jobs at a time per lean worker process; only jobs declared @thread_safe share it "
     "[default: JOBS_WORKER_THREADS].",
 )
-@click.option("--name", default=None, help="Worker name (suffixed -1, -2... under --concurrency).")
+@click.option("--name", default=None, help="Worker name (suffixed -1, -2... under --processes).")
 @click.option(
     "--with-scheduler",
     is_flag=True,
@@ -69,6 +83,7 @@ def worker_command(
     burst: bool,
     concurrency: int | None,
     max_jobs: int | None,
+    max_memory: int | None,
     worker_class: str | None,
     threads: int | None,
     name: str | None,
@@ -93,7 +108,13 @@ def worker_command(
     def run_child(index: int) -> int:
         child_name = f"{name}-{index}" if name and index else name
         worker = build_worker(
-            app, state, queues, worker_class=kind, name=child_name, threads=threads
+            app,
+            state,
+            queues,
+            worker_class=kind,
+            name=child_name,
+            threads=threads,
+            max_memory=max_memory,
         )
         click.echo(
             f"flask-jobs worker {worker.name} ({kind}, pid {os.getpid()}) on "
@@ -101,13 +122,13 @@ def worker_command(
             err=True,
         )
         worker.work(burst=burst, max_jobs=max_jobs, with_scheduler=True, logging_level=rq_level)
-        return 0
+        return RECYCLE_EXIT if getattr(worker, "recycled", False) else 0
 
     def run_scheduler() -> int:
         _run_scheduler(app, state)
         return 0
 
-    if concurrency == 1 and not with_scheduler:
+    if concurrency == 1 and not with_scheduler and max_memory is None:
         run_child(0)
         return
     extra = run_scheduler if with_scheduler else None

@@ -19,6 +19,7 @@ from ..history.recorder import start_recorder_process, stop_recorder_process
 from ..jobs.flask_job import FlaskJob
 from .delayed import DelayedJobsMixin
 from .faults import REDIS_DOWN, FaultsMixin
+from .memory import over_limit
 from .pausing import QueuePausingMixin
 from .reporting import job_ended, job_started, remember_exception
 from .stopping import WarmStopMixin
@@ -54,6 +55,10 @@ class AppContextWorkerMixin(FaultsMixin, WarmStopMixin, DelayedJobsMixin, QueueP
     run_recorder = True
     _jobs_performing = False
     _jobs_outbox: list[dict[str, str]] | None = None
+    #: ``--max-memory``: the most resident memory (MB) this process may keep between jobs.
+    max_memory_mb: int | None = None
+    #: Whether the worker stopped because it went over ``max_memory_mb`` (to be replaced).
+    recycled = False
 
     def _jobs_state(self) -> JobsState:
         state: JobsState = self._app().extensions["jobs"]
@@ -71,6 +76,22 @@ class AppContextWorkerMixin(FaultsMixin, WarmStopMixin, DelayedJobsMixin, QueueP
         finally:
             if recorder_pid is not None:
                 stop_recorder_process(recorder_pid)
+
+    def _jobs_check_memory(self) -> bool:
+        """After a job: past ``max_memory_mb``, stop after it (as a warm stop) to be replaced."""
+        worker: Any = self
+        if self.recycled or not over_limit(worker.name, self.max_memory_mb):
+            return self.recycled
+        self.recycled = True
+        worker._stop_requested = True
+        return True
+
+    def execute_job(self, job: Job, queue: Queue) -> Any:
+        """Run ``job`` (RQ's way for this class), then check the memory limit."""
+        try:
+            return super().execute_job(job, queue)
+        finally:
+            self._jobs_check_memory()
 
     def _emit(self, *events: dict[str, str], later: bool = False) -> None:
         """Send history events now, or (``later``) with the worker's next heartbeat."""

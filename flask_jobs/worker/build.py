@@ -47,8 +47,10 @@ def build_worker(
     worker_class: str | None = None,
     name: str | None = None,
     threads: int | None = None,
+    max_memory: int | None = None,
 ) -> Worker | SimpleWorker:
-    """A worker for ``app`` listening on ``queues`` (default: ``JOBS_QUEUES``, in order)."""
+    """A worker for ``app`` listening on ``queues`` (default: ``JOBS_QUEUES``, in order);
+    with ``max_memory`` (MB), one that stops after a job that leaves it bigger than that."""
     config = state.config
     kind = worker_class or config.worker_class
     cls = WORKER_CLASSES[kind]
@@ -79,4 +81,5 @@ def build_worker(
         maintenance_interval=MAINTENANCE_SECONDS,
     )
     worker.flask_app = app  # type: ignore[union-attr]
+    worker.max_memory_mb = max_memory  # type: ignore[union-attr]
     return worker

@@ -162,6 +162,7 @@ class ThreadedLeanWorker(LeanWorker):
                 self._handed += 1
                 self._jobs_fresh_heartbeat = True  # the lane's start call carries one
                 worker._state = WorkerStatus.IDLE
+                self._jobs_check_memory()  # the lanes' earlier jobs grew this process too
                 return
             if not safe:
                 self._wait_lanes(all_idle=True)

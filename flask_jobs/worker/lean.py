@@ -232,6 +232,7 @@ class LeanWorker(LeanClaimMixin, AppContextWorkerMixin, SimpleWorker):
         if exc_info is not None or isinstance(value, RQRetry):
             self.job_ended(job, attempt, time.monotonic() - started)
             worker.set_state(WorkerStatus.IDLE)
+            self._jobs_check_memory()
             return
         seconds = time.monotonic() - started
         if self._jobs_durations is not None:
@@ -294,6 +295,7 @@ class LeanWorker(LeanClaimMixin, AppContextWorkerMixin, SimpleWorker):
                 not self._jobs_claims
                 or worker._stop_requested
                 or (self._jobs_max is not None and self._jobs_done >= self._jobs_max)
+                or self._jobs_check_memory()
             )
             has_dependents = self._jobs_send(pipe, claim_next=not stopping)
         self._jobs_fresh_heartbeat = True

@@ -19,6 +19,8 @@ import time
 from collections.abc import Callable
 from types import FrameType
 
+from .memory import RECYCLE_EXIT
+
 __all__ = ["Supervisor"]
 
 log = logging.getLogger("flask_jobs.supervisor")
@@ -69,6 +71,12 @@ class Supervisor:
                 index, started = self.children.pop(pid)
                 code = os.waitstatus_to_exitcode(wait_status)
                 if self.signals:
+                    continue
+                if code == RECYCLE_EXIT:
+                    # --max-memory: a fresh process takes over, burst or not.
+                    log.info("worker %d exited over --max-memory; starting a fresh one", index)
+                    self.crashes[index] = 0
+                    self._spawn(index)
                     continue
                 if self.burst and (code == 0 or index == 0):
                     if index:
