@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from flask import Flask
 from rq.job import JobStatus
 
@@ -196,3 +197,48 @@ def test_rq_info_lists_our_queues_and_rq_requeue_works(
     assert jobs_app.jobs.fetch_job(failed.id).meta["origin"] == "code"
     work(queues=["default"])
     assert failed.get_status() == JobStatus.FAILED
+
+
+@pytest.mark.parametrize("worker_class", ["rq.worker.SimpleWorker", "rq.worker.Worker"])
+def test_a_plain_rq_worker_runs_our_jobs_in_the_app_context(
+    app: Flask, ctx: None, redis_url: str, subprocess_env: dict[str, str], worker_class: str
+) -> None:
+    config = jobs_app.read_config.enqueue("GREETING")
+    note = jobs_app.write_note.enqueue("from a plain rq worker")
+    done = subprocess.run(
+        [
+            RQ, "worker", "--burst", "--url", redis_url, "--serializer", "json",
+            "--job-class", "flask_jobs.FlaskJob", "--worker-class", worker_class, "default",
+        ],
+        env=subprocess_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert config.get_status() == JobStatus.FINISHED, done.stderr
+    assert config.return_value(refresh=True) == "hello from config"
+    assert isinstance(note.return_value(refresh=True), int), done.stderr
+
+
+def test_a_plain_rq_worker_without_the_app_says_how_to_name_it(
+    app: Flask, ctx: None, redis_url: str, subprocess_env: dict[str, str], tmp_path: Path
+) -> None:
+    job = jobs_app.read_config.enqueue("GREETING")
+    env = {k: v for k, v in subprocess_env.items() if k != "FLASK_APP"}
+    done = subprocess.run(
+        [
+            RQ, "worker", "--burst", "--url", redis_url, "--serializer", "json",
+            "--job-class", "flask_jobs.FlaskJob", "--worker-class", "rq.worker.SimpleWorker",
+        ],
+        env=env,
+        cwd=tmp_path,  # no app.py or wsgi.py for Flask to find
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert job.get_status() == JobStatus.FAILED
+    assert "set FLASK_APP (or FLASK_JOBS_APP) for the worker" in job.latest_result().exc_string

@@ -12,12 +12,12 @@ import click
 from flask import Flask
 from flask.cli import ScriptInfo, with_appcontext
 
+from ..jobs.app import APP_ENV
 from ..redis.claim import claim_database
 from ..redis.connection import redact_url
 from ..scheduler.declarations import app_schedules
 from ..scheduler.loop import Scheduler
 from ..state import JobsState
-from ..worker.app_context import APP_ENV
 from ..worker.build import build_worker
 from ..worker.logs import configure_logging
 from ..worker.memory import RECYCLE_EXIT

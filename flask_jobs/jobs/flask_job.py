@@ -1,13 +1,16 @@
-"""The RQ job class our workers use: RQ's ``Job`` plus retry policies, attempts and eager runs."""
+"""The RQ job class our workers use: RQ's ``Job`` plus the app context, retry policies,
+attempts and eager runs."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from flask import has_app_context
 from rq.job import Job as RQJob
 from rq.job import JobStatus
 
 from ..errors import UnknownJobError
+from .app import job_app
 from .retry import Retry, RetryPolicy
 
 __all__ = ["META_ORIGIN", "META_PROGRESS", "META_REQUEUES", "META_RETRY", "FlaskJob", "JobStatus"]
@@ -23,13 +26,23 @@ class FlaskJob(RQJob):
     """An ``rq.job.Job`` that knows its retry policy and attempt number.
 
     The data layout is RQ's own: a plain RQ worker runs these jobs too, with
-    the fixed intervals of `Retry.to_rq` instead of jittered ones.
+    the fixed intervals of `Retry.to_rq` instead of jittered ones, and (given
+    ``--job-class flask_jobs.FlaskJob``) inside the app context of the app that
+    ``FLASK_APP`` names.
     """
 
     #: The exception type of the failed attempt, set by our worker before it
     #: decides whether to retry (RQ's ``should_retry`` cannot see it).
     _jobs_exc_type: type[BaseException] | None = None
     _jobs_eager: bool = False
+
+    def perform(self) -> Any:
+        """Run the job's function in an app context: the worker's, else a fresh one of the
+        app this process loads (see `flask_jobs.jobs.app`)."""
+        if has_app_context():
+            return super().perform()
+        with job_app().app_context():
+            return super().perform()
 
     @property
     def retry_policy(self) -> RetryPolicy | None:

@@ -16,6 +16,7 @@ from rq.worker import SimpleWorker, SpawnWorker, Worker
 
 from ..forking import dispose_db_pools
 from ..history.recorder import start_recorder_process, stop_recorder_process
+from ..jobs.app import job_app
 from ..jobs.flask_job import FlaskJob
 from .delayed import DelayedJobsMixin
 from .faults import REDIS_DOWN, FaultsMixin
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
     from ..state import JobsState
 
 __all__ = [
-    "APP_ENV",
     "AppContextWorkerMixin",
     "FlaskForkWorker",
     "FlaskSimpleWorker",
@@ -39,9 +39,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("flask_jobs.worker")
-
-#: The environment variable a spawned work horse reads to load the app again.
-APP_ENV = "FLASK_JOBS_APP"
 
 
 class AppContextWorkerMixin(FaultsMixin, WarmStopMixin, DelayedJobsMixin, QueuePausingMixin):
@@ -238,9 +235,7 @@ class AppContextWorkerMixin(FaultsMixin, WarmStopMixin, DelayedJobsMixin, QueueP
     def _app(self) -> Flask:
         if self.flask_app is None:
             # A spawned work horse starts from nothing: load the app the way `flask` did.
-            from flask.cli import ScriptInfo
-
-            self.flask_app = ScriptInfo(app_import_path=os.environ.get(APP_ENV)).load_app()
+            self.flask_app = job_app()
         return self.flask_app
 
     def main_work_horse(self, job: Job, queue: Queue) -> None:
