@@ -22,8 +22,10 @@ from pathlib import Path
 
 import redis
 
+from flask_jobs.keys import SCHEDULER_LEADER_KEY, job_key, queue_key, schedule_fired_key
+
 HERE = Path(__file__).parent
-PREFIX = "flask_jobs:schedule:tick:fired:"
+PREFIX = schedule_fired_key("tick", 0).removesuffix("0")
 
 
 def claims(conn: redis.Redis) -> list[int]:
@@ -31,10 +33,10 @@ def claims(conn: redis.Redis) -> list[int]:
 
 
 def enqueued_times(conn: redis.Redis) -> list[float]:
-    ids = [i.decode() for i in conn.lrange("rq:queue:default", 0, -1)]
+    ids = [i.decode() for i in conn.lrange(queue_key("default"), 0, -1)]
     times = []
     for job_id in ids:
-        raw = conn.hget(f"rq:job:{job_id}", "enqueued_at")
+        raw = conn.hget(job_key(job_id), "enqueued_at")
         if raw:
             value = raw.decode().replace("Z", "+00:00")
             times.append(datetime.fromisoformat(value).timestamp())
@@ -69,7 +71,7 @@ def main() -> None:
         fired = claims(conn)[: options.fires]
         enqueued = enqueued_times(conn)[: len(fired)]
         lateness = [(e - f / 1000) * 1000 for f, e in zip(fired, enqueued, strict=False)]
-        leader_pid = int(conn.get("flask_jobs:scheduler:leader").decode().split(":")[1])
+        leader_pid = int(conn.get(SCHEDULER_LEADER_KEY).decode().split(":")[1])
         before = len(claims(conn))
         os.kill(leader_pid, signal.SIGKILL)
         killed = time.monotonic()

@@ -11,6 +11,7 @@ from rq.job import JobStatus
 from rq.registry import FailedJobRegistry
 
 import jobs_app
+from flask_jobs.keys import PAUSED_QUEUES_KEY
 
 
 def test_status_table_and_json(app: Flask, ctx: None, runner: FlaskCliRunner, work: Any) -> None:
@@ -137,8 +138,6 @@ def test_only_apps_with_the_extension_get_the_group() -> None:
 
 
 def test_queue_pause_and_resume(app: Flask, ctx: None, runner: FlaskCliRunner, work: Any) -> None:
-    from flask_jobs.keys import PAUSED_QUEUES_KEY
-
     job = jobs_app.add.enqueue(2, 3)
     paused = runner.invoke(args=["jobs", "queue", "pause", "default"])
     assert paused.exit_code == 0, paused.output
@@ -164,7 +163,7 @@ def test_queue_commands_refuse_an_unknown_queue(
         assert result.exit_code == 1, result.output
         assert result.output.startswith("Error: there is no queue named 'nope' (known: default")
         assert "Traceback" not in result.output
-    assert jobs_app.jobs.connection.smembers("flask_jobs:paused_queues") == set()
+    assert jobs_app.jobs.connection.smembers(PAUSED_QUEUES_KEY) == set()
 
 
 def test_queue_empty(app: Flask, ctx: None, runner: FlaskCliRunner) -> None:
