@@ -1,0 +1,77 @@
+"""Where our workers leave Redis differently from RQ's on purpose: one entry per
+difference, each with its reason. `compare.Allowed` says how an entry matches."""
+
+from __future__ import annotations
+
+from differential.compare import Allowed
+
+__all__ = ["ALLOWED"]
+
+#: Our kinds whose jobs were enqueued through flask-jobs' ``.enqueue()``.
+OUR_ENQUEUE = ("lean", "lean-threads", "fork")
+
+ALLOWED: list[Allowed] = [
+    Allowed(
+        "flask_jobs:history",
+        "(key)",
+        "Our job history: every enqueue and attempt is an event on this stream (RQ keeps "
+        "no history); RQ's tools never read flask_jobs:* keys.",
+    ),
+    Allowed(
+        "rq:job:*",
+        "meta",
+        "Written at enqueue, not by the worker: .enqueue() records where the job came "
+        "from (meta.origin) and its retry policy (meta.retry_policy) in RQ's meta field.",
+        workers=OUR_ENQUEUE,
+    ),
+    Allowed(
+        "rq:job:*",
+        "[rf]*_ttl",
+        "Written at enqueue, not by the worker: .enqueue() stores JOBS_RESULT_TTL and "
+        "JOBS_FAILURE_TTL on every job (plain RQ leaves them unset and uses the same "
+        "defaults, 500 s and one year).",
+        workers=OUR_ENQUEUE,
+    ),
+    Allowed(
+        "rq:clean_groups",
+        "(ttl)",
+        "Our workers run RQ's maintenance every 60 s, not RQ's 10 minutes "
+        "(flask_jobs.worker.build.MAINTENANCE_SECONDS), so that a dead worker's job is "
+        "found abandoned sooner; the group-cleanup lock lives just under that interval.",
+    ),
+    Allowed(
+        "rq:results:*",
+        "(ttl)",
+        "Follows from the failure_ttl .enqueue() stores (see above): a failed attempt's "
+        "result entries expire with the job after JOBS_FAILURE_TTL (a year by default), "
+        "where plain RQ's, with no failure_ttl on the job, never expire.",
+        workers=OUR_ENQUEUE,
+    ),
+    Allowed(
+        "rq:clean_groups",
+        "(key)",
+        "The lean worker checks `rq suspend` in its claim script, after the work loop's "
+        "first maintenance, so a suspended burst still runs RQ's registry maintenance once "
+        "(leaving its group-cleanup lock); like RQ's, it takes no job.",
+        workers=("lean", "lean-threads", "rq-enqueued:lean"),
+        scenarios=("suspended",),
+    ),
+    Allowed(
+        "rq:queue:*:intermediate",
+        "(key)",
+        "A job id whose hash is gone: RQ's dequeue leaves it in the intermediate list until "
+        "its maintenance (IntermediateQueue.cleanup) drops it; the lean claim script drops "
+        "it at once, which is what that cleanup would do.",
+        workers=("lean", "lean-threads", "rq-enqueued:lean"),
+        scenarios=("deleted_job_in_queue",),
+    ),
+    Allowed(
+        "rq:worker:*",
+        "state",
+        "Fewer worker-hash writes: a lean burst that finds nothing to run stops without "
+        "writing state 'idle' first, so its dead worker's hash (out of rq:workers, expiring "
+        "in 60 s, never listed by rq info) still says 'started'.",
+        workers=("lean", "lean-threads", "rq-enqueued:lean"),
+        scenarios=("dependents_waiting",),
+    ),
+]

@@ -1,0 +1,35 @@
+"""Jobs the differential scenarios enqueue: plain functions, importable by any worker.
+
+Both sides enqueue them by the same path (``differential.tasks.<name>``): plain RQ
+imports the `JobFunction` and calls it, which runs the function in-process.
+"""
+
+from __future__ import annotations
+
+import time
+
+from flask_jobs import thread_safe
+from jobs_app import jobs
+
+
+@thread_safe
+@jobs.job
+def add(a: int, b: int) -> int:
+    """Succeed with a return value."""
+    return a + b
+
+
+@thread_safe
+@jobs.job
+def fail(message: str) -> None:
+    """Fail with a known exception."""
+    raise ValueError(message)
+
+
+@jobs.job
+def sleep_for(seconds: float) -> str:
+    """Sleep (stopped, timed out or killed on the way), then say so."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+    return "woke up"
