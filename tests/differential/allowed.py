@@ -72,6 +72,45 @@ ALLOWED: list[Allowed] = [
         "writing state 'idle' first, so its dead worker's hash (out of rq:workers, expiring "
         "in 60 s, never listed by rq info) still says 'started'.",
         workers=("lean", "lean-threads", "rq-enqueued:lean"),
-        scenarios=("dependents_waiting",),
+        scenarios=("dependents_waiting", "killed_then_abandoned"),
+    ),
+    # stop-job: RQ's reference is its forking Worker (a SimpleWorker cannot stop a job);
+    # the lean worker runs the job in its own process and stops it by raising in it.
+    Allowed(
+        "rq:job:*",
+        "[ewl]*_*",
+        "stop-job: the lean worker stops the job by raising JobStopped in it, so the job "
+        "ends as one that raised: its hash keeps worker_name, last_heartbeat and ended_at. "
+        "RQ's forking Worker kills the work horse and writes the failure from its own copy "
+        "of the job, which never saw the horse's fields, so it leaves them empty.",
+        workers=("lean", "lean-threads", "rq-enqueued:lean"),
+        scenarios=("stop_job",),
+    ),
+    Allowed(
+        "rq:results:*",
+        "[[]0[]].execution_ended_at",
+        "stop-job: as above, the stopped run ends in the worker that ran it, which records "
+        "when the execution ended; RQ's forking Worker, having killed the horse, records "
+        "no end.",
+        workers=("lean", "lean-threads", "rq-enqueued:lean"),
+        scenarios=("stop_job",),
+    ),
+    Allowed(
+        "rq:results:*",
+        "[[]0[]].exc_string",
+        "stop-job: the result's exc_string is the exception raised in the job "
+        "(flask_jobs.errors.JobStopped) with its traceback, where RQ's forking Worker "
+        "writes its fixed 'Job stopped by user, work-horse terminated.'; the status "
+        "('stopped') and registry (failed) are RQ's.",
+        workers=("lean", "lean-threads", "rq-enqueued:lean"),
+        scenarios=("stop_job",),
+    ),
+    Allowed(
+        "rq:worker:*",
+        "total_working_time",
+        "stop-job: the stopped run's time counts in the worker's total_working_time, as a "
+        "failed run's does under RQ; RQ's forking Worker, having killed the horse, adds none.",
+        workers=("lean", "lean-threads", "rq-enqueued:lean"),
+        scenarios=("stop_job",),
     ),
 ]

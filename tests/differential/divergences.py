@@ -5,9 +5,14 @@ xfail then fails until the entry is removed."""
 
 from __future__ import annotations
 
-from differential.compare import Divergence
+from collections.abc import Callable
+from typing import Any
 
-__all__ = ["DIVERGENCES"]
+import pytest
+
+from differential.compare import Divergence, KnownDivergence
+
+__all__ = ["DIVERGENCES", "params"]
 
 DIVERGENCES: list[Divergence] = [
     Divergence(
@@ -27,6 +32,8 @@ DIVERGENCES: list[Divergence] = [
             "several_dependents",
             "allow_failure",
             "deleted_job_in_queue",
+            "timeout",
+            "stop_job",
         ),
     ),
     Divergence(
@@ -42,3 +49,20 @@ DIVERGENCES: list[Divergence] = [
         scenarios=("several_dependents",),
     ),
 ]
+
+
+def params(scenarios: list[Callable[..., None]], kinds: list[str]) -> list[Any]:
+    """Every scenario under every kind, as pytest params; a strict xfail where a known
+    divergence applies (failing with anything but `KnownDivergence` is a failure)."""
+    found = []
+    for scenario in scenarios:
+        name = scenario.__name__.removeprefix("scenario_")
+        for kind in kinds:
+            reasons = [d.reason for d in DIVERGENCES if d.applies(kind, name)]
+            marks = (
+                [pytest.mark.xfail(strict=True, raises=KnownDivergence, reason=" | ".join(reasons))]
+                if reasons
+                else []
+            )
+            found.append(pytest.param(scenario, kind, id=f"{name}-{kind}", marks=marks))
+    return found

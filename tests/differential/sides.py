@@ -24,13 +24,14 @@ from flask import Flask
 from rq import Queue
 from rq.job import Job
 from rq.serializers import JSONSerializer
+from rq.timeouts import JobTimeoutException
 from rq.worker import SimpleWorker, Worker
 
 import jobs_app
 from flask_jobs.jobs.function import JobFunction
 from flask_jobs.worker import build_worker
 
-__all__ = ["OURS", "Side", "restored_signals"]
+__all__ = ["OURS", "Side", "restored_process_state"]
 
 #: Our worker kinds the scenarios run under: (name, worker class, threads).
 OURS: dict[str, tuple[str, int]] = {
@@ -43,14 +44,18 @@ TESTS = Path(__file__).parent.parent
 
 
 @contextmanager
-def restored_signals() -> Iterator[None]:
-    """Workers install their own SIGINT/SIGTERM handlers: give pytest its own back."""
+def restored_process_state() -> Iterator[None]:
+    """Undo what a worker run changes in this process for the next run: the SIGINT/SIGTERM
+    handlers it installs, and the message RQ's `TimerDeathPenalty` (the threaded lean
+    worker's lanes) patches into `JobTimeoutException` for the whole process."""
     handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    init = JobTimeoutException.__init__
     try:
         yield
     finally:
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
+        JobTimeoutException.__init__ = init  # type: ignore[method-assign]
 
 
 @dataclass
@@ -144,7 +149,7 @@ class Side:
     def work(self, queues: list[str] | None = None) -> bool:
         """One burst worker of this side's kind, run here until its queues are empty."""
         worker = self.build(self.worker_name(), queues)
-        with restored_signals():
+        with restored_process_state():
             return bool(worker.work(burst=True, with_scheduler=True, logging_level="ERROR"))
 
     def start_process(self) -> subprocess.Popen[bytes]:

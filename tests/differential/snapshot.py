@@ -28,7 +28,7 @@ TOLERANCE_SECONDS = 10.0
 
 _UUID = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}")
 _HEX_ID = re.compile(r"\b[0-9a-f]{16,}\b")
-_ISO_TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z?([+-]\d\d:\d\d)?")
+_ISO_TS = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d+)?Z?([+-]\d\d:\d\d)?")
 _EPOCH = re.compile(r"\b1\d{9}(\.\d+)?\b")
 _PY_LINE = re.compile(r'File "[^"]+", line \d+')
 

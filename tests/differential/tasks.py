@@ -26,6 +26,7 @@ def fail(message: str) -> None:
     raise ValueError(message)
 
 
+@thread_safe
 @jobs.job
 def sleep_for(seconds: float) -> str:
     """Sleep (stopped, timed out or killed on the way), then say so."""
@@ -33,3 +34,9 @@ def sleep_for(seconds: float) -> str:
     while time.monotonic() < deadline:
         time.sleep(0.05)
     return "woke up"
+
+
+@jobs.job
+def sleep_alone(seconds: float) -> str:
+    """As `sleep_for`, but not thread-safe: a threaded lean worker runs it in its main thread."""
+    return sleep_for(seconds)

@@ -8,15 +8,13 @@ on any difference that `differential.allowed.ALLOWED` does not name.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 from rq.job import Dependency
 from rq.suspension import suspend
 
 from differential import tasks
-from differential.compare import KnownDivergence
-from differential.divergences import DIVERGENCES
+from differential.divergences import params
 from differential.sides import Side
 from flask_jobs import Retry
 
@@ -114,21 +112,6 @@ SCENARIOS: list[Callable[[Side], None]] = [
     scenario_deleted_job_in_queue,
     scenario_unreadable_hash,
 ]
-
-
-def params(scenarios: list[Callable[[Side], None]], kinds: list[str]) -> list[Any]:
-    """Every scenario under every kind; a strict xfail where a known divergence applies."""
-    found = []
-    for scenario in scenarios:
-        name = scenario.__name__.removeprefix("scenario_")
-        for kind in kinds:
-            reasons = [d.reason for d in DIVERGENCES if d.applies(kind, name)]
-            marks = [
-                pytest.mark.xfail(strict=True, raises=KnownDivergence, reason=" | ".join(reasons))
-                for _ in reasons[:1]
-            ]
-            found.append(pytest.param(scenario, kind, id=f"{name}-{kind}", marks=marks))
-    return found
 
 
 @pytest.mark.parametrize(("scenario", "kind"), params(SCENARIOS, KINDS))
