@@ -31,6 +31,7 @@ DIVERGENCES: list[Divergence] = [
             "one_dependent",
             "several_dependents",
             "allow_failure",
+            "canceled_dependent",
             "deleted_job_in_queue",
             "timeout",
             "stop_job",

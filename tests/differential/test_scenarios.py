@@ -73,6 +73,14 @@ def scenario_allow_failure(side: Side) -> None:
     side.work()
 
 
+def scenario_canceled_dependent(side: Side) -> None:
+    first = side.enqueue(tasks.add, 1, 1)
+    canceled = side.enqueue(tasks.add, 2, 2, depends_on=first)
+    side.enqueue(tasks.add, 3, 3, depends_on=first)
+    side.fetch(canceled).cancel()  # RQ's own cancel, on both sides
+    side.work()
+
+
 def scenario_timeout(side: Side) -> None:
     side.enqueue(tasks.sleep_for, 10, timeout=1)
     side.work()
@@ -107,6 +115,7 @@ SCENARIOS: list[Callable[[Side], None]] = [
     scenario_dependents_waiting,
     scenario_several_dependents,
     scenario_allow_failure,
+    scenario_canceled_dependent,
     scenario_timeout,
     scenario_suspended,
     scenario_deleted_job_in_queue,
