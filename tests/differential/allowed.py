@@ -4,11 +4,12 @@ difference, each with its reason. `compare.Allowed` says how an entry matches.""
 from __future__ import annotations
 
 from differential.compare import Allowed
+from differential.sides import OURS
 
 __all__ = ["ALLOWED"]
 
 #: Our kinds whose jobs were enqueued through flask-jobs' ``.enqueue()``.
-OUR_ENQUEUE = ("lean", "lean-threads", "fork")
+OUR_ENQUEUE = tuple(OURS)
 
 ALLOWED: list[Allowed] = [
     Allowed(

@@ -38,6 +38,7 @@ OURS: dict[str, tuple[str, int]] = {
     "lean": ("lean", 1),
     "lean-threads": ("lean", 4),
     "fork": ("fork", 1),
+    "simple": ("simple", 1),
 }
 
 TESTS = Path(__file__).parent.parent

@@ -123,7 +123,14 @@ SCENARIOS: list[Callable[[Side], None]] = [
 ]
 
 
-@pytest.mark.parametrize(("scenario", "kind"), params(SCENARIOS, KINDS))
+#: Our `simple` worker (RQ's SimpleWorker loop with our app context) on the main paths only:
+#: each worker run costs RQ's pubsub-thread join (about 0.3 s), and the suite aims at < 60 s.
+SIMPLE = [scenario_success, scenario_failure, scenario_retry_with_delay, scenario_one_dependent]
+
+
+@pytest.mark.parametrize(
+    ("scenario", "kind"), params(SCENARIOS, KINDS) + params(SIMPLE, ["simple"])
+)
 def test_same_data_as_rq(
     scenario: Callable[[Side], None], kind: str, compare_runs: Callable[..., None]
 ) -> None:
