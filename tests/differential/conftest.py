@@ -21,6 +21,46 @@ Scenario = Callable[[Side], None]
 
 #: RQ's snapshot of each scenario, taken once per session and compared with each of ours.
 _REFERENCE: dict[tuple[str, str], Snapshot] = {}
+#: Comparisons the session defined, kept after -k/-m selection, and made; the `ALLOWED`
+#: entries they used; the comparison tests of the suite.
+_COMPARISONS = {"defined": 0, "collected": 0, "made": 0}
+_USED: set[int] = set()
+_TESTS = {
+    "test_same_data_as_rq",
+    "test_stop_job_as_rqs_forking_worker",
+    "test_killed_worker_as_rqs",
+}
+
+
+def _comparisons(items: list[pytest.Item]) -> list[pytest.Item]:
+    return [item for item in items if "compare_runs" in getattr(item, "fixturenames", ())]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    _COMPARISONS["defined"] = len(_comparisons(items))  # before any deselection
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    kept = _comparisons(session.items)
+    tests = {getattr(item, "originalname", item.name) for item in kept}
+    _COMPARISONS["collected"] = len(kept) if tests == _TESTS else -1
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """After a run of every comparison: an allow-list entry no difference used is stale
+    (RQ or we changed), and would hide that difference if it came back; fail on it."""
+    counts = set(_COMPARISONS.values())
+    if len(counts) != 1 or counts == {0}:
+        return  # not every comparison of the suite was made in this session
+    unused = [rule for n, rule in enumerate(ALLOWED) if n not in _USED]
+    if unused:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line("differential/allowed.py: entries no scenario needs any more:")
+            for rule in unused:
+                reporter.write_line(f"  {rule.key} {rule.field}: {rule.reason[:70]}...")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture
@@ -61,10 +101,12 @@ def compare_runs(diff_app: Flask, redis_client: redis.Redis, redis_url: str) -> 
             bug = next((d for d in DIVERGENCES if d.covers(diff, kind, name)), None)
             if rule is not None:
                 allowed.append((diff, rule))
+                _USED.add(ALLOWED.index(rule))
             elif bug is not None:
                 known.append((diff, bug))
             else:
                 unexplained.append(diff)
+        _COMPARISONS["made"] += 1
         title = f"scenario {name!r}: RQ's {rq_worker.__name__} vs our {kind!r}"
         assert not unexplained, report(title, unexplained, allowed, known)
         if known:
