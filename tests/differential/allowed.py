@@ -73,7 +73,7 @@ ALLOWED: list[Allowed] = [
         "writing state 'idle' first, so its dead worker's hash (out of rq:workers, expiring "
         "in 60 s, never listed by rq info) still says 'started'.",
         workers=("lean", "lean-threads", "rq-enqueued:lean"),
-        scenarios=("dependents_waiting", "killed_then_abandoned"),
+        scenarios=("dependents_waiting", "killed_then_abandoned", "unreadable_fields"),
     ),
     # stop-job: RQ's reference is its forking Worker (a SimpleWorker cannot stop a job);
     # the lean worker runs the job in its own process and stops it by raising in it.
@@ -113,5 +113,28 @@ ALLOWED: list[Allowed] = [
         "failed run's does under RQ; RQ's forking Worker, having killed the horse, adds none.",
         workers=("lean", "lean-threads", "rq-enqueued:lean"),
         scenarios=("stop_job",),
+    ),
+    # A job hash RQ's dequeue cannot build a job from (a date that is none): RQ's worker
+    # pops the id, raises and quits, leaving the job "queued" in no queue; ours fails that
+    # job, so that RQ's tools find it in the failed registry, and carries on.
+    Allowed(
+        "rq:job:*",
+        "status",
+        "Unreadable job hash: ours marks the job 'failed' where RQ's worker quits and leaves "
+        "it 'queued' in no queue (see the comment above).",
+        scenarios=("unreadable_fields",),
+    ),
+    Allowed(
+        "rq:job:*",
+        "ended_at",
+        "Unreadable job hash: ours records when it failed the job; RQ's worker quits first.",
+        scenarios=("unreadable_fields",),
+    ),
+    Allowed(
+        "rq:failed:*",
+        "(key)",
+        "Unreadable job hash: ours puts the job in the failed registry (for `rq info`, the "
+        "dashboard, `rq requeue` after a fix), where RQ's worker quits and leaves it nowhere.",
+        scenarios=("unreadable_fields",),
     ),
 ]

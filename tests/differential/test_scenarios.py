@@ -106,6 +106,13 @@ def scenario_unreadable_hash(side: Side) -> None:
     side.work()
 
 
+def scenario_unreadable_fields(side: Side) -> None:
+    # a hash RQ's dequeue cannot even build a job from (a date that is none)
+    broken = side.enqueue(tasks.add, 1, 1)
+    side.client.hset(side.fetch(broken).key, "enqueued_at", "not a date")
+    side.work()
+
+
 SCENARIOS: list[Callable[[Side], None]] = [
     scenario_success,
     scenario_failure,
@@ -120,6 +127,7 @@ SCENARIOS: list[Callable[[Side], None]] = [
     scenario_suspended,
     scenario_deleted_job_in_queue,
     scenario_unreadable_hash,
+    scenario_unreadable_fields,
 ]
 
 
