@@ -41,8 +41,9 @@ DIVERGENCES: list[Divergence] = [
         "rq:*",
         "*",
         "lean with threads, a job depending on two jobs that two lanes finish at about the "
-        "same time: its dependency bookkeeping races (the dependents are enqueued after the "
-        "job-end script, not in RQ's WATCHed transaction). Seen: the dependent runs twice "
+        "same time: the dependents' bookkeeping races (probably because the lean worker "
+        "enqueues dependents after its job-end script, not inside RQ's WATCHed "
+        "transaction as RQ's handle_job_success does). Seen: the dependent runs twice "
         "(a second rq:results entry, successful_job_count 6 for 5 jobs), or another "
         "dependent is left in rq:ready:default unrun when the burst ends; and always the "
         "first job's rq:job:<id>:dependents set is gone where RQ keeps it (500 s).",
