@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import pytest
 from rq.job import Dependency
+from rq.results import Result
 from rq.suspension import suspend
 
 from differential import tasks
@@ -23,13 +24,17 @@ KINDS = ["lean", "lean-threads", "fork", "rq-enqueued:lean"]
 
 
 def scenario_success(side: Side) -> None:
-    side.enqueue(tasks.add, 2, 3)
+    job_id = side.enqueue(tasks.add, 2, 3)
     side.work()
+    assert side.fetch(job_id).return_value() == 5  # as plain RQ reads it
 
 
 def scenario_failure(side: Side) -> None:
-    side.enqueue(tasks.fail, "kaput")
+    job_id = side.enqueue(tasks.fail, "kaput")
     side.work()
+    result = side.fetch(job_id).latest_result()  # as plain RQ reads it
+    assert result is not None and result.type == Result.Type.FAILED
+    assert result.exc_string is not None and "ValueError: kaput" in result.exc_string
 
 
 def scenario_retry_with_delay(side: Side) -> None:
