@@ -1,0 +1,140 @@
+"""Where our workers leave Redis differently from RQ's on purpose: one entry per
+difference, each with its reason. `compare.Allowed` says how an entry matches."""
+
+from __future__ import annotations
+
+from differential.compare import Allowed
+from differential.sides import OURS
+
+__all__ = ["ALLOWED"]
+
+#: Our kinds whose jobs were enqueued through flask-jobs' ``.enqueue()``.
+OUR_ENQUEUE = tuple(OURS)
+
+ALLOWED: list[Allowed] = [
+    Allowed(
+        "flask_jobs:history",
+        "(key)",
+        "Our job history: every enqueue and attempt is an event on this stream (RQ keeps "
+        "no history); RQ's tools never read flask_jobs:* keys.",
+    ),
+    Allowed(
+        "rq:job:*",
+        "meta",
+        "Written at enqueue, not by the worker: .enqueue() records where the job came "
+        "from (meta.origin) and its retry policy (meta.retry_policy) in RQ's meta field.",
+        workers=OUR_ENQUEUE,
+    ),
+    Allowed(
+        "rq:job:*",
+        "[rf]*_ttl",
+        "Written at enqueue, not by the worker: .enqueue() stores JOBS_RESULT_TTL and "
+        "JOBS_FAILURE_TTL on every job (plain RQ leaves them unset and uses the same "
+        "defaults, 500 s and one year).",
+        workers=OUR_ENQUEUE,
+    ),
+    Allowed(
+        "rq:clean_groups",
+        "(ttl)",
+        "Our workers run RQ's maintenance every 60 s, not RQ's 10 minutes "
+        "(flask_jobs.worker.build.MAINTENANCE_SECONDS), so that a dead worker's job is "
+        "found abandoned sooner; the group-cleanup lock lives just under that interval.",
+    ),
+    Allowed(
+        "rq:results:*",
+        "(ttl)",
+        "Follows from the failure_ttl .enqueue() stores (see above): a failed attempt's "
+        "result entries expire with the job after JOBS_FAILURE_TTL (a year by default), "
+        "where plain RQ's, with no failure_ttl on the job, never expire.",
+        workers=OUR_ENQUEUE,
+    ),
+    Allowed(
+        "rq:clean_groups",
+        "(key)",
+        "The lean worker checks `rq suspend` in its claim script, after the work loop's "
+        "first maintenance, so a suspended burst still runs RQ's registry maintenance once "
+        "(leaving its group-cleanup lock); like RQ's, it takes no job.",
+        workers=("lean", "lean-threads", "rq-enqueued:lean"),
+        scenarios=("suspended",),
+    ),
+    Allowed(
+        "rq:queue:*:intermediate",
+        "(key)",
+        "A job id whose hash is gone: RQ's dequeue leaves it in the intermediate list until "
+        "its maintenance (IntermediateQueue.cleanup) drops it; the lean claim script drops "
+        "it at once, which is what that cleanup would do.",
+        workers=("lean", "lean-threads", "rq-enqueued:lean"),
+        scenarios=("deleted_job_in_queue",),
+    ),
+    Allowed(
+        "rq:worker:*",
+        "state",
+        "Fewer worker-hash writes: a lean burst that finds nothing to run stops without "
+        "writing state 'idle' first, so its dead worker's hash (out of rq:workers, expiring "
+        "in 60 s, never listed by rq info) still says 'started'.",
+        workers=("lean", "lean-threads", "rq-enqueued:lean"),
+        scenarios=("dependents_waiting", "killed_then_abandoned", "unreadable_fields"),
+    ),
+    # stop-job: RQ's reference is its forking Worker (a SimpleWorker cannot stop a job);
+    # the lean worker runs the job in its own process and stops it by raising in it.
+    Allowed(
+        "rq:job:*",
+        "[ewl]*_*",
+        "stop-job: the lean worker stops the job by raising JobStopped in it, so the job "
+        "ends as one that raised: its hash keeps worker_name, last_heartbeat and ended_at. "
+        "RQ's forking Worker kills the work horse and writes the failure from its own copy "
+        "of the job, which never saw the horse's fields, so it leaves them empty.",
+        workers=("lean", "lean-threads", "rq-enqueued:lean"),
+        scenarios=("stop_job",),
+    ),
+    Allowed(
+        "rq:results:*",
+        "[[]0[]].execution_ended_at",
+        "stop-job: as above, the stopped run ends in the worker that ran it, which records "
+        "when the execution ended; RQ's forking Worker, having killed the horse, records "
+        "no end.",
+        workers=("lean", "lean-threads", "rq-enqueued:lean"),
+        scenarios=("stop_job",),
+    ),
+    Allowed(
+        "rq:results:*",
+        "[[]0[]].exc_string",
+        "stop-job: the result's exc_string is the exception raised in the job "
+        "(flask_jobs.errors.JobStopped) with its traceback, where RQ's forking Worker "
+        "writes its fixed 'Job stopped by user, work-horse terminated.'; the status "
+        "('stopped') and registry (failed) are RQ's.",
+        workers=("lean", "lean-threads", "rq-enqueued:lean"),
+        scenarios=("stop_job",),
+    ),
+    Allowed(
+        "rq:worker:*",
+        "total_working_time",
+        "stop-job: the stopped run's time counts in the worker's total_working_time, as a "
+        "failed run's does under RQ; RQ's forking Worker, having killed the horse, adds none.",
+        workers=("lean", "lean-threads", "rq-enqueued:lean"),
+        scenarios=("stop_job",),
+    ),
+    # A job hash RQ's dequeue cannot build a job from (a date that is none): RQ's worker
+    # pops the id, raises and quits, leaving the job "queued" in no queue; ours fails that
+    # job, so that RQ's tools find it in the failed registry, and carries on.
+    Allowed(
+        "rq:job:*",
+        "status",
+        "Unreadable job hash: ours marks the job 'failed' where RQ's worker quits and leaves "
+        "it 'queued' in no queue (see the comment above).",
+        scenarios=("unreadable_fields",),
+    ),
+    Allowed(
+        "rq:job:*",
+        "ended_at",
+        "Unreadable job hash: ours records when it failed the job; RQ's worker quits first.",
+        scenarios=("unreadable_fields",),
+    ),
+    Allowed(
+        "rq:failed:*",
+        "(key)",
+        "Unreadable job hash: ours puts the job in the failed registry (for `rq info`, the "
+        "dashboard, `rq requeue` after a fix), where RQ's worker quits and leaves it nowhere.",
+        scenarios=("unreadable_fields",),
+    ),
+]
