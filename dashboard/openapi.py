@@ -38,7 +38,7 @@ def _text_filter(name: str, description: str) -> dict[str, Any]:
 def _window() -> dict[str, Any]:
     return _query(
         "window",
-        {"type": "string", "enum": ["1h", "24h", "7d"], "default": "24h"},
+        {"type": "string", "enum": ["1h", "24h", "7d", "30d"], "default": "24h"},
         "How far back to look.",
     )
 

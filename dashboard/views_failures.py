@@ -108,8 +108,8 @@ def _group_action(action: str) -> ResponseReturnValue:
     chosen = (
         job for job in jobs_of_group if job is not None and _still_failed(job, attempts[job.id])
     )
-    done, skipped = perform_all(action, chosen)
-    message, category = counted(action, done, skipped, f"failed job(s) of {func} with {exc_type}")
+    outcome = perform_all(action, chosen)
+    message, category = counted(outcome, f"failed job(s) of {func} with {exc_type}")
     return redirect_with(back, message, category)
 
 

@@ -3,6 +3,7 @@ with its counts per state, and the workers."""
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -26,7 +27,14 @@ from .queues import paused_queues, queue_names
 if TYPE_CHECKING:
     from ..state import JobsState
 
-__all__ = ["REGISTRIES", "listening", "queue_counts", "registered_workers", "status_data"]
+__all__ = [
+    "REGISTRIES",
+    "failed_now",
+    "listening",
+    "queue_counts",
+    "registered_workers",
+    "status_data",
+]
 
 #: RQ's registries of one queue, by the state of the jobs they hold.
 REGISTRIES = {
@@ -114,6 +122,56 @@ def status_data(state: JobsState) -> dict[str, Any]:
             }
         )
     return {"redis": redact_url(state.redis_url), "queues": queue_counts(state), "workers": rows}
+
+
+def _exception_line(traceback: str | None) -> str | None:
+    """The last line of a traceback: the exception and its message."""
+    lines = [line for line in (traceback or "").strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else None
+
+
+def failed_now(
+    state: JobsState, queue: str | None = None, *, offset: int = 0, limit: int = 50
+) -> tuple[int, list[dict[str, Any]]]:
+    """The jobs in RQ's failed registries now (of ``queue``, or every queue), latest first.
+
+    Returns how many there are in all, and one page of rows: ``id``, ``func``,
+    ``queue``, ``ended_at``, ``attempt``, ``error`` (None when a job's data is gone).
+    """
+    names = [queue] if queue else queue_names(state)
+    keys = {name: FailedJobRegistry(queue=state.queue(name)).key for name in names}
+    with state.connection.pipeline(transaction=False) as pipe:
+        for key in keys.values():
+            pipe.zcard(key)
+            pipe.zrevrange(key, 0, offset + limit - 1, withscores=True)
+        replies = pipe.execute()
+    total = sum(replies[0::2])
+    # A failed registry's score is when the entry expires: the latest failure has the highest.
+    found = [
+        (score, job_id.decode(), name)
+        for name, entries in zip(keys, replies[1::2], strict=True)
+        for job_id, score in entries
+    ]
+    page = sorted(found, reverse=True)[offset : offset + limit]
+    jobs = FlaskJob.fetch_many(
+        [job_id for _, job_id, _ in page], connection=state.connection, serializer=state.serializer
+    )
+    rows = []
+    for (_, job_id, name), job in zip(page, jobs, strict=True):
+        row: dict[str, Any] = {"id": job_id, "queue": name, "func": None, "ended_at": None}
+        row.update(attempt=None, error=None)
+        if job is not None:
+            assert isinstance(job, FlaskJob)
+            with contextlib.suppress(Exception):  # unreadable job data: show its id alone
+                row["func"] = job.func_name
+            result = job.latest_result()
+            row.update(
+                ended_at=job.ended_at,
+                attempt=job.attempt,
+                error=_exception_line(result.exc_string if result is not None else None),
+            )
+        rows.append(row)
+    return total, rows
 
 
 def listening(state: JobsState) -> Counter[str]:
