@@ -25,6 +25,7 @@ from flask_jobs.jobs.flask_job import META_PROGRESS
 from flask_jobs.keys import JOB_ID, QUEUE_NAME, SCHEDULE_NAME
 from flask_jobs.ops.live import listening, queue_counts, registered_workers
 from flask_jobs.ops.queues import empty_queue, known_queue, pause_queue, resume_queue
+from flask_jobs.ops.schedules import with_last_runs
 from flask_jobs.scheduler.control import ScheduleControl
 from flask_jobs.state import JobsState
 
@@ -255,7 +256,9 @@ def _schedule_name(control: ScheduleControl, name: str) -> str:
 def schedule_rows(control: ScheduleControl) -> list[dict[str, Any]]:
     """Each schedule as `ScheduleControl.list` has it, with times in words."""
     rows = []
-    for row in control.list():
+    listed = control.list()
+    with_last_runs(control.app, control.state, listed)
+    for row in listed:
         outcome = row["last_outcome"]
         status = "disabled" if not row["enabled"] else "paused" if row["paused"] else "active"
         rows.append(

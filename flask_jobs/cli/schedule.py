@@ -8,6 +8,7 @@ from typing import Any
 import click
 from flask.cli import AppGroup
 
+from ..ops.schedules import with_last_runs
 from ..scheduler.control import ScheduleControl
 from .common import app_state, table
 
@@ -27,6 +28,7 @@ def schedule_list_command(as_json: bool) -> None:
     """Every schedule: trigger, next run, last run and its outcome, paused."""
     app, state = app_state()
     rows = ScheduleControl(app, state).list()
+    with_last_runs(app, state, rows)
     if as_json:
         data = [
             {**row, "next_run": _when(row["next_run"]), "last_run": _when(row["last_run"])}
