@@ -64,7 +64,10 @@ def create_blueprint() -> Blueprint:
     def http_error(exc: HTTPException) -> Any:
         if exc.code is None or exc.code < 400:
             return exc
-        return _error(exc.code, exc.description or exc.name)
+        body, code = _error(exc.code, exc.description or exc.name)
+        if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+            return body, code, {"Allow": ", ".join(exc.valid_methods)}
+        return body, code
 
     views_overview.register(bp)
     jobs_common.register(bp)
@@ -86,10 +89,10 @@ def _not_found(rest: str) -> NoReturn:
     if request.method == "GET":
         adapter = current_app.url_map.bind_to_environ(request.environ)
         try:
-            adapter.match(request.path, method="POST")
+            endpoint, _ = adapter.match(request.path, method="POST")
         except HTTPException:
-            pass
-        else:
+            endpoint = ""
+        if endpoint and not str(endpoint).rpartition(".")[2].startswith("not_found"):
             raise MethodNotAllowed(
                 ["POST"],
                 description="This address is an action: the dashboard's buttons send it as a "
@@ -98,7 +101,7 @@ def _not_found(rest: str) -> NoReturn:
     abort(404, f"There is no dashboard page at {request.path[:200]!r}.")
 
 
-def _error(code: int, message: str) -> Any:
+def _error(code: int, message: str) -> tuple[Any, int]:
     """An error page, or a JSON error body for the API."""
     if (request.endpoint or "").rpartition(".")[2].startswith(("api_", "not_found_api")):
         return jsonify({"error": message, "status": code}), code
