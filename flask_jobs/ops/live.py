@@ -125,9 +125,12 @@ def status_data(state: JobsState) -> dict[str, Any]:
 
 
 def _exception_line(traceback: str | None) -> str | None:
-    """The last line of a traceback: the exception and its message."""
+    """The exception of a traceback and the first line of its message (the line after the
+    last frame: a message may have lines of its own)."""
     lines = [line for line in (traceback or "").strip().splitlines() if line.strip()]
-    return lines[-1].strip() if lines else None
+    frames = [i for i, line in enumerate(lines) if line.startswith(" ")]
+    start = frames[-1] + 1 if frames and frames[-1] + 1 < len(lines) else len(lines) - 1
+    return lines[start].strip() if lines else None
 
 
 def failed_now(
