@@ -15,11 +15,13 @@ from flask import Blueprint, Flask, abort, current_app, jsonify, render_template
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from flask_jobs.errors import JobsConnectionError
+from flask_jobs.ops.audit import audit_table
 
 from . import (
     jobs_common,
     security,
     views_api,
+    views_audit,
     views_failures,
     views_job,
     views_jobs,
@@ -75,6 +77,7 @@ def create_blueprint() -> Blueprint:
     views_job.register(bp)
     views_failures.register(bp)
     views_live.register(bp)
+    views_audit.register(bp)
     views_ops.register(bp)
     views_api.register(bp)
     views_metrics.register(bp)
@@ -110,6 +113,9 @@ def _error(code: int, message: str) -> tuple[Any, int]:
 
 def register_dashboard(app: Flask) -> None:
     """Mount the dashboard at ``JOBS_DASHBOARD_URL_PREFIX`` unless it is disabled."""
-    config = app.extensions["jobs"].config
+    state = app.extensions["jobs"]
+    config = state.config
+    # The audit table on the history's metadata now, so `flask db migrate` sees it.
+    audit_table(state.history.table.metadata)
     if config.dashboard_enabled:
         app.register_blueprint(create_blueprint(), url_prefix=config.dashboard_url_prefix)

@@ -24,6 +24,7 @@ from .jobs_common import (
     statuses,
     text_field,
 )
+from .views_audit import note
 from .web import arg_choice, render
 
 __all__ = ["register"]
@@ -110,6 +111,7 @@ def _group_action(action: str) -> ResponseReturnValue:
     )
     outcome = perform_all(action, chosen)
     message, category = counted(outcome, f"failed job(s) of {func} with {exc_type}")
+    note(action, f"{func} / {exc_type}", outcome.done, message)
     return redirect_with(back, message, category)
 
 

@@ -27,6 +27,7 @@ from .jobs_common import (
     redirect_with,
 )
 from .tracebacks import split_traceback
+from .views_audit import note
 from .web import render, state
 
 __all__ = ["register"]
@@ -198,6 +199,7 @@ def job_action(job_id: str, action: str) -> ResponseReturnValue:
             copy = _copy(live)
         except (JobsError, DeserializationError, TypeError, ValueError) as exc:
             return redirect_with(here, f"Could not enqueue a copy of job {job_id}: {exc}", "error")
+        note("enqueue", copy.id, 1, f"a copy of {job_id}")
         return redirect_with(
             url_for(".job", job_id=copy.id), f"Enqueued {copy.id}, a copy of {job_id}."
         )
@@ -229,6 +231,7 @@ def job_action(job_id: str, action: str) -> ResponseReturnValue:
         perform(action, live)
     except (JobsError, InvalidJobOperation) as exc:
         return redirect_with(here, f"Could not {action} job {job_id}: {exc}", "error")
+    note(action, job_id, 1)
     message = f"{DONE[action]} job {job_id}."
     if action == "requeue":
         message += " " + retry_note(live)

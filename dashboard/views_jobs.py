@@ -27,6 +27,7 @@ from .jobs_common import (
     statuses,
 )
 from .listing import jobs_page
+from .views_audit import note
 from .web import arg_int, render, state
 
 __all__ = ["register"]
@@ -151,7 +152,10 @@ def jobs_bulk() -> ResponseReturnValue:
             cancel_url=back,
         )
     outcome = perform_all(action, (fetch(job_id) for job_id in ids))
-    return redirect_with(back, *counted(outcome, invalid=invalid))
+    message, category = counted(outcome, invalid=invalid)
+    target = ids[0] if len(ids) == 1 else f"{len(ids)} selected jobs"
+    note(action, target, outcome.done, message)
+    return redirect_with(back, message, category)
 
 
 def jobs_requeue_matching() -> ResponseReturnValue:
@@ -205,11 +209,15 @@ def jobs_requeue_matching() -> ResponseReturnValue:
             )
             .enqueue(filters.query())
         )
+        note(
+            "requeue", f"failed jobs matching {filters.query()}", failed, f"background job {job.id}"
+        )
         return redirect_with(
             url_for(".job", job_id=job.id),
             f"Requeuing {failed} failed job(s) in the background: this job does it.",
         )
     done, skipped = requeue_ids(state(), ids)
+    note("requeue", f"failed jobs matching {filters.query()}", done)
     message = f"Requeued {done} failed job(s)" + (f", skipped {skipped}" if skipped else "") + "."
     if capped:
         message += f" Capped at {MATCHING_CAP:,}: run it again for the rest."

@@ -331,3 +331,43 @@ def test_stop_button_is_hidden_from_viewers_and_refused(
     token = csrf(client)
     refused = client.post(f"/jobs/job/{job.id}/stop", data={"csrf_token": token})
     assert refused.status_code == 403
+
+
+def test_audit_records_dashboard_and_cli_actions(
+    app: Flask, ctx: None, client: Any, runner: FlaskCliRunner, work: Any
+) -> None:
+    @app.context_processor
+    def user() -> dict[str, Any]:
+        return {"jobs_dashboard_user": {"name": "ann <ops>"}}
+
+    first, second = failed_jobs(work, "a", "b")
+    token = csrf(client)
+    client.post(f"/jobs/job/{first.id}/requeue", data={"csrf_token": token})
+    client.post("/jobs/queues/default/pause", data={"csrf_token": token})
+    client.post(
+        "/jobs/jobs/bulk",
+        data={"csrf_token": token, "action": "cancel", "job_ids": [first.id, second.id]},
+    )
+    assert runner.invoke(args=["jobs", "requeue", second.id]).exit_code == 0
+    assert runner.invoke(args=["jobs", "queue", "resume", "default"]).exit_code == 0
+    page = client.get("/jobs/audit")
+    assert page.status_code == 200
+    body = text(page)
+    assert "ann &lt;ops&gt;" in body and "<script" not in body.split("<main")[1]
+    data = client.get("/jobs/api/audit").get_json()
+    seen = [(e["source"], e["action"], e["target"], e["count"]) for e in data["entries"]]
+    assert seen == [
+        ("cli", "resume_queue", "default", 1),
+        ("cli", "requeue", second.id, 1),
+        ("dashboard", "cancel", "2 selected jobs", 1),
+        ("dashboard", "pause_queue", "default", 1),
+        ("dashboard", "requeue", first.id, 1),
+    ]
+    assert data["entries"][2]["detail"].startswith("Canceled 1 job(s). Skipped 1: 1 failed")
+    assert {e["actor"] for e in data["entries"] if e["source"] == "dashboard"} == {"ann <ops>"}
+    assert data["entries"][0]["at"].endswith("+00:00") and data["next_before"] is None
+    older = client.get("/jobs/api/audit?limit=2").get_json()
+    assert len(older["entries"]) == 2 and older["next_before"] is not None
+    rest = client.get(f"/jobs/api/audit?before={older['next_before']}").get_json()
+    assert len(rest["entries"]) == 3
+    assert client.get("/jobs/api/audit?before=x").status_code == 400

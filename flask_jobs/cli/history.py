@@ -11,6 +11,7 @@ from flask.cli import AppGroup
 
 from ..durations import parse_duration
 from ..history.query import HistoryQuery
+from ..ops.audit import AUDIT_TABLE, audit_table
 from .common import app_state, table
 
 __all__ = ["history_group"]
@@ -26,7 +27,8 @@ def history_init_command() -> None:
     """Create the history table (for apps without migrations)."""
     app, state = app_state()
     state.history.create(app)
-    click.echo(f"history table {state.history.table.name} is ready")
+    audit_table(state.history.table.metadata).create(state.history.engine(app), checkfirst=True)
+    click.echo(f"history table {state.history.table.name} is ready (and {AUDIT_TABLE})")
 
 
 @history_group.command("purge")

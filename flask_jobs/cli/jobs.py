@@ -17,7 +17,7 @@ from ..jobs.flask_job import FlaskJob
 from ..ops.jobs import cancel, requeue, requeue_failed, retry_note, stop
 from ..ops.queues import queue_names
 from ..state import JobsState
-from .common import app_state, check_queue_names
+from .common import app_state, audit, check_queue_names
 
 __all__ = [
     "cancel_command",
@@ -93,6 +93,7 @@ def requeue_command(job_ids: tuple[str, ...], all_failed: bool, queue: str | Non
         with _progress(total, "Requeuing failed jobs") as bar:
             for registry in registries:
                 count += requeue_failed(state, registry.name, progress=bar.update)
+        audit("requeue", f"failed jobs of {queue or 'all queues'}", count)
         skipped = (
             f", skipped {total - count} (expired, or no longer failed)" if count < total else ""
         )
@@ -100,6 +101,7 @@ def requeue_command(job_ids: tuple[str, ...], all_failed: bool, queue: str | Non
         return
     _each_job(
         state,
+        "requeue",
         job_ids,
         lambda job: requeue(state, job),
         lambda job: f"requeued {job.id} on {job.origin} (attempt {job.attempt}). {retry_note(job)}",
@@ -113,12 +115,15 @@ def _progress(total: int, label: str) -> Any:
 
 def _each_job(
     state: JobsState,
+    name: str,
     job_ids: tuple[str, ...],
     action: Callable[[FlaskJob], object],
     done: Callable[[FlaskJob], str],
 ) -> None:
-    """Apply ``action`` to each job; report every problem at the end, in one line."""
+    """Apply ``action`` (called ``name``) to each job, record it in the audit log, and
+    report every problem at the end, in one line."""
     problems = []
+    count = 0
     for job_id in job_ids:
         try:
             job = FlaskJob.fetch(job_id, connection=state.connection, serializer=state.serializer)
@@ -131,7 +136,10 @@ def _each_job(
         except JobsError as exc:
             problems.append(str(exc))
             continue
+        count += 1
         click.echo(done(job))
+    target = job_ids[0] if len(job_ids) == 1 else f"{len(job_ids)} jobs"
+    audit(name, target, count, "; ".join(problems) or None)
     if problems:
         raise click.ClickException("; ".join(problems))
 
@@ -142,7 +150,9 @@ def _each_job(
 def cancel_command(job_ids: tuple[str, ...]) -> None:
     """Cancel queued, scheduled or deferred jobs: JOB_ID..."""
     _, state = app_state()
-    _each_job(state, job_ids, lambda job: cancel(state, job), lambda job: f"canceled {job.id}")
+    _each_job(
+        state, "cancel", job_ids, lambda job: cancel(state, job), lambda job: f"canceled {job.id}"
+    )
 
 
 @click.command("stop")
@@ -153,6 +163,7 @@ def stop_command(job_ids: tuple[str, ...]) -> None:
     _, state = app_state()
     _each_job(
         state,
+        "stop",
         job_ids,
         lambda job: stop(state, job),
         lambda job: f"asked worker {job.worker_name} to stop {job.id}",
@@ -189,5 +200,6 @@ def purge_command(failed: bool, queue: str | None, yes: bool) -> None:
                     registry.remove(job_id)
                     gone += 1
                 bar.update(1)
+    audit("delete", f"failed jobs of {queue or 'all queues'}", count)
     expired = f" ({gone} had expired: their entries were removed)" if gone else ""
     click.echo(f"deleted {count} failed job(s) from {where}{expired}")

@@ -10,7 +10,7 @@ from flask.cli import AppGroup
 
 from ..ops.schedules import with_last_runs
 from ..scheduler.control import ScheduleControl
-from .common import app_state, table
+from .common import app_state, audit, table
 
 __all__ = ["schedule_group"]
 
@@ -66,6 +66,7 @@ def schedule_pause_command(name: str) -> None:
     """Stop firing NAME until resumed (survives restarts)."""
     app, state = app_state()
     ScheduleControl(app, state).pause(name)
+    audit("pause_schedule", name, 1)
     click.echo(f"paused {name}")
 
 
@@ -75,6 +76,7 @@ def schedule_resume_command(name: str) -> None:
     """Fire NAME again, from now on."""
     app, state = app_state()
     ScheduleControl(app, state).resume(name)
+    audit("resume_schedule", name, 1)
     click.echo(f"resumed {name}")
 
 
@@ -83,4 +85,6 @@ def schedule_resume_command(name: str) -> None:
 def schedule_run_command(name: str) -> None:
     """Enqueue NAME's job now, outside its timetable; prints the job id."""
     app, state = app_state()
-    click.echo(ScheduleControl(app, state).run(name))
+    job_id = ScheduleControl(app, state).run(name)
+    audit("run_schedule", name, 1, f"enqueued job {job_id}")
+    click.echo(job_id)
