@@ -9,6 +9,7 @@ from typing import Any
 
 import redis
 from flask import Flask
+from test_dashboard_oncall import make_app
 
 import jobs_app
 from browser import browser_page, serve
@@ -136,17 +137,8 @@ def test_10_error_messages_and_drill_down_links(app: Flask, ctx: None, work: Any
 def test_16_user_read_only_favicon_and_clean_filter_urls(
     redis_url: str, redis_client: redis.Redis, tmp_path: Any
 ) -> None:
-    app = jobs_app.create_app(
-        {
-            "JOBS_REDIS_URL": redis_url,
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'b.db'}",
-            "JOBS_DASHBOARD_AUTH": lambda: "read",
-        }
-    )
-
-    @app.context_processor
-    def user() -> dict[str, Any]:
-        return {"jobs_dashboard_user": {"name": "ann", "sign_out_url": "/logout"}}
+    user = {"name": "ann", "sign_out_url": "/logout"}
+    app = make_app(redis_url, tmp_path, user=user, JOBS_DASHBOARD_AUTH=lambda: "read")
 
     with app.app_context():
         jobs_app.db.create_all()

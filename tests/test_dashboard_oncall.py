@@ -21,6 +21,19 @@ from flask_jobs.ops.jobs import stop
 ROW_ID = re.compile(r'name="job_ids" value="([^"]+)"')
 
 
+def make_app(
+    redis_url: str, tmp_path: Any, *, user: dict[str, str] | None = None, **config: Any
+) -> Flask:
+    """A jobs_app on its own SQLite file with extra config; ``user`` for the header hook."""
+    app = jobs_app.create_app(
+        {"JOBS_REDIS_URL": redis_url, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'd.db'}",
+         **config}
+    )  # fmt: skip
+    if user is not None:
+        app.context_processor(lambda: {"jobs_dashboard_user": user})
+    return app
+
+
 def _insert_rows(app: Flask, *rows: dict[str, Any]) -> None:
     """History rows written in this order (ids ascending), whatever their enqueue times."""
     store = jobs_app.jobs.state(app).history
@@ -102,12 +115,10 @@ def test_6_failed_counts_say_what_they_count_and_link_to_failed_now(
 def test_7_last_run_is_when_the_last_job_was_enqueued(
     redis_url: str, redis_client: redis.Redis, tmp_path: Any
 ) -> None:
-    app = jobs_app.create_app(
-        {
-            "JOBS_REDIS_URL": redis_url,
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 's.db'}",
-            "JOBS_SCHEDULE": {"ten": {"job": "jobs_app:add", "args": [1, 1], "every": 10}},
-        }
+    app = make_app(
+        redis_url,
+        tmp_path,
+        JOBS_SCHEDULE={"ten": {"job": "jobs_app:add", "args": [1, 1], "every": 10}},
     )
     client = app.test_client()
 
@@ -248,17 +259,8 @@ def test_16_filter_urls_drop_empty_parameters(app: Flask, client: Any) -> None:
 def test_16_user_read_only_marker_and_favicon(
     redis_url: str, redis_client: redis.Redis, tmp_path: Any
 ) -> None:
-    app = jobs_app.create_app(
-        {
-            "JOBS_REDIS_URL": redis_url,
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'u.db'}",
-            "JOBS_DASHBOARD_AUTH": lambda: "read",
-        }
-    )
-
-    @app.context_processor
-    def user() -> dict[str, Any]:
-        return {"jobs_dashboard_user": {"name": "ann <ops>", "sign_out_url": "/logout"}}
+    user = {"name": "ann <ops>", "sign_out_url": "/logout"}
+    app = make_app(redis_url, tmp_path, user=user, JOBS_DASHBOARD_AUTH=lambda: "read")
 
     page = text(app.test_client().get("/jobs/"))
     assert 'class="fj-readonly"' in page and ">read-only<" in page
@@ -315,13 +317,7 @@ def test_stop_a_running_job_from_its_page_and_the_cli(
 def test_stop_button_is_hidden_from_viewers_and_refused(
     redis_url: str, redis_client: redis.Redis, tmp_path: Any
 ) -> None:
-    app = jobs_app.create_app(
-        {
-            "JOBS_REDIS_URL": redis_url,
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'v.db'}",
-            "JOBS_DASHBOARD_AUTH": lambda action: action != "stop",
-        }
-    )
+    app = make_app(redis_url, tmp_path, JOBS_DASHBOARD_AUTH=lambda action: action != "stop")
     client = app.test_client()
     with app.app_context():
         job = jobs_app.add.enqueue(1, 2)
@@ -336,9 +332,7 @@ def test_stop_button_is_hidden_from_viewers_and_refused(
 def test_audit_records_dashboard_and_cli_actions(
     app: Flask, ctx: None, client: Any, runner: FlaskCliRunner, work: Any
 ) -> None:
-    @app.context_processor
-    def user() -> dict[str, Any]:
-        return {"jobs_dashboard_user": {"name": "ann <ops>"}}
+    app.context_processor(lambda: {"jobs_dashboard_user": {"name": "ann <ops>"}})
 
     first, second = failed_jobs(work, "a", "b")
     token = csrf(client)
