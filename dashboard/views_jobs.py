@@ -64,9 +64,10 @@ def _job_ids(values: list[str]) -> tuple[list[str], int]:
 def _back() -> str:
     """The list the bulk form came from (its filters only, so never another site)."""
     given = dict(parse_qsl(request.form.get("back", "")[:4000]))
-    if request.form.get("back_to") == "failed_now":
+    back_to = request.form.get("back_to")
+    if back_to in ("failed_now", "scheduled_now"):
         queue: dict[str, Any] = {"queue": given["queue"][:100]} if given.get("queue") else {}
-        return url_for(".failed_now", **queue)
+        return url_for(f".{back_to}", **queue)
     kept: dict[str, Any] = {
         name: given[name][:300] for name in (*FILTERS, "cursor", "limit") if given.get(name)
     }

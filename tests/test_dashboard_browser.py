@@ -14,7 +14,10 @@ from test_dashboard_oncall import make_app
 import jobs_app
 from browser import browser_page, serve
 
-PAGES = ("/jobs/", "/jobs/jobs", "/jobs/failed", "/jobs/failures", "/jobs/queues", "/jobs/workers")
+PAGES = (
+    "/jobs/", "/jobs/jobs", "/jobs/failed", "/jobs/scheduled", "/jobs/failures", "/jobs/queues",
+    "/jobs/workers", "/jobs/schedules", "/jobs/audit",
+)  # fmt: skip
 
 
 def _fill_history(app: Flask, count: int = 60) -> list[str]:
@@ -131,7 +134,7 @@ def test_10_error_messages_and_drill_down_links(app: Flask, ctx: None, work: Any
         with page.expect_navigation():
             page.click(".fj-card a[href$='/jobs/failed']")
         assert page.locator("h1").inner_text() == "Failed now"
-        assert page.locator("#fj-failed-now").inner_text().count("the disk is full") == 1
+        assert page.locator("#fj-live-jobs").inner_text().count("the disk is full") == 1
 
 
 def test_16_user_read_only_favicon_and_clean_filter_urls(

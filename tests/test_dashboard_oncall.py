@@ -92,7 +92,7 @@ def test_6_failed_counts_say_what_they_count_and_link_to_failed_now(
     assert 'href="/jobs/failed">2</a>' in overview
     assert "failed attempts</a>" in overview and "(retried ones included)" in overview
     page = client.get("/jobs/failed")
-    assert page.status_code == 200
+    assert page.status_code == 200 and "<h1>Failed now</h1>" in text(page)
     body = text(page)
     assert "The 2 job(s) in RQ's failed registry right now" in body
     assert set(ROW_ID.findall(body)) == {job.id for job in jobs}
@@ -365,3 +365,27 @@ def test_audit_records_dashboard_and_cli_actions(
     rest = client.get(f"/jobs/api/audit?before={older['next_before']}").get_json()
     assert len(rest["entries"]) == 3
     assert client.get("/jobs/api/audit?before=x").status_code == 400
+
+
+def test_6_scheduled_lists_delayed_jobs_and_retries_soonest_first(
+    app: Flask, ctx: None, client: Any, work: Any
+) -> None:
+    retrying = jobs_app.flaky.enqueue("flaky-counter", 10)
+    work()  # fails once; its retry is due in a second
+    later = jobs_app.add.enqueue_in(timedelta(hours=1), 1, 2)
+    overview = text(client.get("/jobs/"))
+    assert 'href="/jobs/scheduled">2</a>' in overview
+    page = client.get("/jobs/scheduled")
+    assert page.status_code == 200 and "<h1>Scheduled</h1>" in text(page)
+    body = text(page)
+    assert ROW_ID.findall(body) == [retrying.id, later.id]  # soonest due first
+    assert "ConnectionError: attempt 1 failed" in body
+    assert body.count('<span class="fj-bad">-</span>') == 1  # the delayed job has no error
+    assert 'value="cancel"' in body and 'value="requeue"' not in body
+    response = client.post(
+        "/jobs/jobs/bulk",
+        data={"csrf_token": csrf(client), "action": "cancel", "back_to": "scheduled_now",
+              "job_ids": [later.id]},
+    )  # fmt: skip
+    assert response.status_code == 303 and response.location.startswith("/jobs/scheduled")
+    assert ROW_ID.findall(text(client.get("/jobs/scheduled"))) == [retrying.id]
