@@ -124,7 +124,8 @@ def history_show_command(job_id: str, as_json: bool, tracebacks: bool) -> None:
                     _stamp(r["ended_at"]),
                     None if r["run_seconds"] is None else f"{r['run_seconds']:.3f}",
                     r["worker"],
-                    _cut(_error(r), ERROR_WIDTH) or None,
+                    _cut(" ".join(filter(None, [r["exc_type"], r["exc_message"]])), ERROR_WIDTH)
+                    or None,
                 ]
                 for r in rows
             ],
