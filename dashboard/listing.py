@@ -23,12 +23,36 @@ def _contains(text: str) -> str:
     return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
+#: A filter matching fewer rows than this is read through its own index and sorted;
+#: a broader one walks the enqueue-time index until the page is full.
+SELECTIVE = 5_000
+
+
+def _unindexed(column: Any) -> Any:
+    """``column || ''``: the same value, but no index on the column drives the query.
+
+    SQLite without ANALYZE statistics prefers an equality index ((status, id),
+    (queue, id)) and then sorts every matching row by enqueue time: 0.5 s for a
+    queue of 300,000 rows, against 2 ms walking the enqueue-time index. For a
+    filter that matches few rows it is the other way round (the walk reads the
+    whole index), hence the probe in `_broad`.
+    """
+    return column.concat(sa.literal_column("''"))
+
+
+def _broad(query: HistoryQuery, indexed: list[Any]) -> bool:
+    """Whether the equality filters match ``SELECTIVE`` rows or more (one index probe)."""
+    t = query.table
+    probe = sa.select(sa.func.count()).select_from(
+        sa.select(t.c.id).where(*indexed).limit(SELECTIVE).subquery()
+    )
+    with query.store.engine(query.app).connect() as conn:
+        return int(conn.execute(probe).scalar_one()) >= SELECTIVE
+
+
 def _function(column: Any, name: str) -> Any:
-    """A full path (``pkg.mod.func`` or ``pkg.mod:func``) matches itself; a bare name, any."""
-    path = name.replace(":", ".")
-    if "." in path:
-        return column == path
-    return sa.or_(column == path, column.like(_contains("." + path)[:-1], escape="\\"))
+    """A bare function name matches itself in any module (``pkg.mod.name``)."""
+    return sa.or_(column == name, column.like(_contains("." + name)[:-1], escape="\\"))
 
 
 def jobs_page(
@@ -47,12 +71,15 @@ def jobs_page(
 ) -> HistoryPage:
     """Rows matching every filter, newest enqueued first; ``next_cursor`` is a row id."""
     t = query.table
-    conditions: list[Any] = []
-    if status:
-        conditions.append(t.c.status == status)
-    if queue:
-        conditions.append(t.c.queue == queue)
-    if function:
+    equal = {"status": status, "queue": queue}
+    if function and "." in function.replace(":", "."):
+        equal["func"] = function.replace(":", ".")
+        function = None
+    indexed = [t.c[name] == value for name, value in equal.items() if value]
+    if indexed and _broad(query, indexed):
+        indexed = [_unindexed(t.c[name]) == value for name, value in equal.items() if value]
+    conditions: list[Any] = list(indexed)
+    if function:  # a bare name: no index helps
         conditions.append(_function(t.c.func, function))
     if origin:
         conditions.append(t.c.origin.like(_contains(origin)[1:], escape="\\"))

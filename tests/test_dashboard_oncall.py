@@ -8,6 +8,7 @@ import subprocess
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import pytest
 import redis
 from flask import Flask
 from flask.testing import FlaskCliRunner
@@ -15,6 +16,7 @@ from rq.job import JobStatus
 
 import jobs_app
 from conftest import csrf, failed_jobs, flask_command, stop_process, text, wait_for
+from flask_jobs.dashboard import listing
 from flask_jobs.keys import PAUSED_QUEUES_KEY, schedule_key
 from flask_jobs.ops.jobs import stop
 
@@ -43,7 +45,7 @@ def _insert_rows(app: Flask, *rows: dict[str, Any]) -> None:
 
 
 def test_3_jobs_list_is_newest_enqueued_first_across_pages(
-    app: Flask, ctx: None, client: Any
+    app: Flask, ctx: None, client: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     base = datetime(2026, 11, 30, 20, 33, 35, tzinfo=timezone.utc)
     # written out of order: the row of the job enqueued last has the smallest id
@@ -64,6 +66,13 @@ def test_3_jobs_list_is_newest_enqueued_first_across_pages(
         page = text(client.get(found.group(1).replace("&amp;", "&")))
         seen += ROW_ID.findall(page)
     assert seen == ["job-4", "job-3", "job-2", "job-1", "job-0"]
+    # a filter is read through its own index when it matches few rows, else through the
+    # enqueue-time index: the same order either way
+    for selective in (5_000, 1):
+        monkeypatch.setattr(listing, "SELECTIVE", selective)
+        for query in ("status=finished", "queue=default", "function=jobs_app.add"):
+            page = text(client.get(f"/jobs/jobs?{query}"))
+            assert ROW_ID.findall(page) == ["job-4", "job-3", "job-2", "job-1", "job-0"], query
 
 
 def test_5_paused_queue_on_the_overview_and_in_status(
