@@ -225,7 +225,7 @@ def test_12_bulk_messages_say_why_jobs_were_skipped(
 
 
 def test_13_a_manual_requeue_says_whether_the_retry_policy_applies(
-    app: Flask, ctx: None, client: Any, work: Any
+    app: Flask, ctx: None, client: Any, work: Any, runner: FlaskCliRunner
 ) -> None:
     retried = jobs_app.always_fails.enqueue(1)
     plain = jobs_app.fail.enqueue("x")
@@ -240,6 +240,9 @@ def test_13_a_manual_requeue_says_whether_the_retry_policy_applies(
         f"/jobs/job/{plain.id}/requeue", data={"csrf_token": csrf(client)}, follow_redirects=True
     )
     assert "It has no retry policy" in text(response)
+    work()  # both fail again; the CLI says the same
+    result = runner.invoke(args=["jobs", "requeue", retried.id])
+    assert result.exit_code == 0 and "It runs once: its retry policy is used up" in result.output
 
 
 def test_15_tracebacks_show_the_jobs_own_frames_first(
