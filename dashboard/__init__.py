@@ -8,21 +8,24 @@ a CSRF token; the dashboard refuses to serve outside debug/testing until
 from __future__ import annotations
 
 from importlib import resources
-from typing import Any
+from typing import Any, NoReturn
 
 import redis
-from flask import Blueprint, Flask, current_app, jsonify, render_template, request
-from werkzeug.exceptions import HTTPException
+from flask import Blueprint, Flask, abort, current_app, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from flask_jobs.errors import JobsConnectionError
+from flask_jobs.ops.audit import audit_table
 
 from . import (
     jobs_common,
     security,
     views_api,
+    views_audit,
     views_failures,
     views_job,
     views_jobs,
+    views_live,
     views_metrics,
     views_ops,
     views_overview,
@@ -63,28 +66,56 @@ def create_blueprint() -> Blueprint:
     def http_error(exc: HTTPException) -> Any:
         if exc.code is None or exc.code < 400:
             return exc
-        return _error(exc.code, exc.description or exc.name)
+        body, code = _error(exc.code, exc.description or exc.name)
+        if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+            return body, code, {"Allow": ", ".join(exc.valid_methods)}
+        return body, code
 
     views_overview.register(bp)
     jobs_common.register(bp)
     views_jobs.register(bp)
     views_job.register(bp)
     views_failures.register(bp)
+    views_live.register(bp)
+    views_audit.register(bp)
     views_ops.register(bp)
     views_api.register(bp)
     views_metrics.register(bp)
+    # Last: any other path under the dashboard gets the dashboard's own 404 (or 405) page.
+    for rule, endpoint in (("/<path:rest>", "not_found"), ("/api/<path:rest>", "not_found_api")):
+        bp.add_url_rule(rule, endpoint, _not_found, methods=["GET", "POST"])
     return bp
 
 
-def _error(code: int, message: str) -> Any:
+def _not_found(rest: str) -> NoReturn:
+    """No page here: a 405 when the path is an action (a POST from a button), else a 404."""
+    if request.method == "GET":
+        adapter = current_app.url_map.bind_to_environ(request.environ)
+        try:
+            endpoint, _ = adapter.match(request.path, method="POST")
+        except HTTPException:
+            endpoint = ""
+        if endpoint and not str(endpoint).rpartition(".")[2].startswith("not_found"):
+            raise MethodNotAllowed(
+                ["POST"],
+                description="This address is an action: the dashboard's buttons send it as a "
+                "form (POST). Go back to the page and use the button.",
+            )
+    abort(404, f"There is no dashboard page at {request.path[:200]!r}.")
+
+
+def _error(code: int, message: str) -> tuple[Any, int]:
     """An error page, or a JSON error body for the API."""
-    if (request.endpoint or "").rpartition(".")[2].startswith("api_"):
+    if (request.endpoint or "").rpartition(".")[2].startswith(("api_", "not_found_api")):
         return jsonify({"error": message, "status": code}), code
     return render_template("flask_jobs/error.html", code=code, message=message), code
 
 
 def register_dashboard(app: Flask) -> None:
     """Mount the dashboard at ``JOBS_DASHBOARD_URL_PREFIX`` unless it is disabled."""
-    config = app.extensions["jobs"].config
+    state = app.extensions["jobs"]
+    config = state.config
+    # The audit table on the history's metadata now, so `flask db migrate` sees it.
+    audit_table(state.history.table.metadata)
     if config.dashboard_enabled:
         app.register_blueprint(create_blueprint(), url_prefix=config.dashboard_url_prefix)

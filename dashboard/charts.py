@@ -10,14 +10,41 @@ from markupsafe import Markup, escape
 __all__ = ["throughput_svg"]
 
 
+def _labels(series: Sequence[dict[str, Any]], label_every: int) -> dict[int, str]:
+    """The x-axis labels by bucket index: a date wherever the day changes.
+
+    With ``label_every`` 0, one label per day, at midnight (UTC), e.g. "Tue 01 Dec";
+    otherwise every ``label_every`` buckets a time, with the date before it on the first
+    label and wherever the day changed since the previous label.
+    """
+    labels: dict[int, str] = {}
+    last_day = None
+    for index, row in enumerate(series):
+        at = row["at"]
+        if label_every == 0:
+            if at.hour == 0 and at.minute == 0:
+                labels[index] = at.strftime("%a %d %b")
+            continue
+        if index % label_every:
+            continue
+        day = at.date()
+        labels[index] = at.strftime("%H:%M" if day == last_day else "%d %b %H:%M")
+        last_day = day
+    return labels
+
+
 def throughput_svg(series: Sequence[dict[str, Any]], *, label_every: int) -> Markup:
-    """Stacked bars of finished (bottom) and failed (top) jobs per bucket, with a y-axis."""
+    """Stacked bars of finished (bottom) and failed (top) jobs per bucket, with a y-axis.
+
+    ``label_every``: label every n-th bucket with its time, or 0 for one label a day.
+    """
     width, height, left, bottom, top = 720, 180, 40, 20, 10
     count = max(1, len(series))
     peak = max([row["finished"] + row["failed"] for row in series] + [1])
     plot_h = height - bottom - top
     slot = (width - left) / count
     bar = max(1.0, slot * 0.8)
+    labels = _labels(series, label_every)
     parts = [
         f'<svg class="fj-chart" viewBox="0 0 {width} {height}" role="img" '
         f'aria-label="finished and failed jobs per interval">',
@@ -43,8 +70,7 @@ def throughput_svg(series: Sequence[dict[str, Any]], *, label_every: int) -> Mar
                 f'<rect class="fj-bar-failed" x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" '
                 f'height="{failed_h:.1f}">{title}</rect>'
             )
-        if index % label_every == 0:
-            label = escape(row["at"].strftime("%H:%M" if label_every < 100 else "%m-%d"))
-            parts.append(f'<text x="{x:.1f}" y="{height - 4}">{label}</text>')
+        if index in labels:
+            parts.append(f'<text x="{x:.1f}" y="{height - 4}">{escape(labels[index])}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))

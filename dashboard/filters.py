@@ -55,6 +55,17 @@ class Filters:
         except ValueError as exc:
             abort(400, str(exc))
 
+    def problem(self) -> str | None:
+        """Why these filters can match nothing, when that is plain from the filters alone."""
+        arguments = self.search_arguments()
+        since, until = arguments["since"], arguments["until"]
+        if since is not None and until is not None and since >= until:
+            return (
+                f"'enqueued since' ({self.since}) is not before 'until' ({self.until}): "
+                "no job can match. Swap them, or clear one."
+            )
+        return None
+
     def query(self) -> dict[str, Any]:
         """The filters that are set, as query arguments."""
         return {name: value for name, value in dataclasses.asdict(self).items() if value}

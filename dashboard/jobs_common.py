@@ -25,6 +25,7 @@ __all__ = [
     "confirm_page",
     "counted",
     "fetch",
+    "first_line",
     "history",
     "history_off",
     "perform",
@@ -38,7 +39,7 @@ __all__ = [
 ]
 
 #: How a message says that each of `flask_jobs.ops.jobs.ACTIONS` was done.
-DONE = {"requeue": "Requeued", "cancel": "Canceled", "delete": "Deleted"}
+DONE = {"requeue": "Requeued", "cancel": "Canceled", "delete": "Deleted", "stop": "Asked to stop"}
 
 
 # -- input at the edge -----------------------------------------------------------
@@ -113,21 +114,21 @@ def perform(action: str, job: FlaskJob) -> None:
     ops.perform(state(), action, job)
 
 
-def perform_all(action: str, jobs: Iterable[FlaskJob | None]) -> tuple[int, int]:
-    """``action`` on each job: how many were done, and how many skipped (gone or wrong state)."""
-    return ops.perform_all(state(), action, jobs)
+def perform_all(action: str, jobs: Iterable[FlaskJob | None]) -> ops.Outcome:
+    """``action`` on each job: how many were done, and why the others were skipped."""
+    return ops.perform_each(state(), action, jobs)
 
 
-def counted(action: str, done: int, skipped: int, what: str = "job(s)") -> tuple[str, str]:
-    """The message and flash category after ``action`` on many jobs."""
-    message = f"{DONE[action]} {done} {what}."
+def counted(outcome: ops.Outcome, what: str = "job(s)", *, invalid: int = 0) -> tuple[str, str]:
+    """The message and flash category after an action on many jobs: why any were skipped."""
+    message = f"{DONE[outcome.action]} {outcome.done} {what}."
+    reasons = [outcome.why()] if outcome.skipped else []
+    if invalid:
+        reasons.append(f"{invalid} not a job id")
+    skipped = outcome.skipped_count + invalid
     if skipped:
-        message += (
-            f" Skipped {skipped}: gone from Redis, or not in a state that allows it"
-            " (requeue: failed, stopped or canceled; cancel: queued, scheduled or deferred;"
-            " delete: not running)."
-        )
-    return message, "error" if skipped and not done else "message"
+        message += f" Skipped {skipped}: {'; '.join(reasons)}."
+    return message, "error" if skipped and not outcome.done else "message"
 
 
 # -- responses -----------------------------------------------------------------------
@@ -167,6 +168,23 @@ def job_url_maker() -> Callable[[str], str]:
     return job_url
 
 
+def jobs_url_maker() -> Callable[..., str]:
+    """A fast ``url_for(".jobs", **filters)`` for links in long lists (set filters only)."""
+    base = url_for("jobs_dashboard.jobs")
+
+    def jobs_url(**filters: Any) -> str:
+        kept = {name: value for name, value in filters.items() if value}
+        return base + ("?" + urlencode(kept) if kept else "")
+
+    return jobs_url
+
+
+def first_line(text: str | None, limit: int = 100) -> str:
+    """The first line of ``text``, cut to ``limit`` characters with an ellipsis when cut."""
+    line = (text or "").strip().partition("\n")[0].rstrip()
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+
+
 def when(moment: datetime | str | None) -> str:
     """A time from the history as UTC, to the second."""
     if moment is None:
@@ -184,4 +202,9 @@ def register(bp: Blueprint) -> None:
 
     @bp.context_processor
     def _helpers() -> dict[str, object]:
-        return {"when": when, "job_url": job_url_maker()}
+        return {
+            "when": when,
+            "job_url": job_url_maker(),
+            "jobs_url": jobs_url_maker(),
+            "first_line": first_line,
+        }

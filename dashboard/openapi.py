@@ -38,7 +38,7 @@ def _text_filter(name: str, description: str) -> dict[str, Any]:
 def _window() -> dict[str, Any]:
     return _query(
         "window",
-        {"type": "string", "enum": ["1h", "24h", "7d"], "default": "24h"},
+        {"type": "string", "enum": ["1h", "24h", "7d", "30d"], "default": "24h"},
         "How far back to look.",
     )
 
@@ -157,6 +157,20 @@ def _schemas() -> dict[str, Any]:
         },
         "required": ["exc_type", "count"],
     }
+    audit_entry = {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"},
+            "at": _TIME,
+            "actor": {"type": "string", "description": "Who: the user, or the CLI's login."},
+            "source": {"type": "string", "enum": ["dashboard", "cli"]},
+            "action": {"type": "string"},
+            "target": _NULL_STR,
+            "count": {"type": "integer", "description": "How many things it changed."},
+            "detail": _NULL_STR,
+        },
+        "required": ["id", "at", "actor", "source", "action", "count"],
+    }
     return {
         "Attempt": attempt,
         "Overview": {
@@ -197,6 +211,14 @@ def _schemas() -> dict[str, Any]:
             "type": "object",
             "properties": {"schedules": {"type": "array", "items": schedule}},
             "required": ["schedules"],
+        },
+        "Audit": {
+            "type": "object",
+            "properties": {
+                "entries": {"type": "array", "items": audit_entry},
+                "next_before": {"type": ["integer", "null"]},
+            },
+            "required": ["entries", "next_before"],
         },
         "Error": {
             "type": "object",
@@ -291,6 +313,21 @@ def openapi_document() -> dict[str, Any]:
                     "operationId": "listSchedules",
                     "summary": "Every schedule: trigger, next and last run, outcome, state.",
                     "responses": _ok("The schedules.", "Schedules"),
+                }
+            },
+            "/api/audit": {
+                "get": {
+                    "operationId": "auditLog",
+                    "summary": "Operator actions (dashboard and CLI), newest first.",
+                    "parameters": [
+                        _query(
+                            "before",
+                            {"type": "integer", "minimum": 0, "maximum": 2**62},
+                            "The `next_before` of the previous page.",
+                        ),
+                        _limit(50),
+                    ],
+                    "responses": _ok("One page of the audit log.", "Audit"),
                 }
             },
         },

@@ -38,9 +38,15 @@ _ENDPOINT_ACTIONS = {
     "schedule_pause": "pause_schedule",
     "schedule_resume": "resume_schedule",
 }
-_JOB_ACTIONS = {"requeue": "requeue", "cancel": "cancel", "delete": "delete", "copy": "enqueue"}
+_JOB_ACTIONS = {
+    "requeue": "requeue",
+    "cancel": "cancel",
+    "delete": "delete",
+    "stop": "stop",
+    "copy": "enqueue",
+}
 WRITE_ACTIONS = (
-    "requeue", "cancel", "delete", "enqueue", "pause_queue", "resume_queue", "empty_queue",
+    "requeue", "cancel", "delete", "stop", "enqueue", "pause_queue", "resume_queue", "empty_queue",
     "run_schedule", "pause_schedule", "resume_schedule",
 )  # fmt: skip
 

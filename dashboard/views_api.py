@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 
 from flask import Blueprint, abort, current_app, jsonify, request
@@ -15,11 +15,10 @@ from flask_jobs.ops.live import status_data
 from flask_jobs.scheduler.control import ScheduleControl
 
 from .openapi import openapi_document
+from .views_failures import WINDOWS
 from .web import arg_choice, arg_int, state
 
 __all__ = ["register"]
-
-WINDOWS = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
 
 
 def _json_ready(value: Any) -> Any:
@@ -101,7 +100,7 @@ def api_job(job_id: str) -> ResponseReturnValue:
 
 
 def api_failures() -> ResponseReturnValue:
-    """Failures grouped by function and exception type over ``window`` (1h, 24h, 7d)."""
+    """Failures grouped by function and exception type over ``window`` (1h, 24h, 7d, 30d)."""
     window = WINDOWS[arg_choice("window", tuple(WINDOWS), "24h")]
     groups = _history().top_exceptions(window, limit=arg_int("limit", 50, minimum=1, maximum=500))
     return jsonify(_json_ready({"groups": groups}))

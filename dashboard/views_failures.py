@@ -24,6 +24,7 @@ from .jobs_common import (
     statuses,
     text_field,
 )
+from .views_audit import note
 from .web import arg_choice, render
 
 __all__ = ["register"]
@@ -108,8 +109,9 @@ def _group_action(action: str) -> ResponseReturnValue:
     chosen = (
         job for job in jobs_of_group if job is not None and _still_failed(job, attempts[job.id])
     )
-    done, skipped = perform_all(action, chosen)
-    message, category = counted(action, done, skipped, f"failed job(s) of {func} with {exc_type}")
+    outcome = perform_all(action, chosen)
+    message, category = counted(outcome, f"failed job(s) of {func} with {exc_type}")
+    note(action, f"{func} / {exc_type}", outcome.done, message)
     return redirect_with(back, message, category)
 
 

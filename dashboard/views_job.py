@@ -11,11 +11,12 @@ from flask.typing import ResponseReturnValue
 from rq.exceptions import DeserializationError, InvalidJobOperation
 from rq.job import JobStatus
 from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.exceptions import MethodNotAllowed
 
 from flask_jobs.errors import HistoryUnavailable, JobsError
 from flask_jobs.jobs.flask_job import META_PROGRESS, FlaskJob
 from flask_jobs.keys import JOB_ID
-from flask_jobs.ops.jobs import ACTIONS, CANCELABLE, REQUEUEABLE
+from flask_jobs.ops.jobs import ACTIONS, CANCELABLE, REQUEUEABLE, retry_note
 
 from .jobs_common import (
     DONE,
@@ -25,6 +26,8 @@ from .jobs_common import (
     perform,
     redirect_with,
 )
+from .tracebacks import split_traceback
+from .views_audit import note
 from .web import render, state
 
 __all__ = ["register"]
@@ -35,6 +38,13 @@ JOB_ACTIONS = (*ACTIONS, "copy")
 
 
 def _check_id(job_id: str) -> None:
+    head, _, action = job_id.rpartition("/")
+    if request.method == "GET" and action in JOB_ACTIONS and JOB_ID.fullmatch(head):
+        raise MethodNotAllowed(
+            ["POST"],
+            description=f"{action.capitalize()} is an action: the button on the job's page "
+            "sends it as a form (POST). Open the job's page and use the button.",
+        )
     if not JOB_ID.fullmatch(job_id):
         abort(
             404,
@@ -94,6 +104,8 @@ def _describe(job_id: str, live: FlaskJob | None, attempts: list[dict[str, Any]]
             can_requeue=status in REQUEUEABLE,
             can_cancel=status in CANCELABLE,
             can_delete=status != JobStatus.STARTED,
+            can_stop=status == JobStatus.STARTED,
+            retry_note=retry_note(live) if status in REQUEUEABLE else None,
         )
         events = state().events
         try:  # the real arguments, redacted here as the history redacts them
@@ -158,6 +170,10 @@ def job(job_id: str) -> ResponseReturnValue:
             "(it may have expired, been deleted, or been purged from the history).",
         )
     context = _describe(job_id, live, attempts)
+    attempts = [
+        {**a, "tb": split_traceback(a["traceback"]) if a.get("traceback") else None}
+        for a in attempts
+    ]
     return render(
         "flask_jobs/job_detail.html",
         "flask_jobs/job_detail_live.html",
@@ -183,6 +199,7 @@ def job_action(job_id: str, action: str) -> ResponseReturnValue:
             copy = _copy(live)
         except (JobsError, DeserializationError, TypeError, ValueError) as exc:
             return redirect_with(here, f"Could not enqueue a copy of job {job_id}: {exc}", "error")
+        note("enqueue", copy.id, 1, f"a copy of {job_id}")
         return redirect_with(
             url_for(".job", job_id=copy.id), f"Enqueued {copy.id}, a copy of {job_id}."
         )
@@ -196,11 +213,29 @@ def job_action(job_id: str, action: str) -> ResponseReturnValue:
             danger=True,
             cancel_url=here,
         )
+    if action == "stop" and request.form.get("confirm") != "yes":
+        return confirm_page(
+            "Stop job",
+            f"Stop job {job_id} ({live.func_name}) while it runs?",
+            url_for(".job_action", job_id=job_id, action="stop"),
+            [],
+            notes=[
+                "The worker running it interrupts the job where it is: work it did is not "
+                "undone. The job ends as stopped, and can be requeued from its page.",
+            ],
+            button="Stop the job",
+            danger=True,
+            cancel_url=here,
+        )
     try:
         perform(action, live)
     except (JobsError, InvalidJobOperation) as exc:
         return redirect_with(here, f"Could not {action} job {job_id}: {exc}", "error")
-    return redirect_with(here, f"{DONE[action]} job {job_id}.")
+    note(action, job_id, 1)
+    message = f"{DONE[action]} job {job_id}."
+    if action == "requeue":
+        message += " " + retry_note(live)
+    return redirect_with(here, message)
 
 
 def register(bp: Blueprint) -> None:

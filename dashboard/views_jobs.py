@@ -6,13 +6,12 @@ import dataclasses
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from flask import Blueprint, abort, render_template, request, url_for
+from flask import Blueprint, abort, make_response, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from flask_jobs.history.events import STATUSES
-from flask_jobs.history.query import MAX_PAGE
+from flask_jobs.history.query import MAX_PAGE, HistoryPage
 from flask_jobs.keys import JOB_ID
-from flask_jobs.ops.jobs import ACTIONS
 from flask_jobs.ops.matching import JOB_PATH, MATCHING_CAP, matching_ids, requeue_ids
 
 from .filters import FILTERS, INLINE_LIMIT, Filters
@@ -27,11 +26,15 @@ from .jobs_common import (
     redirect_with,
     statuses,
 )
+from .listing import jobs_page
+from .views_audit import note
 from .web import arg_int, render, state
 
 __all__ = ["register"]
 
 PAGE_SIZE = 50
+#: What a bulk form can do to the jobs ticked (a stop is asked for job by job, on its page).
+BULK_ACTIONS = ("requeue", "cancel", "delete")
 #: At most this many ids in one bulk form (a page holds at most MAX_PAGE rows).
 BULK_CAP = 1_000
 #: What a row of the list shows (tracebacks, arguments and results stay in the database).
@@ -59,8 +62,12 @@ def _job_ids(values: list[str]) -> tuple[list[str], int]:
 
 
 def _back() -> str:
-    """The jobs list the bulk form came from (its filters only, so never another site)."""
+    """The list the bulk form came from (its filters only, so never another site)."""
     given = dict(parse_qsl(request.form.get("back", "")[:4000]))
+    back_to = request.form.get("back_to")
+    if back_to in ("failed_now", "scheduled_now"):
+        queue: dict[str, Any] = {"queue": given["queue"][:100]} if given.get("queue") else {}
+        return url_for(f".{back_to}", **queue)
     kept: dict[str, Any] = {
         name: given[name][:300] for name in (*FILTERS, "cursor", "limit") if given.get(name)
     }
@@ -70,22 +77,42 @@ def _back() -> str:
 # -- views ---------------------------------------------------------------------------
 
 
+def _clean_url() -> str | None:
+    """This URL without its empty parameters (a form sends every field), if it had any."""
+    if all(value for _, value in request.args.items(multi=True)):
+        return None
+    kept = [(name, value) for name, value in request.args.items(multi=True) if value]
+    return request.path + ("?" + urlencode(kept) if kept else "")
+
+
 def jobs() -> ResponseReturnValue:
-    """Jobs from the history, newest first, filtered, a page at a time."""
+    """Jobs from the history, newest enqueued first, filtered, a page at a time."""
+    clean = _clean_url()
+    if clean is not None and request.headers.get("HX-Request") != "true":
+        return redirect(clean, 303)
     filters = Filters.parse(request.args)
     limit = arg_int("limit", PAGE_SIZE, minimum=1, maximum=MAX_PAGE)
     cursor = _cursor()
     query = history()
     if query is None:
         return history_off()
-    with reading_history():
-        page = query.search(
-            **filters.search_arguments(), cursor=cursor, limit=limit, columns=LIST_COLUMNS
-        )
+    problem = filters.problem()
+    if problem is not None:
+        page = HistoryPage(rows=[], next_cursor=None)
+    else:
+        with reading_history():
+            page = jobs_page(
+                query,
+                **filters.search_arguments(),
+                cursor=cursor,
+                limit=limit,
+                columns=LIST_COLUMNS,
+            )
     here = filters.query()
     if limit != PAGE_SIZE:
         here["limit"] = str(limit)
     context = {
+        "problem": problem,
         "rows": page.rows,
         "filters": filters,
         "statuses": STATUSES,
@@ -97,14 +124,19 @@ def jobs() -> ResponseReturnValue:
     }
     if request.headers.get("HX-History-Restore-Request") == "true":
         return render_template("flask_jobs/jobs_list.html", **context)
-    return render("flask_jobs/jobs_list.html", "flask_jobs/_job_rows.html", **context)
+    response = make_response(
+        render("flask_jobs/jobs_list.html", "flask_jobs/_job_rows.html", **context)
+    )
+    if clean is not None:  # htmx sent the filter form: show the clean URL in the address bar
+        response.headers["HX-Push-Url"] = clean
+    return response
 
 
 def jobs_bulk() -> ResponseReturnValue:
     """Requeue, cancel or delete the jobs ticked on a page of the list."""
     action = request.form.get("action", "")
-    if action not in ACTIONS:
-        abort(400, f"'action' must be one of {', '.join(ACTIONS)}, not {action[:40]!r}.")
+    if action not in BULK_ACTIONS:
+        abort(400, f"'action' must be one of {', '.join(BULK_ACTIONS)}, not {action[:40]!r}.")
     ids, invalid = _job_ids(request.form.getlist("job_ids"))
     back = _back()
     if not ids:
@@ -120,8 +152,11 @@ def jobs_bulk() -> ResponseReturnValue:
             danger=True,
             cancel_url=back,
         )
-    done, skipped = perform_all(action, (fetch(job_id) for job_id in ids))
-    return redirect_with(back, *counted(action, done, skipped + invalid))
+    outcome = perform_all(action, (fetch(job_id) for job_id in ids))
+    message, category = counted(outcome, invalid=invalid)
+    target = ids[0] if len(ids) == 1 else f"{len(ids)} selected jobs"
+    note(action, target, outcome.done, message)
+    return redirect_with(back, message, category)
 
 
 def jobs_requeue_matching() -> ResponseReturnValue:
@@ -175,11 +210,15 @@ def jobs_requeue_matching() -> ResponseReturnValue:
             )
             .enqueue(filters.query())
         )
+        note(
+            "requeue", f"failed jobs matching {filters.query()}", failed, f"background job {job.id}"
+        )
         return redirect_with(
             url_for(".job", job_id=job.id),
             f"Requeuing {failed} failed job(s) in the background: this job does it.",
         )
     done, skipped = requeue_ids(state(), ids)
+    note("requeue", f"failed jobs matching {filters.query()}", done)
     message = f"Requeued {done} failed job(s)" + (f", skipped {skipped}" if skipped else "") + "."
     if capped:
         message += f" Capped at {MATCHING_CAP:,}: run it again for the rest."

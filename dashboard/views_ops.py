@@ -25,9 +25,11 @@ from flask_jobs.jobs.flask_job import META_PROGRESS
 from flask_jobs.keys import JOB_ID, QUEUE_NAME, SCHEDULE_NAME
 from flask_jobs.ops.live import listening, queue_counts, registered_workers
 from flask_jobs.ops.queues import empty_queue, known_queue, pause_queue, resume_queue
+from flask_jobs.ops.schedules import with_last_runs
 from flask_jobs.scheduler.control import ScheduleControl
 from flask_jobs.state import JobsState
 
+from .views_audit import note
 from .web import age, render, state
 
 __all__ = ["register"]
@@ -126,6 +128,7 @@ def queue_pause(name: str) -> ResponseReturnValue:
     jobs_state = state()
     name = _queue_name(jobs_state, name)
     pause_queue(jobs_state, name)
+    note("pause_queue", name, 1)
     return _done("jobs_dashboard.queues", "queue-paused", name=name)
 
 
@@ -134,6 +137,7 @@ def queue_resume(name: str) -> ResponseReturnValue:
     jobs_state = state()
     name = _queue_name(jobs_state, name)
     resume_queue(jobs_state, name)
+    note("resume_queue", name, 1)
     return _done("jobs_dashboard.queues", "queue-resumed", name=name)
 
 
@@ -159,6 +163,7 @@ def queue_empty(name: str) -> ResponseReturnValue:
             cancel=url_for("jobs_dashboard.queues"),
         )
     deleted = empty_queue(jobs_state, name)
+    note("empty_queue", name, deleted)
     current_app.logger.warning("dashboard: emptied queue %s (%d jobs deleted)", name, deleted)
     return _done("jobs_dashboard.queues", "queue-emptied", name=name, count=str(deleted))
 
@@ -255,7 +260,9 @@ def _schedule_name(control: ScheduleControl, name: str) -> str:
 def schedule_rows(control: ScheduleControl) -> list[dict[str, Any]]:
     """Each schedule as `ScheduleControl.list` has it, with times in words."""
     rows = []
-    for row in control.list():
+    listed = control.list()
+    with_last_runs(control.app, control.state, listed)
+    for row in listed:
         outcome = row["last_outcome"]
         status = "disabled" if not row["enabled"] else "paused" if row["paused"] else "active"
         rows.append(
@@ -289,6 +296,7 @@ def schedule_run(name: str) -> ResponseReturnValue:
         job_id = control.run(name)
     except (JobsError, ValueError) as exc:
         abort(409, f"Schedule {name} could not be run: {exc}")
+    note("run_schedule", name, 1, f"enqueued job {job_id}")
     return _done("jobs_dashboard.schedules", "schedule-run", name=name, job=job_id)
 
 
@@ -297,6 +305,7 @@ def schedule_pause(name: str) -> ResponseReturnValue:
     control = _control()
     name = _schedule_name(control, name)
     control.pause(name)
+    note("pause_schedule", name, 1)
     return _done("jobs_dashboard.schedules", "schedule-paused", name=name)
 
 
@@ -305,6 +314,7 @@ def schedule_resume(name: str) -> ResponseReturnValue:
     control = _control()
     name = _schedule_name(control, name)
     control.resume(name)
+    note("resume_schedule", name, 1)
     return _done("jobs_dashboard.schedules", "schedule-resumed", name=name)
 
 

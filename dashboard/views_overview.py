@@ -15,11 +15,11 @@ from .web import POLL_CHOICES, arg_choice, poll_seconds, render, state
 
 __all__ = ["register"]
 
-#: Chart ranges: window, bucket, label every n buckets.
+#: Chart ranges: window, bucket, label every n buckets (0: a date label each day).
 RANGES = {
     "1h": (timedelta(hours=1), timedelta(minutes=1), 10),
     "24h": (timedelta(hours=24), timedelta(hours=1), 4),
-    "7d": (timedelta(days=7), timedelta(hours=2), 12),
+    "7d": (timedelta(days=7), timedelta(hours=2), 0),
 }
 
 

@@ -16,7 +16,12 @@ from . import auth
 from .extensions import db, jobs
 from .views import bp
 
-__all__ = ["create_app", "db", "jobs"]
+__all__ = ["MissingSecretKey", "create_app", "db", "jobs"]
+
+
+class MissingSecretKey(click.ClickException, RuntimeError):
+    """No SECRET_KEY outside debug: one line from ``flask``, a RuntimeError elsewhere."""
+
 
 #: The app's own settings, each overridable by the config dict or a FLASK_* variable.
 DEFAULTS: dict[str, Any] = {
@@ -61,7 +66,12 @@ def create_app(config: dict[str, Any] | None = None, *, instance_path: str | Non
     if not app.config.get("SECRET_KEY"):
         if not (app.debug or app.testing):
             # The session cookie carries the login: a known key would let anyone sign it.
-            raise RuntimeError("SECRET_KEY is not set: export FLASK_SECRET_KEY=<a long random>")
+            raise MissingSecretKey(
+                "SECRET_KEY is not set and this is not a debug run. The demo (make demo) is a "
+                "debug app on an embedded Redis: run its commands with FLASK_DEBUG=1, e.g. "
+                "FLASK_DEBUG=1 flask --app example_app jobs status. In production, export "
+                "FLASK_SECRET_KEY=<a long random> and FLASK_JOBS_REDIS_URL."
+            )
         app.config["SECRET_KEY"] = "dev"
     if not app.config.get("EXAMPLE_MAILBOX"):
         app.config["EXAMPLE_MAILBOX"] = os.path.join(app.instance_path, "mailbox")

@@ -9,6 +9,7 @@ look. Users come from ``EXAMPLE_USERS`` (password hashes from
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from flask import (
     Blueprint,
@@ -96,9 +97,17 @@ def login_before_dashboard() -> Response | None:
 
 
 @bp.app_context_processor
-def user_in_templates() -> dict[str, User | None]:
-    """``user`` in every template: who is signed in."""
-    return {"user": current_user()}
+def user_in_templates() -> dict[str, Any]:
+    """``user`` in every template: who is signed in; and the jobs dashboard's header hook."""
+    user = current_user()
+    shown = None
+    if user is not None:
+        shown = {
+            "name": user.name,
+            "sign_out_url": url_for("auth.logout"),
+            "sign_out_method": "post",
+        }
+    return {"user": user, "jobs_dashboard_user": shown}
 
 
 @bp.route("/login", methods=["GET", "POST"])

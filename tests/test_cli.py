@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from flask import Flask
@@ -179,3 +180,44 @@ def test_queue_empty(app: Flask, ctx: None, runner: FlaskCliRunner) -> None:
     assert "queue default is emptied: 3 job(s) deleted" in result.output
     assert not any(jobs_app.jobs.connection.exists(job.key) for job in jobs)
     assert kept.get_status() == JobStatus.QUEUED
+
+
+def test_history_show_full_errors_arguments_json_and_times(
+    app: Flask, ctx: None, runner: FlaskCliRunner, work: Any
+) -> None:
+    long = jobs_app.fail.enqueue("the disk is full " + "x" * 100 + " end")
+    short = jobs_app.fail.enqueue("short")
+    work()
+    result = runner.invoke(args=["jobs", "history", "show", long.id])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "function: jobs_app.fail" in out and "origin:" in out
+    assert '"the disk is full xxx' in out  # the arguments
+    assert f"attempt 1 error: RuntimeError: the disk is full {'x' * 100} end" in out
+    assert "RuntimeError the disk is full xxx" in out and "…" in out  # cut in the table
+    stamps = re.findall(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)? UTC", out)
+    assert stamps and not any(stamps)  # to the second, with the zone
+    assert "Traceback (most recent call last)" not in out and "--traceback prints" in out
+    shown = runner.invoke(args=["jobs", "history", "show", short.id, "--traceback"]).output
+    assert "RuntimeError: short" in shown and "…" not in shown
+    assert "Traceback (most recent call last)" in shown
+    data = json.loads(runner.invoke(args=["jobs", "history", "show", long.id, "--json"]).output)
+    assert data[0]["exc_message"].endswith(" end") and data[0]["ended_at"].endswith(" UTC")
+    assert "traceback" in data[0] and "status_rank" not in data[0]
+
+
+def test_requeue_and_purge_failed_show_progress_and_a_summary(
+    app: Flask, ctx: None, runner: FlaskCliRunner, work: Any
+) -> None:
+    for n in range(3):
+        jobs_app.fail.enqueue(str(n))
+    work()
+    result = runner.invoke(args=["jobs", "requeue", "--failed"])
+    assert result.exit_code == 0, result.output
+    assert "Requeuing failed jobs" in result.output  # click's bar (drawn in full on a terminal)
+    assert result.output.strip().splitlines()[-1] == "requeued 3 failed job(s)"
+    work()
+    result = runner.invoke(args=["jobs", "purge", "--failed", "--yes"])
+    assert result.exit_code == 0, result.output
+    assert "Deleting failed jobs" in result.output
+    assert result.output.strip().splitlines()[-1] == "deleted 3 failed job(s) from all queues"

@@ -26,7 +26,9 @@ def test_detail_shows_every_attempt_with_its_traceback(
     assert "jobs_app.always_fails" in body and "fj-status-failed" in body
     for attempt in (1, 2, 3):
         assert f"<strong>Attempt {attempt}</strong>" in body
-    assert body.count("<details><summary>Traceback</summary><pre>Traceback") == 3
+    # the job's own frames first, open; every frame (ours and RQ's too) behind a toggle
+    assert body.count("<summary>Traceback (the job's own frames)</summary><pre>Traceback") == 3
+    assert body.count("frame(s) of flask-jobs and RQ</summary><pre>Traceback") == 3
     assert body.count("ValueError: failure 7") >= 6  # the line above each traceback, and its end
     assert "raise ValueError(f&#34;failure {n}&#34;)" in body  # escaped, never raw
     assert ">Requeue</button>" in body and ">Cancel</button>" not in body

@@ -212,7 +212,7 @@ def test_failures_are_grouped(
     assert page.status_code == 200
     body = text(page)
     rows = re.findall(
-        r"<tr>\s*<td><code>([^<]+)</code></td>\s*<td[^>]*>([^<]+)</td>"
+        r"<tr>\s*<td><a href=\"[^\"]+\"><code>([^<]+)</code></a></td>\s*<td[^>]*>([^<]+)</td>"
         r"\s*<td class=\"fj-num\">(\d+)</td>",
         body,
     )

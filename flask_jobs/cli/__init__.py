@@ -5,7 +5,7 @@ from __future__ import annotations
 from .common import JobsGroup
 from .config import config_command
 from .history import history_group
-from .jobs import cancel_command, enqueue_command, purge_command, requeue_command
+from .jobs import cancel_command, enqueue_command, purge_command, requeue_command, stop_command
 from .queue import queue_group
 from .schedule import schedule_group
 from .status import status_command
@@ -21,6 +21,7 @@ for _command in (
     enqueue_command,
     requeue_command,
     cancel_command,
+    stop_command,
     purge_command,
     embedded_command,
     config_command,

@@ -3,6 +3,7 @@ clean line, the app's state, queue-name checks and plain-text tables."""
 
 from __future__ import annotations
 
+import getpass
 from typing import Any
 
 import click
@@ -11,9 +12,10 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, ScriptInfo
 
 from ..errors import JobsError
+from ..ops.audit import record
 from ..state import JobsState
 
-__all__ = ["JobsGroup", "app_state", "check_queue_names", "table"]
+__all__ = ["JobsGroup", "app_state", "audit", "check_queue_names", "table"]
 
 
 class JobsGroup(AppGroup):
@@ -42,6 +44,19 @@ def app_state() -> tuple[Flask, JobsState]:
     state = app.extensions["jobs"]
     assert isinstance(state, JobsState)
     return app, state
+
+
+def audit(action: str, target: str | None, count: int, detail: str | None = None) -> None:
+    """Record an action of this command in the audit log (who: the user at this terminal)."""
+    app, state = app_state()
+    try:
+        actor = getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container)
+        actor = "unknown"
+    record(
+        app, state, actor=actor, source="cli", action=action, target=target, count=count,
+        detail=detail,
+    )  # fmt: skip
 
 
 def check_queue_names(state: JobsState, names: tuple[str, ...]) -> None:

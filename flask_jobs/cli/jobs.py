@@ -1,8 +1,9 @@
-"""``flask jobs enqueue|requeue|cancel|purge``: put jobs on queues, and act on them by id."""
+"""``flask jobs enqueue|requeue|cancel|stop|purge``: put jobs on queues, and act on them by id."""
 
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -13,12 +14,18 @@ from rq.registry import FailedJobRegistry
 
 from ..errors import JobsError
 from ..jobs.flask_job import FlaskJob
-from ..ops.jobs import cancel, requeue, requeue_failed
+from ..ops.jobs import cancel, requeue, requeue_failed, retry_note, stop
 from ..ops.queues import queue_names
 from ..state import JobsState
-from .common import app_state, check_queue_names
+from .common import app_state, audit, check_queue_names
 
-__all__ = ["cancel_command", "enqueue_command", "purge_command", "requeue_command"]
+__all__ = [
+    "cancel_command",
+    "enqueue_command",
+    "purge_command",
+    "requeue_command",
+    "stop_command",
+]
 
 
 def _json_option(value: str | None, kind: type, label: str) -> Any:
@@ -80,26 +87,43 @@ def requeue_command(job_ids: tuple[str, ...], all_failed: bool, queue: str | Non
     if queue is not None and not all_failed:
         raise click.UsageError("--queue goes with --failed")
     if all_failed:
-        names = [queue] if queue else queue_names(state)
-        count = sum(requeue_failed(state, name) for name in names)
-        click.echo(f"requeued {count} failed job(s)")
+        registries = _failed_registries(state, queue)
+        total = sum(registry.count for registry in registries)
+        count = 0
+        with _progress(total, "Requeuing failed jobs") as bar:
+            for registry in registries:
+                count += requeue_failed(state, registry.name, progress=bar.update)
+        audit("requeue", f"failed jobs of {queue or 'all queues'}", count)
+        skipped = (
+            f", skipped {total - count} (expired, or no longer failed)" if count < total else ""
+        )
+        click.echo(f"requeued {count} failed job(s){skipped}")
         return
     _each_job(
         state,
+        "requeue",
         job_ids,
         lambda job: requeue(state, job),
-        lambda job: f"requeued {job.id} on {job.origin} (attempt {job.attempt})",
+        lambda job: f"requeued {job.id} on {job.origin} (attempt {job.attempt}). {retry_note(job)}",
     )
+
+
+def _progress(total: int, label: str) -> Any:
+    """click's progress bar on stderr (it draws only on a terminal; scripts see the summary)."""
+    return click.progressbar(length=total, label=label, file=sys.stderr)
 
 
 def _each_job(
     state: JobsState,
+    name: str,
     job_ids: tuple[str, ...],
     action: Callable[[FlaskJob], object],
     done: Callable[[FlaskJob], str],
 ) -> None:
-    """Apply ``action`` to each job; report every problem at the end, in one line."""
+    """Apply ``action`` (called ``name``) to each job, record it in the audit log, and
+    report every problem at the end, in one line."""
     problems = []
+    count = 0
     for job_id in job_ids:
         try:
             job = FlaskJob.fetch(job_id, connection=state.connection, serializer=state.serializer)
@@ -112,7 +136,10 @@ def _each_job(
         except JobsError as exc:
             problems.append(str(exc))
             continue
+        count += 1
         click.echo(done(job))
+    target = job_ids[0] if len(job_ids) == 1 else f"{len(job_ids)} jobs"
+    audit(name, target, count, "; ".join(problems) or None)
     if problems:
         raise click.ClickException("; ".join(problems))
 
@@ -123,7 +150,24 @@ def _each_job(
 def cancel_command(job_ids: tuple[str, ...]) -> None:
     """Cancel queued, scheduled or deferred jobs: JOB_ID..."""
     _, state = app_state()
-    _each_job(state, job_ids, lambda job: cancel(state, job), lambda job: f"canceled {job.id}")
+    _each_job(
+        state, "cancel", job_ids, lambda job: cancel(state, job), lambda job: f"canceled {job.id}"
+    )
+
+
+@click.command("stop")
+@click.argument("job_ids", nargs=-1, required=True)
+@with_appcontext
+def stop_command(job_ids: tuple[str, ...]) -> None:
+    """Stop running jobs: JOB_ID... (the worker ends each as stopped; requeue it later)."""
+    _, state = app_state()
+    _each_job(
+        state,
+        "stop",
+        job_ids,
+        lambda job: stop(state, job),
+        lambda job: f"asked worker {job.worker_name} to stop {job.id}",
+    )
 
 
 @click.command("purge")
@@ -142,15 +186,20 @@ def purge_command(failed: bool, queue: str | None, yes: bool) -> None:
     where = f"queue {queue!r}" if queue else "all queues"
     if not yes:
         click.confirm(f"Delete {total} failed job(s) from {where}?", abort=True)
-    count = 0
-    for registry in registries:
-        for job_id in registry.get_job_ids():
-            try:
-                job = FlaskJob.fetch(
-                    job_id, connection=state.connection, serializer=state.serializer
-                )
-                job.delete()
-            except NoSuchJobError:
-                registry.remove(job_id)
-            count += 1
-    click.echo(f"deleted {count} failed job(s)")
+    count = gone = 0
+    with _progress(total, "Deleting failed jobs") as bar:
+        for registry in registries:
+            for job_id in registry.get_job_ids():
+                try:
+                    job = FlaskJob.fetch(
+                        job_id, connection=state.connection, serializer=state.serializer
+                    )
+                    job.delete()
+                    count += 1
+                except NoSuchJobError:
+                    registry.remove(job_id)
+                    gone += 1
+                bar.update(1)
+    audit("delete", f"failed jobs of {queue or 'all queues'}", count)
+    expired = f" ({gone} had expired: their entries were removed)" if gone else ""
+    click.echo(f"deleted {count} failed job(s) from {where}{expired}")

@@ -6,7 +6,7 @@ import click
 from flask.cli import AppGroup
 
 from ..ops.queues import empty_queue, known_queue, pause_queue, resume_queue
-from .common import app_state
+from .common import app_state, audit
 
 __all__ = ["queue_group"]
 
@@ -23,6 +23,7 @@ def queue_pause_command(name: str) -> None:
     """
     _, state = app_state()
     pause_queue(state, name)
+    audit("pause_queue", name, 1)
     click.echo(f"queue {name} is paused: workers leave its jobs alone until it is resumed")
 
 
@@ -32,6 +33,7 @@ def queue_resume_command(name: str) -> None:
     """Let our workers take queue NAME's jobs again."""
     _, state = app_state()
     resume_queue(state, name)
+    audit("resume_queue", name, 1)
     click.echo(f"queue {name} is resumed")
 
 
@@ -44,4 +46,6 @@ def queue_empty_command(name: str, yes: bool) -> None:
     count = state.queue(known_queue(state, name)).count
     if not yes:
         click.confirm(f"Delete the {count} job(s) waiting in queue {name}?", abort=True)
-    click.echo(f"queue {name} is emptied: {empty_queue(state, name)} job(s) deleted")
+    deleted = empty_queue(state, name)
+    audit("empty_queue", name, deleted)
+    click.echo(f"queue {name} is emptied: {deleted} job(s) deleted")

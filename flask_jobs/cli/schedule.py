@@ -8,8 +8,9 @@ from typing import Any
 import click
 from flask.cli import AppGroup
 
+from ..ops.schedules import with_last_runs
 from ..scheduler.control import ScheduleControl
-from .common import app_state, table
+from .common import app_state, audit, table
 
 __all__ = ["schedule_group"]
 
@@ -27,6 +28,7 @@ def schedule_list_command(as_json: bool) -> None:
     """Every schedule: trigger, next run, last run and its outcome, paused."""
     app, state = app_state()
     rows = ScheduleControl(app, state).list()
+    with_last_runs(app, state, rows)
     if as_json:
         data = [
             {**row, "next_run": _when(row["next_run"]), "last_run": _when(row["last_run"])}
@@ -64,6 +66,7 @@ def schedule_pause_command(name: str) -> None:
     """Stop firing NAME until resumed (survives restarts)."""
     app, state = app_state()
     ScheduleControl(app, state).pause(name)
+    audit("pause_schedule", name, 1)
     click.echo(f"paused {name}")
 
 
@@ -73,6 +76,7 @@ def schedule_resume_command(name: str) -> None:
     """Fire NAME again, from now on."""
     app, state = app_state()
     ScheduleControl(app, state).resume(name)
+    audit("resume_schedule", name, 1)
     click.echo(f"resumed {name}")
 
 
@@ -81,4 +85,6 @@ def schedule_resume_command(name: str) -> None:
 def schedule_run_command(name: str) -> None:
     """Enqueue NAME's job now, outside its timetable; prints the job id."""
     app, state = app_state()
-    click.echo(ScheduleControl(app, state).run(name))
+    job_id = ScheduleControl(app, state).run(name)
+    audit("run_schedule", name, 1, f"enqueued job {job_id}")
+    click.echo(job_id)

@@ -26,8 +26,20 @@ def status_command(as_json: bool) -> None:
     columns = ["queued", *REGISTRIES]
     click.echo(f"Redis: {data['redis']}\n")
     click.echo(
-        table(["queue", *columns], [[q["name"], *(q[c] for c in columns)] for q in data["queues"]])
+        table(
+            ["queue", "state", *columns],
+            [
+                [q["name"], "paused" if q["paused"] else "active", *(q[c] for c in columns)]
+                for q in data["queues"]
+            ],
+        )
     )
+    paused = [q["name"] for q in data["queues"] if q["paused"]]
+    if paused:
+        click.echo(
+            f"\nPaused: {', '.join(paused)}; workers leave their jobs alone until "
+            "`flask jobs queue resume NAME`."
+        )
     click.echo()
     if not data["workers"]:
         click.echo("No workers running. Start one with: flask jobs worker")

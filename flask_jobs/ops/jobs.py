@@ -1,12 +1,15 @@
-"""Actions on one job and on many: requeue, cancel, delete; and reading jobs by id."""
+"""Actions on one job and on many: requeue, cancel, delete, stop; and reading jobs by id."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 import redis
+from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import JobStatus
 from rq.utils import now
@@ -20,16 +23,21 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ACTIONS",
+    "ALLOWED_FROM",
     "CANCELABLE",
     "REQUEUEABLE",
+    "Outcome",
     "cancel",
     "delete",
     "job_statuses",
     "load_job",
     "perform",
     "perform_all",
+    "perform_each",
     "requeue",
     "requeue_failed",
+    "retry_note",
+    "stop",
 ]
 
 log = logging.getLogger("flask_jobs.ops")
@@ -38,7 +46,14 @@ log = logging.getLogger("flask_jobs.ops")
 REQUEUEABLE = (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED)
 CANCELABLE = (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED)
 #: What `perform` can do to a job.
-ACTIONS = ("requeue", "cancel", "delete")
+ACTIONS = ("requeue", "cancel", "delete", "stop")
+#: In words, the states each action accepts (what a skipped job was not in).
+ALLOWED_FROM = {
+    "requeue": "only failed, stopped or canceled jobs can be requeued",
+    "cancel": "only queued, scheduled or deferred jobs can be canceled",
+    "delete": "running jobs cannot be deleted (stop them first)",
+    "stop": "only running jobs can be stopped",
+}
 
 
 def load_job(state: JobsState, job_id: str) -> FlaskJob | None:
@@ -95,11 +110,34 @@ def requeue(state: JobsState, job: FlaskJob) -> FlaskJob:
     return job
 
 
-def requeue_failed(state: JobsState, queue_name: str) -> int:
-    """Requeue every job in ``queue_name``'s failed registry; return how many."""
+def retry_note(job: FlaskJob) -> str:
+    """Whether the job's retry policy applies to the run a manual requeue starts, in words."""
+    policy = job.retry_policy
+    if policy is None and not job.retries_left:
+        return "It has no retry policy: if it fails again, it stays failed."
+    if job.retries_left:
+        return (
+            "Its retry policy applies: if it fails, it is retried up to "
+            f"{job.retries_left} more time(s)."
+        )
+    return (
+        "It runs once: its retry policy is used up, so if it fails again it stays failed "
+        "(requeue it again by hand)."
+    )
+
+
+def requeue_failed(
+    state: JobsState, queue_name: str, *, progress: Callable[[int], object] | None = None
+) -> int:
+    """Requeue every job in ``queue_name``'s failed registry; return how many.
+
+    ``progress`` is called with the number of jobs handled after each one.
+    """
     registry = state.queue(queue_name).failed_job_registry
     count = 0
     for job_id in registry.get_job_ids():
+        if progress is not None:
+            progress(1)
         try:
             job = FlaskJob.fetch(job_id, connection=state.connection, serializer=state.serializer)
         except Exception:
@@ -138,29 +176,80 @@ def delete(state: JobsState, job: FlaskJob) -> None:
     job.delete()
 
 
+def stop(state: JobsState, job: FlaskJob) -> None:
+    """Ask the worker running ``job`` to stop it (RQ's stop-job command).
+
+    The worker ends the job as "stopped"; a stopped job can be requeued.
+    """
+    if job.get_status(refresh=True) != JobStatus.STARTED or not job.worker_name:
+        status = job.get_status(refresh=False)
+        raise JobsError(
+            f"job {job.id} is {status.value if status else 'gone'}; {ALLOWED_FROM['stop']}"
+        )
+    try:
+        send_stop_job_command(state.connection, job.id, serializer=state.serializer)
+    except (InvalidJobOperation, NoSuchJobError) as exc:
+        raise JobsError(f"job {job.id} cannot be stopped: {exc}") from exc
+    log.warning("asked worker %s to stop job %s", job.worker_name, job.id)
+
+
 def perform(state: JobsState, action: str, job: FlaskJob) -> None:
-    """Requeue, cancel or delete ``job``; `JobsError` when its state does not allow it."""
+    """Requeue, cancel, delete or stop ``job``; `JobsError` when its state does not allow it."""
     if action == "requeue":
         requeue(state, job)
     elif action == "cancel":
         cancel(state, job)
     elif action == "delete":
         delete(state, job)
+    elif action == "stop":
+        stop(state, job)
     else:
         raise ValueError(f"unknown action {action!r}; use one of {', '.join(ACTIONS)}")
 
 
-def perform_all(state: JobsState, action: str, jobs: Iterable[FlaskJob | None]) -> tuple[int, int]:
-    """``action`` on each job: how many were done, and how many skipped (gone or wrong state)."""
-    done = skipped = 0
+@dataclasses.dataclass
+class Outcome:
+    """What an action on many jobs did: how many were done, and why the others were skipped."""
+
+    action: str
+    done: int = 0
+    #: Skipped jobs by the state they were in ("gone": not in Redis).
+    skipped: Counter[str] = dataclasses.field(default_factory=Counter)
+
+    @property
+    def skipped_count(self) -> int:
+        """How many jobs were skipped, for any reason."""
+        return sum(self.skipped.values())
+
+    def why(self) -> str:
+        """Why jobs were skipped, in words ("2 finished; only failed ... can be requeued")."""
+        if not self.skipped:
+            return ""
+        counts = ", ".join(f"{n} {state}" for state, n in self.skipped.most_common())
+        states = set(self.skipped) - {"gone"}
+        reason = f": {ALLOWED_FROM[self.action]}" if states else ""
+        gone = " (gone: no longer in Redis)" if "gone" in self.skipped else ""
+        return f"{counts}{gone}{reason}"
+
+
+def perform_each(state: JobsState, action: str, jobs: Iterable[FlaskJob | None]) -> Outcome:
+    """``action`` on each job (None: gone from Redis), counting why jobs were skipped."""
+    outcome = Outcome(action)
     for job in jobs:
         if job is None:
-            skipped += 1
+            outcome.skipped["gone"] += 1
             continue
         try:
             perform(state, action, job)
         except (JobsError, InvalidJobOperation):
-            skipped += 1
+            status = job.get_status(refresh=False)
+            outcome.skipped[status.value if status else "gone"] += 1
         else:
-            done += 1
-    return done, skipped
+            outcome.done += 1
+    return outcome
+
+
+def perform_all(state: JobsState, action: str, jobs: Iterable[FlaskJob | None]) -> tuple[int, int]:
+    """``action`` on each job: how many were done, and how many skipped (gone or wrong state)."""
+    outcome = perform_each(state, action, jobs)
+    return outcome.done, outcome.skipped_count

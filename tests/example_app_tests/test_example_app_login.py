@@ -76,3 +76,15 @@ def test_a_production_app_needs_a_secret_key(tmp_path: Path) -> None:
             {"JOBS_REDIS_URL": REDIS_URL, "SQLALCHEMY_DATABASE_URI": "sqlite://"},
             instance_path=str(tmp_path / "instance"),
         )
+
+
+def test_dashboard_header_names_the_user_and_signs_out(client: FlaskClient) -> None:
+    login(client, "viewer", "viewer")
+    page = client.get("/jobs/").get_data(as_text=True)
+    assert "signed in as</span> <strong>viewer</strong>" in page and ">read-only<" in page
+    assert '<form class="fj-inline" method="post" action="/logout">' in page
+    assert client.post("/logout").status_code == 303
+    assert client.get("/jobs/").status_code == 302  # signed out
+    login(client, "admin", "admin")
+    page = client.get("/jobs/").get_data(as_text=True)
+    assert "<strong>admin</strong>" in page and ">read-only<" not in page
