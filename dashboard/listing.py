@@ -13,31 +13,15 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from flask_jobs.history.filters import row_filters
 from flask_jobs.history.query import HistoryPage, HistoryQuery
 
 __all__ = ["jobs_page"]
 
 
-def _contains(text: str) -> str:
-    """A LIKE pattern (escape ``\\``) matching ``text`` anywhere."""
-    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
 #: A filter matching fewer rows than this is read through its own index and sorted;
 #: a broader one walks the enqueue-time index until the page is full.
 SELECTIVE = 5_000
-
-
-def _unindexed(column: Any) -> Any:
-    """``column || ''``: the same value, but no index on the column drives the query.
-
-    SQLite without ANALYZE statistics prefers an equality index ((status, id),
-    (queue, id)) and then sorts every matching row by enqueue time: 0.5 s for a
-    queue of 300,000 rows, against 2 ms walking the enqueue-time index. For a
-    filter that matches few rows it is the other way round (the walk reads the
-    whole index), hence the probe in `_broad`.
-    """
-    return column.concat(sa.literal_column("''"))
 
 
 def _broad(query: HistoryQuery, indexed: list[Any]) -> bool:
@@ -50,9 +34,9 @@ def _broad(query: HistoryQuery, indexed: list[Any]) -> bool:
         return int(conn.execute(probe).scalar_one()) >= SELECTIVE
 
 
-def _function(column: Any, name: str) -> Any:
-    """A bare function name matches itself in any module (``pkg.mod.name``)."""
-    return sa.or_(column == name, column.like(_contains("." + name)[:-1], escape="\\"))
+def _dotted(function: str | None) -> str | None:
+    """A function filter that names a module too (an index lookup), else None."""
+    return function if function and "." in function.replace(":", ".") else None
 
 
 def jobs_page(
@@ -71,32 +55,18 @@ def jobs_page(
 ) -> HistoryPage:
     """Rows matching every filter, newest enqueued first; ``next_cursor`` is a row id."""
     t = query.table
-    equal = {"status": status, "queue": queue}
-    if function and "." in function.replace(":", "."):
-        equal["func"] = function.replace(":", ".")
-        function = None
-    indexed = [t.c[name] == value for name, value in equal.items() if value]
-    if indexed and _broad(query, indexed):
-        indexed = [_unindexed(t.c[name]) == value for name, value in equal.items() if value]
-    conditions: list[Any] = list(indexed)
-    if function:  # a bare name: no index helps
-        conditions.append(_function(t.c.func, function))
-    if origin:
-        conditions.append(t.c.origin.like(_contains(origin)[1:], escape="\\"))
-    if since is not None:
-        conditions.append(t.c.enqueued_at >= since)
-    if until is not None:
-        conditions.append(t.c.enqueued_at < until)
-    if text:
-        pattern = _contains(text)
-        conditions.append(
-            sa.or_(
-                *(
-                    t.c[name].like(pattern, escape="\\")
-                    for name in ("args", "kwargs", "exc_message", "exc_type")
-                )
-            )
-        )
+    equal = row_filters(t, status=status, queue=queue, function=_dotted(function))
+    conditions = row_filters(
+        t,
+        status=status,
+        queue=queue,
+        function=function,
+        origin=origin,
+        since=since,
+        until=until,
+        text=text,
+        broad=bool(equal) and _broad(query, equal),
+    )
     if cursor is not None:
         anchor = sa.select(t.c.enqueued_at).where(t.c.id == cursor).scalar_subquery()
         conditions.append(

@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from .events import ENDED
+from .filters import unindexed
 
 __all__ = ["LATE", "ROLLUP_DELAY", "HourlyRollup", "hourly_table"]
 
@@ -70,11 +71,6 @@ def late_hours(rows: Iterable[dict[str, Any]], now: datetime) -> set[datetime]:
         if ended is not None and row.get("status") in ENDED and ended < now - LATE:
             hours.add(hour_of(ended))
     return hours
-
-
-def _unindexed(column: Any) -> Any:
-    # Same trick as query.py: keep SQLite on the ended_at range, not a (func, id) index.
-    return column.concat(sa.literal_column("''"))
 
 
 class HourlyRollup:
@@ -128,7 +124,7 @@ class HourlyRollup:
         t = self.history
         grouped = conn.execute(
             sa.select(
-                _unindexed(t.c.func).label("func"),
+                unindexed(t.c.func).label("func"),
                 t.c.status,
                 t.c.exc_type,
                 sa.func.count().label("n"),
@@ -139,9 +135,9 @@ class HourlyRollup:
             .where(
                 t.c.ended_at >= hour,
                 t.c.ended_at < hour + HOUR,
-                _unindexed(t.c.status).in_(ENDED),
+                unindexed(t.c.status).in_(ENDED),
             )
-            .group_by(_unindexed(t.c.func), t.c.status, t.c.exc_type)
+            .group_by(unindexed(t.c.func), t.c.status, t.c.exc_type)
         ).all()
         rows = [
             {
