@@ -1,8 +1,10 @@
 """The enqueue path: argument checks, the RQ job and its "queued" history event in one
-round trip (for one run, or many runs of one job), or an inline run in eager mode."""
+round trip (for one run, or many runs of one job), or an inline run in eager mode; inside
+a database transaction with writes, held until it commits or written to the outbox."""
 
 from __future__ import annotations
 
+import calendar
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -18,9 +20,13 @@ from rq.utils import now
 from .errors import JobsConnectionError
 from .jobs.arguments import check_json_arguments
 from .jobs.flask_job import META_ORIGIN, META_RETRY, FlaskJob
+from .outbox.held import hold, session_with_writes
+from .outbox.table import OutboxRow
 from .redis.connection import redact_url
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from .jobs.function import JobCall, JobOptions
     from .state import JobsState
 
@@ -88,20 +94,47 @@ def enqueue(
     delay: timedelta | None = None,
     at: datetime | None = None,
 ) -> FlaskJob:
-    """Enqueue one run of the job at ``path`` for the app of ``state`` (one round trip)."""
+    """Enqueue one run of the job at ``path`` for the app of ``state`` (one round trip).
+
+    Inside a database transaction with writes, the run waits for its commit
+    instead (held in memory, or written to the outbox table).
+    """
     args = tuple(args)
     kwargs = dict(kwargs)
     prepared = prepare(state, path, options, [(args, kwargs)])
+    when = _when(delay, at)
+    session = _transaction(state, options)
+    if session is not None:
+        return _with_transaction(state, session, prepared, [(args, kwargs)], options, when)[0]
     if state.config.eager:
         return _run_eager(state, prepared, args, kwargs, options)
+    return _push(state, prepared, args, kwargs, options, when)
 
-    queue = state.queue(prepared.queue_name)
-    when: datetime | None = None
+
+def _when(delay: timedelta | None, at: datetime | None) -> datetime | None:
     if delay is not None:
-        when = now() + delay
-    elif at is not None:
-        when = at.astimezone(timezone.utc)  # a naive datetime is local time, as in Python
-    rq_options = {**prepared.rq_options, "depends_on": options.depends_on, "job_id": options.job_id}
+        return now() + delay
+    if at is not None:
+        return at.astimezone(timezone.utc)  # a naive datetime is local time, as in Python
+    return None
+
+
+def _push(
+    state: JobsState,
+    prepared: Prepared,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    options: JobOptions,
+    when: datetime | None,
+    job_id: str | None = None,
+) -> FlaskJob:
+    """Put one run on its queue (or RQ's scheduled registry): one MULTI/EXEC."""
+    queue = state.queue(prepared.queue_name)
+    rq_options = {
+        **prepared.rq_options,
+        "depends_on": options.depends_on,
+        "job_id": job_id or options.job_id,
+    }
     if when is not None:  # enqueue_at names the timeout job_timeout
         rq_options["job_timeout"] = rq_options.pop("timeout")
     for _ in range(10):  # a WatchError means a dependency changed under us: try again
@@ -128,7 +161,8 @@ def enqueue(
                     )
                 if state.history_enabled:
                     # the "queued" event rides in the same round trip as the enqueue
-                    _add_queued_event(state, pipe, job, prepared, args, kwargs)
+                    event = _queued_event(state, job, prepared, args, kwargs)
+                    pipe.xadd(state.history_settings.stream, event)  # type: ignore[arg-type]
                 pipe.execute()
             break
         except redis.WatchError:
@@ -138,7 +172,9 @@ def enqueue(
         except REFUSED as exc:
             raise _refused_error(state, exc) from exc
     else:
-        raise JobsConnectionError(f"could not enqueue {path}: its dependencies kept changing")
+        raise JobsConnectionError(
+            f"could not enqueue {prepared.func_name}: its dependencies kept changing"
+        )
     assert isinstance(job, FlaskJob)
     return job
 
@@ -152,36 +188,171 @@ def enqueue_runs(
     """Enqueue one run of the job at ``path`` per ``(args, kwargs)``, in one round trip.
 
     Options that need a round trip per job (``depends_on``, a fixed ``job_id``)
-    and eager mode take the one-at-a-time path.
+    and eager mode take the one-at-a-time path; inside a database transaction
+    with writes, the runs wait for its commit.
     """
     if not calls:
         return []
     prepared = prepare(state, path, options, calls)  # a bad argument enqueues nothing
-    if state.config.eager or options.depends_on is not None or options.job_id is not None:
-        return [enqueue(state, path, args, kwargs, options) for args, kwargs in calls]
+    session = _transaction(state, options)
+    if session is not None:
+        return _with_transaction(state, session, prepared, calls, options, None)
+    if state.config.eager:
+        return [_run_eager(state, prepared, args, kwargs, options) for args, kwargs in calls]
+    if options.depends_on is not None or options.job_id is not None:
+        return [_push(state, prepared, args, kwargs, options, None) for args, kwargs in calls]
+    return _push_many(state, prepared, calls, options)
+
+
+def _push_many(
+    state: JobsState,
+    prepared: Prepared,
+    calls: list[tuple[tuple[Any, ...], dict[str, Any]]],
+    options: JobOptions,
+    job_ids: list[str] | None = None,
+) -> list[FlaskJob]:
+    """Put every run on its queue in one MULTI/EXEC."""
+    ids: list[str | None] = list(job_ids) if job_ids is not None else [None] * len(calls)
     datas = [
         Queue.prepare_data(
             prepared.func_name,
             args=args,
             kwargs=kwargs,
             at_front=options.at_front,
+            job_id=job_id,
             **{**prepared.rq_options, "meta": dict(prepared.meta)},
         )
-        for args, kwargs in calls
+        for (args, kwargs), job_id in zip(calls, ids, strict=True)
     ]
     queue = state.queue(prepared.queue_name)
     try:
         with state.connection.pipeline() as pipe:
             jobs = queue.enqueue_many(datas, pipeline=pipe)
             if state.history_enabled:
+                stream = state.history_settings.stream
                 for job, (args, kwargs) in zip(jobs, calls, strict=True):
-                    _add_queued_event(state, pipe, job, prepared, args, kwargs)
+                    event = _queued_event(state, job, prepared, args, kwargs)
+                    pipe.xadd(stream, event)  # type: ignore[arg-type]
             pipe.execute()
     except (redis.ConnectionError, redis.TimeoutError) as exc:
         raise state.connection_error(exc) from exc
     except REFUSED as exc:
         raise _refused_error(state, exc) from exc
     return [job for job in jobs if isinstance(job, FlaskJob)]
+
+
+# -- with the database transaction ------------------------------------------------
+
+
+def _transaction(state: JobsState, options: JobOptions) -> Session | None:
+    """The session whose commit this enqueue waits for, or None: enqueue at once."""
+    if state.db is None or options.on_commit is False:
+        return None
+    config = state.config
+    if options.on_commit is None and not (config.enqueue_on_commit or config.outbox):
+        return None
+    return session_with_writes(state.db)
+
+
+def _with_transaction(
+    state: JobsState,
+    session: Session,
+    prepared: Prepared,
+    calls: list[tuple[tuple[Any, ...], dict[str, Any]]],
+    options: JobOptions,
+    when: datetime | None,
+) -> list[FlaskJob]:
+    """Write the runs to the outbox in ``session``'s transaction, or hold them until it commits."""
+    config = state.config
+    if config.outbox and not config.eager:
+        return _to_outbox(state, session, prepared, calls, options, when)
+    connection = redis.Redis() if config.eager else state.connection  # eager: never used
+    jobs = [
+        _job_object(state, prepared, args, kwargs, options, connection) for args, kwargs in calls
+    ]
+
+    def release() -> None:
+        if config.eager:
+            for job, (args, kwargs) in zip(jobs, calls, strict=True):
+                _run_eager(state, prepared, args, kwargs, options, job)
+        elif len(calls) == 1 or options.depends_on is not None:
+            for job, (args, kwargs) in zip(jobs, calls, strict=True):
+                _push(state, prepared, args, kwargs, options, when, job.id)
+        else:
+            _push_many(state, prepared, calls, options, [job.id for job in jobs])
+
+    hold(session, jobs, release)
+    return jobs
+
+
+def _to_outbox(
+    state: JobsState,
+    session: Session,
+    prepared: Prepared,
+    calls: list[tuple[tuple[Any, ...], dict[str, Any]]],
+    options: JobOptions,
+    when: datetime | None,
+) -> list[FlaskJob]:
+    """Insert one outbox row per run, in the caller's transaction (one statement)."""
+    if options.depends_on is not None:
+        raise ValueError(
+            "depends_on cannot go through the outbox (the relay cannot wait for another job); "
+            "enqueue this job with .options(on_commit=False)"
+        )
+    assert state.outbox_table is not None
+    queue = state.queue(prepared.queue_name)
+    status = JobStatus.QUEUED if when is None else JobStatus.SCHEDULED
+    run_at = None if when is None else calendar.timegm(when.utctimetuple())
+    enqueued_at = now() if when is None else None
+    jobs: list[FlaskJob] = []
+    values: list[dict[str, Any]] = []
+    for args, kwargs in calls:
+        job = queue.create_job(
+            prepared.func_name,
+            args=args,
+            kwargs=kwargs,
+            job_id=options.job_id,
+            status=status,
+            **{**prepared.rq_options, "meta": dict(prepared.meta)},
+        )
+        assert isinstance(job, FlaskJob)
+        job.origin = queue.name
+        job.enqueued_at = enqueued_at
+        fields = {
+            key: value if isinstance(value, str | bytes) else str(value)
+            for key, value in job.to_dict().items()
+            if value is not None
+        }
+        event = _queued_event(state, job, prepared, args, kwargs) if state.history_enabled else None
+        row = OutboxRow(job.id, queue.name, fields, run_at, options.at_front, event)
+        values.append(row.to_values())
+        jobs.append(job)
+    session.execute(state.outbox_table.insert(), values)
+    hold(session, jobs, None)
+    return jobs
+
+
+def _job_object(
+    state: JobsState,
+    prepared: Prepared,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    options: JobOptions,
+    connection: redis.Redis,
+) -> FlaskJob:
+    """The job a caller gets back before it is stored: its id is the one it will have."""
+    job: FlaskJob = FlaskJob.create(  # type: ignore[assignment]
+        prepared.func_name,
+        args=args,
+        kwargs=kwargs,
+        connection=connection,
+        id=options.job_id,
+        origin=prepared.queue_name,
+        meta=prepared.meta,
+        description=options.description,
+        serializer=state.serializer,
+    )
+    return job
 
 
 def enqueue_many(
@@ -211,16 +382,15 @@ def _refused_error(state: JobsState, exc: Exception) -> JobsConnectionError:
     )
 
 
-def _add_queued_event(
+def _queued_event(
     state: JobsState,
-    pipe: Any,
     job: Any,
     prepared: Prepared,
     args: Sequence[Any],
     kwargs: Mapping[str, Any],
-) -> None:
-    """Queue the history's "queued" event of ``job`` on the enqueue's own ``pipe``."""
-    event = state.events.queued(
+) -> dict[str, str]:
+    """The history's "queued" event of ``job``."""
+    return state.events.queued(
         job_id=job.id,
         attempt=1,
         func=prepared.func_name,
@@ -231,7 +401,6 @@ def _add_queued_event(
         origin=prepared.origin,
         enqueued_at=job.enqueued_at or now(),
     )
-    pipe.xadd(state.history_settings.stream, event)
 
 
 def _run_eager(
@@ -240,19 +409,13 @@ def _run_eager(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     options: JobOptions,
+    job: FlaskJob | None = None,
 ) -> FlaskJob:
-    # The client is never used: an eager job is not stored, so tests need no Redis.
-    job: FlaskJob = FlaskJob.create(  # type: ignore[assignment]
-        prepared.func_name,
-        args=args,
-        kwargs=kwargs,
-        connection=redis.Redis(),
-        id=options.job_id,
-        origin=prepared.queue_name,
-        meta=prepared.meta,
-        description=options.description,
-        serializer=state.serializer,
-    )
+    """Run ``job`` (default: a new one) inline, in a fresh app context."""
+    if job is None:
+        # The client is never used: an eager job is not stored, so tests need no Redis.
+        job = _job_object(state, prepared, args, kwargs, options, redis.Redis())
+    job._jobs_held = None
     job._jobs_eager = True
     job.started_at = now()
     app = current_app._get_current_object()  # type: ignore[attr-defined]

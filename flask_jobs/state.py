@@ -44,8 +44,13 @@ class JobsState:
         db: SQLAlchemy | None,
         history_table: sa.Table,
         hourly_table: sa.Table,
+        outbox_table: sa.Table | None = None,
     ) -> None:
         self.jobs = jobs
+        #: Flask-SQLAlchemy, when the app has one: enqueues wait for its session's commits.
+        self.db = db
+        #: ``flask_jobs_outbox`` on ``db.metadata`` (None without a ``db``).
+        self.outbox_table = outbox_table
         self.app_name = app.import_name
         self.config = config
         self.embedded = EmbeddedRedis(app.instance_path) if config.redis_url is None else None

@@ -1,0 +1,243 @@
+"""The outbox relay: moves committed outbox rows to Redis, then deletes them.
+
+One batch is one database transaction: select the oldest rows (PostgreSQL:
+``FOR UPDATE SKIP LOCKED``, so several relays share the work; other databases
+run one relay at a time, under a lease in Redis), push them in one pipeline,
+delete them, commit. Each push is one Lua script that does nothing when the
+job (or the mark of an earlier push) already exists, so a batch relayed twice
+(a relay killed after the push and before its commit) makes each job once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import threading
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+import redis
+import sqlalchemy as sa
+
+from ..forking import dispose_db_pools
+from ..history.recorder import stop_recorder_process
+from ..keys import OUTBOX_RELAY_LOCK_KEY, RQ_QUEUES_KEY, job_key, outbox_sent_key, queue_key
+from ..keys import scheduled_key as scheduled_registry_key
+from .table import OutboxRow
+
+if TYPE_CHECKING:
+    from flask import Flask
+    from flask_sqlalchemy import SQLAlchemy
+
+    from ..state import JobsState
+
+__all__ = [
+    "OutboxRelay",
+    "OutboxStatus",
+    "outbox_status",
+    "start_relay_process",
+    "stop_relay_process",
+]
+
+log = logging.getLogger("flask_jobs.outbox")
+
+#: How long the mark of a pushed job outlives the push (it is deleted after the commit).
+SENT_TTL = 86_400
+#: The lease of the one relay of a database without SKIP LOCKED, renewed every poll.
+LEASE_MS = 10_000
+
+# KEYS: 1 job hash, 2 mark of the push, 3 queue list (or scheduled registry), 4 rq:queues,
+#       5 history stream.
+# ARGV: 1 job id, 2 R|L|Z (push back, front, or schedule), 3 run-at (epoch s), 4 queue key,
+#       5 job TTL (-1: none), 6 mark TTL, 7 n: how many hash arguments follow, then n
+#       field/value arguments of the job hash, then those of the history event (if any).
+PUSH_SCRIPT = """
+if redis.call('EXISTS', KEYS[2]) == 1 or redis.call('EXISTS', KEYS[1]) == 1 then
+  return 0
+end
+local n = tonumber(ARGV[7])
+redis.call('HSET', KEYS[1], unpack(ARGV, 8, 7 + n))
+local ttl = tonumber(ARGV[5])
+if ttl > 0 then redis.call('EXPIRE', KEYS[1], ttl) end
+if ARGV[2] == 'Z' then
+  redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
+elseif ARGV[2] == 'L' then
+  redis.call('LPUSH', KEYS[3], ARGV[1])
+else
+  redis.call('RPUSH', KEYS[3], ARGV[1])
+end
+redis.call('SADD', KEYS[4], ARGV[4])
+redis.call('SET', KEYS[2], '1', 'EX', ARGV[6])
+if #ARGV > 7 + n then
+  redis.call('XADD', KEYS[5], '*', unpack(ARGV, 8 + n))
+end
+return 1
+"""
+
+# KEYS: 1 the lease. ARGV: 1 our token, 2 lease in ms. 1 when we hold it (now or already).
+LEASE_SCRIPT = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+return 0
+"""
+
+
+@dataclass(frozen=True)
+class OutboxStatus:
+    """What waits in the outbox."""
+
+    waiting: int
+    oldest: datetime | None
+
+
+def outbox_status(state: JobsState) -> OutboxStatus:
+    """How many rows wait in the outbox table, and since when (in an app context)."""
+    db, table = _db_and_table(state)
+    with db.engine.connect() as conn:
+        count, oldest = conn.execute(
+            sa.select(sa.func.count(), sa.func.min(table.c.created_at))
+        ).one()
+    if oldest is not None and oldest.tzinfo is None:
+        oldest = oldest.replace(tzinfo=timezone.utc)  # SQLite keeps no time zone
+    return OutboxStatus(int(count), oldest)
+
+
+def _db_and_table(state: JobsState) -> tuple[SQLAlchemy, sa.Table]:
+    if state.db is None or state.outbox_table is None:
+        raise RuntimeError("the outbox needs a database: Jobs(app, db=db)")
+    return state.db, state.outbox_table
+
+
+class OutboxRelay:
+    """Relays the outbox of ``app`` until stopped."""
+
+    def __init__(self, app: Flask, state: JobsState, *, name: str = "relay") -> None:
+        self.app = app
+        self.state = state
+        self.db, self.table = _db_and_table(state)
+        self.name = name
+        self.batch = state.config.outbox_batch
+        self.poll = state.config.outbox_poll_ms / 1000
+        self.token = f"{name}:{uuid.uuid4().hex}"
+        self.relayed = 0
+        self._stop = threading.Event()
+        self._push: Any = None
+        self._lease: Any = None
+
+    def stop(self) -> None:
+        """Ask `run` to end after the batch in hand."""
+        self._stop.set()
+
+    def run(self, parent: int | None = None) -> None:
+        """Relay batches until stopped (or, with ``parent``, until that process is gone)."""
+        delay = 0.5
+        while not self._stop.is_set():
+            if parent is not None and os.getppid() != parent:
+                break
+            try:
+                moved = self.relay_once()
+                delay = 0.5
+                if moved < self.batch:
+                    self._stop.wait(self.poll)
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                log.warning("outbox relay: Redis unavailable (%s); retrying in %.1fs", exc, delay)
+                self._stop.wait(delay)
+                delay = min(delay * 2, 10.0)
+            except Exception:
+                log.exception("outbox relay: unexpected error; retrying in %.1fs", delay)
+                self._stop.wait(delay)
+                delay = min(delay * 2, 10.0)
+
+    def relay_once(self) -> int:
+        """Move one batch of committed rows to Redis; how many rows it moved."""
+        table = self.table
+        with self.app.app_context():
+            engine = self.db.engine
+            shared = engine.dialect.name == "postgresql"
+            if not shared and not self._hold_lease():
+                return 0
+            query = sa.select(table.c.id, table.c.job_id, table.c.queue, table.c.payload)
+            query = query.order_by(table.c.id).limit(self.batch)
+            if shared:
+                query = query.with_for_update(skip_locked=True)
+            with engine.begin() as conn:
+                rows = conn.execute(query).all()
+                if not rows:
+                    return 0
+                self.push([OutboxRow.from_values(r.job_id, r.queue, r.payload) for r in rows])
+                conn.execute(sa.delete(table).where(table.c.id.in_([r.id for r in rows])))
+        # The rows are gone: their marks have done their work (else they expire on their own).
+        with contextlib.suppress(redis.RedisError):
+            self.state.connection.delete(*(outbox_sent_key(r.job_id) for r in rows))
+        self.relayed += len(rows)
+        return len(rows)
+
+    def push(self, rows: list[OutboxRow]) -> int:
+        """Put ``rows`` on their queues in one round trip; how many were new."""
+        connection = self.state.connection
+        if self._push is None:
+            self._push = connection.register_script(PUSH_SCRIPT)
+        stream = self.state.history_settings.stream
+        with connection.pipeline(transaction=False) as pipe:
+            for row in rows:
+                if row.run_at is not None:
+                    target, mode, score = scheduled_registry_key(row.queue), "Z", row.run_at
+                else:
+                    target, mode, score = queue_key(row.queue), "L" if row.at_front else "R", 0
+                ttl = row.fields.get("ttl")
+                job_fields = [item for pair in row.fields.items() for item in pair]
+                event = [item for pair in (row.event or {}).items() for item in pair]
+                self._push(
+                    keys=[job_key(row.job_id), outbox_sent_key(row.job_id), target,
+                          RQ_QUEUES_KEY, stream],
+                    args=[row.job_id, mode, score, queue_key(row.queue),
+                          int(ttl) if ttl else -1, SENT_TTL, len(job_fields),
+                          *job_fields, *event],
+                    client=pipe,
+                )  # fmt: skip
+            return sum(int(result) for result in pipe.execute())
+
+    def _hold_lease(self) -> bool:
+        if self._lease is None:
+            self._lease = self.state.connection.register_script(LEASE_SCRIPT)
+        return bool(self._lease(keys=[OUTBOX_RELAY_LOCK_KEY], args=[self.token, LEASE_MS]))
+
+
+def start_relay_process(app: Flask, state: JobsState, name: str) -> int:
+    """Fork a process that relays the outbox until told to stop (SIGTERM) or orphaned.
+
+    A process, as the history recorder is, so a worker that forks never
+    inherits a thread inside a database driver.
+    """
+    parent = os.getpid()
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 0
+    try:
+        dispose_db_pools(app)
+        relay = OutboxRelay(app, state, name=f"{name}.relay")
+
+        def stop(signum: int, frame: Any) -> None:
+            relay.stop()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        relay.run(parent=parent)
+    except BaseException:
+        log.exception("outbox relay process crashed")
+        code = 1
+    finally:
+        logging.shutdown()
+        os._exit(code)
+
+
+def stop_relay_process(pid: int, timeout: float = 10.0) -> None:
+    """Ask the relay process to finish its batch and exit; kill it after ``timeout``."""
+    stop_recorder_process(pid, timeout)  # the same signals and waits as the recorder's
