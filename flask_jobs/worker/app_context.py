@@ -17,6 +17,7 @@ from rq.worker import SimpleWorker, SpawnWorker, Worker
 from ..forking import dispose_db_pools
 from ..history.recorder import start_recorder_process, stop_recorder_process
 from ..jobs.flask_job import FlaskJob
+from ..outbox import start_relay_process, stop_relay_process
 from .delayed import DelayedJobsMixin
 from .faults import REDIS_DOWN, FaultsMixin
 from .pausing import QueuePausingMixin
@@ -60,17 +61,21 @@ class AppContextWorkerMixin(FaultsMixin, WarmStopMixin, DelayedJobsMixin, QueueP
         return state
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
-        """RQ's work loop, with a history recorder process beside it."""
+        """RQ's work loop, with a history recorder process (and an outbox relay) beside it."""
         state = self._jobs_state()
-        recorder_pid = None
+        recorder_pid = relay_pid = None
         if state.history_enabled and self.run_recorder:
             recorder_pid = start_recorder_process(self._app(), state, self.name)  # type: ignore[attr-defined]
+        if state.config.outbox and self.run_recorder:
+            relay_pid = start_relay_process(self._app(), state, self.name)  # type: ignore[attr-defined]
         try:
             worked: bool = super().work(*args, **kwargs)
             return worked
         finally:
             if recorder_pid is not None:
                 stop_recorder_process(recorder_pid)
+            if relay_pid is not None:
+                stop_relay_process(relay_pid)
 
     def _emit(self, *events: dict[str, str], later: bool = False) -> None:
         """Send history events now, or (``later``) with the worker's next heartbeat."""
