@@ -4,10 +4,6 @@ dropped on rollback, savepoints and several commits as SQLAlchemy has them."""
 from __future__ import annotations
 
 import logging
-import signal
-import subprocess
-import sys
-from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -15,16 +11,12 @@ from typing import Any
 import pytest
 import redis
 from flask import Flask
+from transaction_support import killed_web_process, queued, spare_redis_fixture  # noqa: F401
 
 import jobs_app
-from conftest import stop_process, wait_for
+from conftest import stop_process
 from flask_jobs import HeldStatus, JobArgumentError, enqueue_many
-from flask_jobs.redis.embedded import find_redis_server
 from jobs_app import Note, db, jobs
-
-
-def queued(client: redis.Redis, queue: str = "default") -> int:
-    return int(client.llen(f"rq:queue:{queue}"))
 
 
 def write(text: str = "order") -> Note:
@@ -198,45 +190,6 @@ def test_eager_runs_at_commit(app: Flask) -> None:
     assert dropped.get_status() == HeldStatus.DROPPED
 
 
-# -- Redis down at commit: a redis-server of this test's own --------------------------
-
-
-@pytest.fixture
-def spare_redis(tmp_path: Path) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
-    from reliability.conftest import free_port
-
-    binary = find_redis_server()
-    if binary is None:
-        pytest.skip("no redis-server binary")
-    port = free_port()
-    procs: list[subprocess.Popen[bytes]] = []
-
-    def start() -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-             "--dir", str(tmp_path)],
-            stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-        procs.append(proc)
-        wait_for(lambda: _answers(port), timeout=10)
-        return proc
-
-    start.port = port  # type: ignore[attr-defined]
-    yield start
-    for proc in procs:
-        stop_process(proc)
-
-
-def _answers(port: int) -> bool:
-    client = redis.Redis(port=port, socket_connect_timeout=0.5)
-    try:
-        return bool(client.ping())
-    except redis.RedisError:
-        return False
-    finally:
-        client.close()
-
-
 def test_redis_down_at_commit_logs_each_lost_job(
     spare_redis: Any, database_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -262,37 +215,6 @@ def test_redis_down_at_commit_logs_each_lost_job(
         assert all(job.id in message for job in lost)
         db.session.remove()
         db.engine.dispose()
-
-
-KILLED_WEB = """
-import os, signal, sys
-import sqlalchemy as sa
-import jobs_app
-from jobs_app import db, Note
-app = jobs_app.create_app({config})
-with app.app_context():
-    db.create_all()
-    # runs before flask-jobs' own listener: the process dies right after the commit
-    sa.event.listen(db.session, "after_commit",
-                    lambda s: os.kill(os.getpid(), signal.SIGKILL), insert=True)
-    db.session.add(Note(text="paid"))
-    job = jobs_app.count_notes.enqueue()
-    print(job.id, flush=True)
-    db.session.commit()
-"""
-
-
-def killed_web_process(subprocess_env: dict[str, str], config: dict[str, Any]) -> str:
-    """Run a web-like process killed (SIGKILL) between its commit and the push: the job id."""
-    proc = subprocess.run(
-        [sys.executable, "-c", KILLED_WEB.format(config=repr(config))],
-        env=subprocess_env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert proc.returncode == -signal.SIGKILL, proc.stderr
-    return proc.stdout.strip()
 
 
 def test_killed_between_commit_and_push_loses_the_job(
