@@ -218,12 +218,12 @@ def test_redis_down_at_commit_logs_each_lost_job(
 
 
 def test_killed_between_commit_and_push_loses_the_job(
-    subprocess_env: dict[str, str], redis_client: redis.Redis, tmp_path: Path
+    subprocess_env: dict[str, str], redis_client: redis.Redis, redis_url: str, tmp_path: Path
 ) -> None:
     url = f"sqlite:///{tmp_path / 'killed.db'}"
     job_id = killed_web_process(subprocess_env, {"SQLALCHEMY_DATABASE_URI": url})
     # The order is committed; its job never reached Redis (documented: use JOBS_OUTBOX).
-    app = jobs_app.create_app({"SQLALCHEMY_DATABASE_URI": url})
+    app = jobs_app.create_app({"SQLALCHEMY_DATABASE_URI": url, "JOBS_REDIS_URL": redis_url})
     with app.app_context():
         assert db.session.query(Note).count() == 1
         db.engine.dispose()
