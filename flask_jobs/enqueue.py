@@ -20,6 +20,7 @@ from rq.utils import now
 from .errors import JobsConnectionError
 from .jobs.arguments import check_json_arguments
 from .jobs.flask_job import META_ORIGIN, META_RETRY, FlaskJob
+from .jobs.store import job_fields, store_job
 from .outbox.held import hold, session_with_writes
 from .outbox.table import OutboxRow
 from .redis.connection import redact_url
@@ -128,8 +129,29 @@ def _push(
     when: datetime | None,
     job_id: str | None = None,
 ) -> FlaskJob:
-    """Put one run on its queue (or RQ's scheduled registry): one MULTI/EXEC."""
+    """Put one run on its queue (or RQ's scheduled registry): one Lua call, or (with
+    ``depends_on`` or a fixed ``job_id`` option) RQ's own enqueue in one MULTI/EXEC."""
     queue = state.queue(prepared.queue_name)
+    if options.depends_on is None and options.job_id is None:
+        job = _new_job(queue, prepared, args, kwargs, when, job_id, prepared.meta)
+        event = _queued_event(state, job, prepared, args, kwargs) if state.history_enabled else None
+        try:
+            store_job(
+                state.store_script,
+                state.connection,
+                job.id,
+                queue.name,
+                job_fields(job),
+                state.history_settings.stream,
+                event,
+                run_at=_run_at(when),
+                at_front=options.at_front,
+            )
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise state.connection_error(exc) from exc
+        except REFUSED as exc:
+            raise _refused_error(state, exc) from exc
+        return job
     rq_options = {
         **prepared.rq_options,
         "depends_on": options.depends_on,
@@ -141,7 +163,7 @@ def _push(
         try:
             with state.connection.pipeline() as pipe:
                 if when is None:
-                    job = queue.enqueue_call(
+                    rq_job = queue.enqueue_call(
                         prepared.func_name,
                         args=args,
                         kwargs=kwargs,
@@ -150,7 +172,7 @@ def _push(
                         **rq_options,
                     )
                 else:
-                    job = queue.enqueue_at(
+                    rq_job = queue.enqueue_at(
                         when,
                         prepared.func_name,
                         args=args,
@@ -161,7 +183,7 @@ def _push(
                     )
                 if state.history_enabled:
                     # the "queued" event rides in the same round trip as the enqueue
-                    event = _queued_event(state, job, prepared, args, kwargs)
+                    event = _queued_event(state, rq_job, prepared, args, kwargs)
                     pipe.xadd(state.history_settings.stream, event)  # type: ignore[arg-type]
                 pipe.execute()
             break
@@ -175,8 +197,8 @@ def _push(
         raise JobsConnectionError(
             f"could not enqueue {prepared.func_name}: its dependencies kept changing"
         )
-    assert isinstance(job, FlaskJob)
-    return job
+    assert isinstance(rq_job, FlaskJob)
+    return rq_job
 
 
 def enqueue_runs(
@@ -211,34 +233,65 @@ def _push_many(
     options: JobOptions,
     job_ids: list[str] | None = None,
 ) -> list[FlaskJob]:
-    """Put every run on its queue in one MULTI/EXEC."""
+    """Put every run on its queue in one MULTI/EXEC (one Lua call per run)."""
     ids: list[str | None] = list(job_ids) if job_ids is not None else [None] * len(calls)
-    datas = [
-        Queue.prepare_data(
-            prepared.func_name,
-            args=args,
-            kwargs=kwargs,
-            at_front=options.at_front,
-            job_id=job_id,
-            **{**prepared.rq_options, "meta": dict(prepared.meta)},
-        )
-        for (args, kwargs), job_id in zip(calls, ids, strict=True)
-    ]
     queue = state.queue(prepared.queue_name)
+    script = state.store_script
+    stream = state.history_settings.stream
+    history = state.history_enabled
+    jobs: list[FlaskJob] = []
     try:
         with state.connection.pipeline() as pipe:
-            jobs = queue.enqueue_many(datas, pipeline=pipe)
-            if state.history_enabled:
-                stream = state.history_settings.stream
-                for job, (args, kwargs) in zip(jobs, calls, strict=True):
-                    event = _queued_event(state, job, prepared, args, kwargs)
-                    pipe.xadd(stream, event)  # type: ignore[arg-type]
+            for (args, kwargs), job_id in zip(calls, ids, strict=True):
+                job = _new_job(queue, prepared, args, kwargs, None, job_id, dict(prepared.meta))
+                event = _queued_event(state, job, prepared, args, kwargs) if history else None
+                store_job(
+                    script,
+                    pipe,
+                    job.id,
+                    queue.name,
+                    job_fields(job),
+                    stream,
+                    event,
+                    at_front=options.at_front,
+                )
+                jobs.append(job)
             pipe.execute()
     except (redis.ConnectionError, redis.TimeoutError) as exc:
         raise state.connection_error(exc) from exc
     except REFUSED as exc:
         raise _refused_error(state, exc) from exc
-    return [job for job in jobs if isinstance(job, FlaskJob)]
+    return jobs
+
+
+def _new_job(
+    queue: Queue,
+    prepared: Prepared,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    when: datetime | None,
+    job_id: str | None,
+    meta: dict[str, Any],
+) -> FlaskJob:
+    """RQ's job for one run, as RQ's enqueue fills it in (nothing is sent)."""
+    job = queue.create_job(
+        prepared.func_name,
+        args=args,
+        kwargs=kwargs,
+        job_id=job_id,
+        status=JobStatus.QUEUED if when is None else JobStatus.SCHEDULED,
+        **{**prepared.rq_options, "meta": meta},
+    )
+    assert isinstance(job, FlaskJob)
+    job.origin = queue.name
+    if when is None:
+        job.enqueued_at = now()
+    return job
+
+
+def _run_at(when: datetime | None) -> int | None:
+    """``when`` as RQ's scheduled registry scores it (whole seconds since the epoch)."""
+    return None if when is None else calendar.timegm(when.utctimetuple())
 
 
 # -- with the database transaction ------------------------------------------------
@@ -301,30 +354,13 @@ def _to_outbox(
         )
     assert state.outbox_table is not None
     queue = state.queue(prepared.queue_name)
-    status = JobStatus.QUEUED if when is None else JobStatus.SCHEDULED
-    run_at = None if when is None else calendar.timegm(when.utctimetuple())
-    enqueued_at = now() if when is None else None
+    run_at = _run_at(when)
     jobs: list[FlaskJob] = []
     values: list[dict[str, Any]] = []
     for args, kwargs in calls:
-        job = queue.create_job(
-            prepared.func_name,
-            args=args,
-            kwargs=kwargs,
-            job_id=options.job_id,
-            status=status,
-            **{**prepared.rq_options, "meta": dict(prepared.meta)},
-        )
-        assert isinstance(job, FlaskJob)
-        job.origin = queue.name
-        job.enqueued_at = enqueued_at
-        fields = {
-            key: value if isinstance(value, str | bytes) else str(value)
-            for key, value in job.to_dict().items()
-            if value is not None
-        }
+        job = _new_job(queue, prepared, args, kwargs, when, options.job_id, dict(prepared.meta))
         event = _queued_event(state, job, prepared, args, kwargs) if state.history_enabled else None
-        row = OutboxRow(job.id, queue.name, fields, run_at, options.at_front, event)
+        row = OutboxRow(job.id, queue.name, job_fields(job), run_at, options.at_front, event)
         values.append(row.to_values())
         jobs.append(job)
     session.execute(state.outbox_table.insert(), values)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import redis
 import sqlalchemy as sa
@@ -20,6 +20,7 @@ from .errors import JobsConnectionError
 from .history.events import EventEncoder, HistorySettings
 from .history.store import HistoryStore
 from .jobs.flask_job import FlaskJob
+from .jobs.store import STORE_SCRIPT
 from .keys import HISTORY_STREAM, QUEUE_NAME
 from .redis.connection import close, connect, redact_url
 from .redis.embedded import EmbeddedRedis
@@ -55,6 +56,7 @@ class JobsState:
         self.config = config
         self.embedded = EmbeddedRedis(app.instance_path) if config.redis_url is None else None
         self._connection: redis.Redis | None = None
+        self._store_script: Any = None
         self._queues: dict[str, Queue] = {}
         self._lock = threading.Lock()
         self.serializer = JSONSerializer if config.serializer == "json" else PickleSerializer
@@ -100,12 +102,21 @@ class JobsState:
                     )
         return self._connection
 
+    @property
+    def store_script(self) -> Any:
+        """`flask_jobs.jobs.store.STORE_SCRIPT`, registered on the app's connection."""
+        script = self._store_script
+        if script is None:
+            script = self._store_script = self.connection.register_script(STORE_SCRIPT)
+        return script
+
     def close(self) -> None:
         """Close the Redis connections of this app (a new client is made on next use)."""
         with self._lock:
             if self._connection is not None:
                 close(self._connection)
             self._connection = None
+            self._store_script = None
             self._queues.clear()
 
     def queue(self, name: str) -> Queue:

@@ -3,8 +3,8 @@
 One batch is one database transaction: select the oldest rows (PostgreSQL:
 ``FOR UPDATE SKIP LOCKED``, so several relays share the work; other databases
 run one relay at a time, under a lease in Redis), push them in one pipeline,
-delete them, commit. Each push is one Lua script that does nothing when the
-job (or the mark of an earlier push) already exists, so a batch relayed twice
+delete them, commit. Each push is one Lua call (`flask_jobs.jobs.store`) that does nothing when
+the job (or the mark of an earlier push) already exists, so a batch relayed twice
 (a relay killed after the push and before its commit) makes each job once.
 """
 
@@ -25,8 +25,8 @@ import sqlalchemy as sa
 
 from ..forking import dispose_db_pools
 from ..history.recorder import stop_recorder_process
-from ..keys import OUTBOX_RELAY_LOCK_KEY, RQ_QUEUES_KEY, job_key, outbox_sent_key, queue_key
-from ..keys import scheduled_key as scheduled_registry_key
+from ..jobs.store import store_job
+from ..keys import OUTBOX_RELAY_LOCK_KEY, outbox_sent_key
 from .table import OutboxRow
 
 if TYPE_CHECKING:
@@ -49,34 +49,6 @@ log = logging.getLogger("flask_jobs.outbox")
 SENT_TTL = 86_400
 #: The lease of the one relay of a database without SKIP LOCKED, renewed every poll.
 LEASE_MS = 10_000
-
-# KEYS: 1 job hash, 2 mark of the push, 3 queue list (or scheduled registry), 4 rq:queues,
-#       5 history stream.
-# ARGV: 1 job id, 2 R|L|Z (push back, front, or schedule), 3 run-at (epoch s), 4 queue key,
-#       5 job TTL (-1: none), 6 mark TTL, 7 n: how many hash arguments follow, then n
-#       field/value arguments of the job hash, then those of the history event (if any).
-PUSH_SCRIPT = """
-if redis.call('EXISTS', KEYS[2]) == 1 or redis.call('EXISTS', KEYS[1]) == 1 then
-  return 0
-end
-local n = tonumber(ARGV[7])
-redis.call('HSET', KEYS[1], unpack(ARGV, 8, 7 + n))
-local ttl = tonumber(ARGV[5])
-if ttl > 0 then redis.call('EXPIRE', KEYS[1], ttl) end
-if ARGV[2] == 'Z' then
-  redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
-elseif ARGV[2] == 'L' then
-  redis.call('LPUSH', KEYS[3], ARGV[1])
-else
-  redis.call('RPUSH', KEYS[3], ARGV[1])
-end
-redis.call('SADD', KEYS[4], ARGV[4])
-redis.call('SET', KEYS[2], '1', 'EX', ARGV[6])
-if #ARGV > 7 + n then
-  redis.call('XADD', KEYS[5], '*', unpack(ARGV, 8 + n))
-end
-return 1
-"""
 
 # KEYS: 1 the lease. ARGV: 1 our token, 2 lease in ms. 1 when we hold it (now or already).
 LEASE_SCRIPT = """
@@ -127,7 +99,6 @@ class OutboxRelay:
         self.token = f"{name}:{uuid.uuid4().hex}"
         self.relayed = 0
         self._stop = threading.Event()
-        self._push: Any = None
         self._lease: Any = None
 
     def stop(self) -> None:
@@ -180,27 +151,22 @@ class OutboxRelay:
 
     def push(self, rows: list[OutboxRow]) -> int:
         """Put ``rows`` on their queues in one round trip; how many were new."""
-        connection = self.state.connection
-        if self._push is None:
-            self._push = connection.register_script(PUSH_SCRIPT)
+        script = self.state.store_script
         stream = self.state.history_settings.stream
-        with connection.pipeline(transaction=False) as pipe:
+        with self.state.connection.pipeline(transaction=False) as pipe:
             for row in rows:
-                if row.run_at is not None:
-                    target, mode, score = scheduled_registry_key(row.queue), "Z", row.run_at
-                else:
-                    target, mode, score = queue_key(row.queue), "L" if row.at_front else "R", 0
-                ttl = row.fields.get("ttl")
-                job_fields = [item for pair in row.fields.items() for item in pair]
-                event = [item for pair in (row.event or {}).items() for item in pair]
-                self._push(
-                    keys=[job_key(row.job_id), outbox_sent_key(row.job_id), target,
-                          RQ_QUEUES_KEY, stream],
-                    args=[row.job_id, mode, score, queue_key(row.queue),
-                          int(ttl) if ttl else -1, SENT_TTL, len(job_fields),
-                          *job_fields, *event],
-                    client=pipe,
-                )  # fmt: skip
+                store_job(
+                    script,
+                    pipe,
+                    row.job_id,
+                    row.queue,
+                    row.fields,
+                    stream,
+                    row.event,
+                    run_at=row.run_at,
+                    at_front=row.at_front,
+                    mark_ttl=SENT_TTL,
+                )
             return sum(int(result) for result in pipe.execute())
 
     def _hold_lease(self) -> bool:
