@@ -20,7 +20,7 @@ from rq.utils import now
 from .errors import JobsConnectionError
 from .jobs.arguments import check_json_arguments
 from .jobs.flask_job import META_ORIGIN, META_RETRY, FlaskJob
-from .jobs.store import job_fields, store_job
+from .jobs.store import is_refusal, job_fields, run_pipeline, store_job
 from .outbox.held import hold, session_with_writes
 from .outbox.table import OutboxRow
 from .redis.connection import redact_url
@@ -151,6 +151,10 @@ def _push(
             raise state.connection_error(exc) from exc
         except REFUSED as exc:
             raise _refused_error(state, exc) from exc
+        except redis.ResponseError as exc:
+            if is_refusal(exc):
+                raise _refused_error(state, exc) from exc
+            raise
         return job
     rq_options = {
         **prepared.rq_options,
@@ -240,27 +244,28 @@ def _push_many(
     stream = state.history_settings.stream
     history = state.history_enabled
     jobs: list[FlaskJob] = []
+    events: list[dict[str, str] | None] = []
+    for (args, kwargs), job_id in zip(calls, ids, strict=True):
+        job = _new_job(queue, prepared, args, kwargs, None, job_id, dict(prepared.meta))
+        jobs.append(job)
+        events.append(_queued_event(state, job, prepared, args, kwargs) if history else None)
+
+    def fill(pipe: Any) -> None:
+        for job, event in zip(jobs, events, strict=True):
+            fields = job_fields(job)
+            store_job(script, pipe, job.id, queue.name, fields, stream, event, at_front=at_front)
+
+    at_front = options.at_front
     try:
-        with state.connection.pipeline() as pipe:
-            for (args, kwargs), job_id in zip(calls, ids, strict=True):
-                job = _new_job(queue, prepared, args, kwargs, None, job_id, dict(prepared.meta))
-                event = _queued_event(state, job, prepared, args, kwargs) if history else None
-                store_job(
-                    script,
-                    pipe,
-                    job.id,
-                    queue.name,
-                    job_fields(job),
-                    stream,
-                    event,
-                    at_front=options.at_front,
-                )
-                jobs.append(job)
-            pipe.execute()
+        run_pipeline(state.connection, fill, transaction=True)
     except (redis.ConnectionError, redis.TimeoutError) as exc:
         raise state.connection_error(exc) from exc
     except REFUSED as exc:
         raise _refused_error(state, exc) from exc
+    except redis.ResponseError as exc:
+        if is_refusal(exc):
+            raise _refused_error(state, exc) from exc
+        raise
     return jobs
 
 

@@ -11,6 +11,7 @@ from rq import Queue
 from rq.job import Job
 from rq.serializers import JSONSerializer
 from rq.worker import SimpleWorker
+from transaction_support import spare_redis_fixture  # noqa: F401
 
 import jobs_app
 from flask_jobs import Retry, enqueue_many
@@ -103,3 +104,20 @@ def test_a_plain_rq_worker_runs_them(redis_client: redis.Redis) -> None:
         fetched = fetch(redis_client, job.id)
         assert fetched.get_status() == "finished"
         assert fetched.return_value() == expected
+
+
+def test_a_redis_that_lost_the_script_gets_it_again(spare_redis: Any, tmp_path: Any) -> None:
+    spare_redis()  # SCRIPT FLUSH is server-wide: on a redis-server of this test's own
+    app = jobs_app.create_app(
+        {"JOBS_REDIS_URL": f"redis://127.0.0.1:{spare_redis.port}/0"},
+        instance_path=str(tmp_path / "instance"),
+    )
+    with app.app_context():
+        conn = jobs_app.jobs.connection
+        jobs_app.add.enqueue(1, 2)
+        for _ in range(2):
+            conn.script_flush()
+            assert len(enqueue_many(jobs_app.add, [((i, i), {}) for i in range(3)])) == 3
+            conn.script_flush()
+            jobs_app.add.enqueue(1, 2)
+        assert conn.llen("rq:queue:default") == 9

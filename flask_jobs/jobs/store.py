@@ -10,12 +10,14 @@ MULTI, five commands and EXEC is most of what makes our enqueue cheaper than
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
+
+import redis
 
 from ..keys import RQ_QUEUES_KEY, job_key, outbox_sent_key, queue_key, scheduled_key
 
-__all__ = ["STORE_SCRIPT", "job_fields", "store_job"]
+__all__ = ["STORE_SCRIPT", "is_refusal", "job_fields", "run_pipeline", "store_job"]
 
 # KEYS: 1 job hash, 2 mark of an outbox push, 3 queue list (or scheduled registry),
 #       4 rq:queues, 5 history stream.
@@ -76,8 +78,9 @@ def store_job(
     at_front: bool = False,
     mark_ttl: int = 0,
 ) -> Any:
-    """Store a new job with ``script`` (`STORE_SCRIPT`, registered) on ``client`` (a pipeline
-    or a connection). With ``mark_ttl``, an existing or already pushed job is skipped."""
+    """Store a new job with ``script`` (`STORE_SCRIPT`, registered) on ``client``: a
+    connection (loads the script when Redis lacks it), or a pipeline run by `run_pipeline`.
+    With ``mark_ttl``, an existing or already pushed job is skipped."""
     if run_at is not None:
         target, mode, score = scheduled_key(queue), "Z", run_at
     else:
@@ -86,9 +89,34 @@ def store_job(
     flat = [item for pair in fields.items() for item in pair]
     if event:
         flat.extend(item for pair in event.items() for item in pair)
-    return script(
-        keys=[job_key(job_id), outbox_sent_key(job_id), target, RQ_QUEUES_KEY, stream],
-        args=[job_id, mode, score, queue_key(queue), int(ttl) if ttl else -1, mark_ttl,
-              2 * len(fields), *flat],
-        client=client,
-    )  # fmt: skip
+    keys = [job_key(job_id), outbox_sent_key(job_id), target, RQ_QUEUES_KEY, stream]
+    args = [job_id, mode, score, queue_key(queue), int(ttl) if ttl else -1, mark_ttl,
+            2 * len(fields), *flat]  # fmt: skip
+    if isinstance(client, redis.client.Pipeline):
+        # EVALSHA as it is: redis-py would ask SCRIPT EXISTS first, a round trip per batch.
+        return client.evalsha(script.sha, len(keys), *keys, *args)
+    return script(keys=keys, args=args, client=client)
+
+
+def run_pipeline(
+    connection: redis.Redis, fill: Callable[[Any], None], *, transaction: bool
+) -> list[Any]:
+    """Run the `store_job` calls that ``fill(pipe)`` makes, in one round trip; when Redis
+    does not know the script (restarted, ``SCRIPT FLUSH``), load it and run them again."""
+    for attempt in (1, 2):
+        with connection.pipeline(transaction=transaction) as pipe:
+            fill(pipe)
+            try:
+                return list(pipe.execute())
+            except redis.exceptions.NoScriptError:
+                # Every call is the same script: it failed for all of them, none ran.
+                if attempt == 2:
+                    raise
+                connection.script_load(STORE_SCRIPT)
+    raise AssertionError("unreachable")
+
+
+def is_refusal(exc: redis.ResponseError) -> bool:
+    """Whether the script was refused a write: Redis full (``noeviction``) or a replica."""
+    message = str(exc)
+    return "OOM command not allowed" in message or "READONLY" in message

@@ -25,7 +25,7 @@ import sqlalchemy as sa
 
 from ..forking import dispose_db_pools
 from ..history.recorder import stop_recorder_process
-from ..jobs.store import store_job
+from ..jobs.store import run_pipeline, store_job
 from ..keys import OUTBOX_RELAY_LOCK_KEY, outbox_sent_key
 from .table import OutboxRow
 
@@ -153,7 +153,8 @@ class OutboxRelay:
         """Put ``rows`` on their queues in one round trip; how many were new."""
         script = self.state.store_script
         stream = self.state.history_settings.stream
-        with self.state.connection.pipeline(transaction=False) as pipe:
+
+        def fill(pipe: Any) -> None:
             for row in rows:
                 store_job(
                     script,
@@ -167,7 +168,9 @@ class OutboxRelay:
                     at_front=row.at_front,
                     mark_ttl=SENT_TTL,
                 )
-            return sum(int(result) for result in pipe.execute())
+
+        results = run_pipeline(self.state.connection, fill, transaction=False)
+        return sum(int(result) for result in results)
 
     def _hold_lease(self) -> bool:
         if self._lease is None:
