@@ -4,23 +4,20 @@ a database transaction with writes, held until it commits or written to the outb
 
 from __future__ import annotations
 
-import calendar
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 import redis
-from flask import current_app, has_request_context
-from rq import Queue
-from rq.job import JobStatus
-from rq.job import get_current_job as rq_current_job
+from flask import current_app
 from rq.utils import now
 
 from .errors import JobsConnectionError
-from .jobs.arguments import check_json_arguments
-from .jobs.flask_job import META_ORIGIN, META_RETRY, FlaskJob
-from .jobs.store import is_refusal, job_fields, run_pipeline, store_job
+from .jobs.eager import eager_job, run_eager
+from .jobs.flask_job import FlaskJob
+from .jobs.prepare import Prepared, prepare
+from .jobs.store import is_refusal, job_fields, new_job, run_at, run_pipeline, store_job
 from .outbox.held import hold, session_with_writes
 from .outbox.table import OutboxRow
 from .redis.connection import redact_url
@@ -35,54 +32,6 @@ __all__ = ["enqueue", "enqueue_many", "enqueue_runs"]
 
 #: Redis is up but refuses writes (full under ``noeviction``, or a read-only replica).
 REFUSED = (redis.exceptions.OutOfMemoryError, redis.exceptions.ReadOnlyError)
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """What every run of one enqueue shares: names, meta and RQ's options."""
-
-    func_name: str
-    queue_name: str
-    meta: dict[str, Any]
-    #: RQ's ``enqueue_call`` options (``timeout``, TTLs, ``meta``, ``retry``...).
-    rq_options: dict[str, Any]
-
-    @property
-    def origin(self) -> str:
-        """Where the enqueue came from (``view``, ``cli``, ``schedule:<name>``...)."""
-        return str(self.meta[META_ORIGIN])
-
-
-def prepare(
-    state: JobsState,
-    path: str,
-    options: JobOptions,
-    runs: Iterable[tuple[Sequence[Any], Mapping[str, Any]]],
-) -> Prepared:
-    """Check every run's arguments, then work out the options the runs share."""
-    config = state.config
-    if config.serializer == "json":
-        for args, kwargs in runs:
-            check_json_arguments(path, args, kwargs)
-    meta = dict(options.meta or {})
-    meta[META_ORIGIN] = options.origin or _guess_origin()
-    if options.retry is not None:
-        meta[META_RETRY] = options.retry.to_meta()
-    rq_options: dict[str, Any] = {
-        "timeout": options.timeout,
-        "result_ttl": config.result_ttl if options.result_ttl is None else options.result_ttl,
-        "failure_ttl": config.failure_ttl if options.failure_ttl is None else options.failure_ttl,
-        "ttl": options.ttl,
-        "description": options.description,
-        "meta": meta,
-        "retry": options.retry.to_rq() if options.retry is not None else None,
-    }
-    return Prepared(
-        func_name=path.replace(":", "."),
-        queue_name=options.queue or config.queues[0],
-        meta=meta,
-        rq_options=rq_options,
-    )
 
 
 def enqueue(
@@ -102,8 +51,12 @@ def enqueue(
     """
     args = tuple(args)
     kwargs = dict(kwargs)
-    prepared = prepare(state, path, options, [(args, kwargs)])
-    when = _when(delay, at)
+    prepared = prepare(state.config, path, options, [(args, kwargs)])
+    when = None
+    if delay is not None:
+        when = now() + delay
+    elif at is not None:
+        when = at.astimezone(timezone.utc)  # a naive datetime is local time, as in Python
     session = _transaction(state, options)
     if session is not None:
         return _with_transaction(state, session, prepared, [(args, kwargs)], options, when)[0]
@@ -112,12 +65,44 @@ def enqueue(
     return _push(state, prepared, args, kwargs, options, when)
 
 
-def _when(delay: timedelta | None, at: datetime | None) -> datetime | None:
-    if delay is not None:
-        return now() + delay
-    if at is not None:
-        return at.astimezone(timezone.utc)  # a naive datetime is local time, as in Python
-    return None
+def enqueue_runs(
+    state: JobsState,
+    path: str,
+    calls: list[tuple[tuple[Any, ...], dict[str, Any]]],
+    options: JobOptions,
+) -> list[FlaskJob]:
+    """Enqueue one run of the job at ``path`` per ``(args, kwargs)``, in one round trip.
+
+    Options that need a round trip per job (``depends_on``, a fixed ``job_id``)
+    and eager mode take the one-at-a-time path; inside a database transaction
+    with writes, the runs wait for its commit.
+    """
+    if not calls:
+        return []
+    prepared = prepare(state.config, path, options, calls)  # a bad argument enqueues nothing
+    session = _transaction(state, options)
+    if session is not None:
+        return _with_transaction(state, session, prepared, calls, options, None)
+    if state.config.eager:
+        return [_run_eager(state, prepared, args, kwargs, options) for args, kwargs in calls]
+    if options.depends_on is not None or options.job_id is not None:
+        return [_push(state, prepared, args, kwargs, options, None) for args, kwargs in calls]
+    return _push_many(state, prepared, calls, options)
+
+
+@contextmanager
+def _sending(state: JobsState) -> Iterator[None]:
+    """Turn a Redis that cannot be reached, or refuses the job, into a clear error."""
+    try:
+        yield
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        raise state.connection_error(exc) from exc
+    except REFUSED as exc:
+        raise _refused_error(state, exc) from exc
+    except redis.ResponseError as exc:
+        if is_refusal(exc):  # the same refusals, met inside our script
+            raise _refused_error(state, exc) from exc
+        raise
 
 
 def _push(
@@ -127,45 +112,39 @@ def _push(
     kwargs: dict[str, Any],
     options: JobOptions,
     when: datetime | None,
-    job_id: str | None = None,
+    job: FlaskJob | None = None,
 ) -> FlaskJob:
-    """Put one run on its queue (or RQ's scheduled registry): one Lua call, or (with
-    ``depends_on`` or a fixed ``job_id`` option) RQ's own enqueue in one MULTI/EXEC."""
+    """Put one run (or the held ``job``) on its queue, or RQ's scheduled registry: one Lua
+    call, or with ``depends_on`` or a fixed ``job_id``, RQ's own enqueue in one MULTI/EXEC."""
     queue = state.queue(prepared.queue_name)
     if options.depends_on is None and options.job_id is None:
-        job = _new_job(queue, prepared, args, kwargs, when, job_id, prepared.meta)
+        if job is None:
+            job = new_job(queue, prepared.func_name, args, kwargs, prepared.rq_options, when=when)
         event = _queued_event(state, job, prepared, args, kwargs) if state.history_enabled else None
-        try:
+        fields = job_fields(job)
+        with _sending(state):
             store_job(
                 state.store_script,
                 state.connection,
                 job.id,
                 queue.name,
-                job_fields(job),
+                fields,
                 state.history_settings.stream,
                 event,
-                run_at=_run_at(when),
+                run_at=run_at(when),
                 at_front=options.at_front,
             )
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            raise state.connection_error(exc) from exc
-        except REFUSED as exc:
-            raise _refused_error(state, exc) from exc
-        except redis.ResponseError as exc:
-            if is_refusal(exc):
-                raise _refused_error(state, exc) from exc
-            raise
         return job
     rq_options = {
         **prepared.rq_options,
         "depends_on": options.depends_on,
-        "job_id": job_id or options.job_id,
+        "job_id": job.id if job is not None else options.job_id,
     }
     if when is not None:  # enqueue_at names the timeout job_timeout
         rq_options["job_timeout"] = rq_options.pop("timeout")
     for _ in range(10):  # a WatchError means a dependency changed under us: try again
         try:
-            with state.connection.pipeline() as pipe:
+            with _sending(state), state.connection.pipeline() as pipe:
                 if when is None:
                     rq_job = queue.enqueue_call(
                         prepared.func_name,
@@ -193,10 +172,6 @@ def _push(
             break
         except redis.WatchError:
             continue
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            raise state.connection_error(exc) from exc
-        except REFUSED as exc:
-            raise _refused_error(state, exc) from exc
     else:
         raise JobsConnectionError(
             f"could not enqueue {prepared.func_name}: its dependencies kept changing"
@@ -205,98 +180,42 @@ def _push(
     return rq_job
 
 
-def enqueue_runs(
-    state: JobsState,
-    path: str,
-    calls: list[tuple[tuple[Any, ...], dict[str, Any]]],
-    options: JobOptions,
-) -> list[FlaskJob]:
-    """Enqueue one run of the job at ``path`` per ``(args, kwargs)``, in one round trip.
-
-    Options that need a round trip per job (``depends_on``, a fixed ``job_id``)
-    and eager mode take the one-at-a-time path; inside a database transaction
-    with writes, the runs wait for its commit.
-    """
-    if not calls:
-        return []
-    prepared = prepare(state, path, options, calls)  # a bad argument enqueues nothing
-    session = _transaction(state, options)
-    if session is not None:
-        return _with_transaction(state, session, prepared, calls, options, None)
-    if state.config.eager:
-        return [_run_eager(state, prepared, args, kwargs, options) for args, kwargs in calls]
-    if options.depends_on is not None or options.job_id is not None:
-        return [_push(state, prepared, args, kwargs, options, None) for args, kwargs in calls]
-    return _push_many(state, prepared, calls, options)
-
-
 def _push_many(
     state: JobsState,
     prepared: Prepared,
     calls: list[tuple[tuple[Any, ...], dict[str, Any]]],
     options: JobOptions,
-    job_ids: list[str] | None = None,
+    jobs: list[FlaskJob] | None = None,
 ) -> list[FlaskJob]:
-    """Put every run on its queue in one MULTI/EXEC (one Lua call per run)."""
-    ids: list[str | None] = list(job_ids) if job_ids is not None else [None] * len(calls)
+    """Put every run (or the held ``jobs``) on its queue in one MULTI/EXEC of Lua calls."""
     queue = state.queue(prepared.queue_name)
+    if jobs is None:
+        jobs = [
+            new_job(queue, prepared.func_name, args, kwargs, _own_meta(prepared), when=None)
+            for args, kwargs in calls
+        ]
     script = state.store_script
     stream = state.history_settings.stream
+    at_front = options.at_front
     history = state.history_enabled
-    jobs: list[FlaskJob] = []
-    events: list[dict[str, str] | None] = []
-    for (args, kwargs), job_id in zip(calls, ids, strict=True):
-        job = _new_job(queue, prepared, args, kwargs, None, job_id, dict(prepared.meta))
-        jobs.append(job)
-        events.append(_queued_event(state, job, prepared, args, kwargs) if history else None)
+    events = [
+        _queued_event(state, job, prepared, args, kwargs) if history else None
+        for job, (args, kwargs) in zip(jobs, calls, strict=True)
+    ]
+    fields = [job_fields(job) for job in jobs]
 
     def fill(pipe: Any) -> None:
-        for job, event in zip(jobs, events, strict=True):
-            fields = job_fields(job)
-            store_job(script, pipe, job.id, queue.name, fields, stream, event, at_front=at_front)
+        for job, values, event in zip(jobs, fields, events, strict=True):
+            store_job(script, pipe, job.id, queue.name, values, stream, event, at_front=at_front)
 
-    at_front = options.at_front
-    try:
+    with _sending(state):
         run_pipeline(state.connection, fill, transaction=True)
-    except (redis.ConnectionError, redis.TimeoutError) as exc:
-        raise state.connection_error(exc) from exc
-    except REFUSED as exc:
-        raise _refused_error(state, exc) from exc
-    except redis.ResponseError as exc:
-        if is_refusal(exc):
-            raise _refused_error(state, exc) from exc
-        raise
     return jobs
 
 
-def _new_job(
-    queue: Queue,
-    prepared: Prepared,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    when: datetime | None,
-    job_id: str | None,
-    meta: dict[str, Any],
-) -> FlaskJob:
-    """RQ's job for one run, as RQ's enqueue fills it in (nothing is sent)."""
-    job = queue.create_job(
-        prepared.func_name,
-        args=args,
-        kwargs=kwargs,
-        job_id=job_id,
-        status=JobStatus.QUEUED if when is None else JobStatus.SCHEDULED,
-        **{**prepared.rq_options, "meta": meta},
-    )
-    assert isinstance(job, FlaskJob)
-    job.origin = queue.name
-    if when is None:
-        job.enqueued_at = now()
-    return job
-
-
-def _run_at(when: datetime | None) -> int | None:
-    """``when`` as RQ's scheduled registry scores it (whole seconds since the epoch)."""
-    return None if when is None else calendar.timegm(when.utctimetuple())
+def _own_meta(prepared: Prepared) -> dict[str, Any]:
+    """RQ's options with a ``meta`` of the job's own (runs of one enqueue share the rest)."""
+    return {**prepared.rq_options, "meta": dict(prepared.meta)}
 
 
 # -- with the database transaction ------------------------------------------------
@@ -322,25 +241,39 @@ def _with_transaction(
 ) -> list[FlaskJob]:
     """Write the runs to the outbox in ``session``'s transaction, or hold them until it commits."""
     config = state.config
+    if config.eager:
+        held = [_eager_job(state, prepared, args, kwargs, options) for args, kwargs in calls]
+    else:
+        queue = state.queue(prepared.queue_name)
+        held = [
+            new_job(
+                queue,
+                prepared.func_name,
+                args,
+                kwargs,
+                _own_meta(prepared),
+                when=when,
+                job_id=options.job_id,
+            )
+            for args, kwargs in calls
+        ]
     if config.outbox and not config.eager:
-        return _to_outbox(state, session, prepared, calls, options, when)
-    connection = redis.Redis() if config.eager else state.connection  # eager: never used
-    jobs = [
-        _job_object(state, prepared, args, kwargs, options, connection) for args, kwargs in calls
-    ]
+        _to_outbox(state, session, prepared, calls, options, when, held)
+        hold(session, held, None)
+        return held
 
     def release() -> None:
         if config.eager:
-            for job, (args, kwargs) in zip(jobs, calls, strict=True):
-                _run_eager(state, prepared, args, kwargs, options, job)
-        elif len(calls) == 1 or options.depends_on is not None:
-            for job, (args, kwargs) in zip(jobs, calls, strict=True):
-                _push(state, prepared, args, kwargs, options, when, job.id)
+            for job in held:
+                run_eager(job, current_app._get_current_object(), propagate=config.eager_propagate)  # type: ignore[attr-defined]
+        elif len(calls) == 1 or options.depends_on is not None or when is not None:
+            for job, (args, kwargs) in zip(held, calls, strict=True):
+                _push(state, prepared, args, kwargs, options, when, job)
         else:
-            _push_many(state, prepared, calls, options, [job.id for job in jobs])
+            _push_many(state, prepared, calls, options, held)
 
-    hold(session, jobs, release)
-    return jobs
+    hold(session, held, release)
+    return held
 
 
 def _to_outbox(
@@ -350,50 +283,28 @@ def _to_outbox(
     calls: list[tuple[tuple[Any, ...], dict[str, Any]]],
     options: JobOptions,
     when: datetime | None,
-) -> list[FlaskJob]:
-    """Insert one outbox row per run, in the caller's transaction (one statement)."""
+    jobs: list[FlaskJob],
+) -> None:
+    """Insert one outbox row per job, in the caller's transaction (one statement)."""
     if options.depends_on is not None:
         raise ValueError(
             "depends_on cannot go through the outbox (the relay cannot wait for another job); "
             "enqueue this job with .options(on_commit=False)"
         )
     assert state.outbox_table is not None
-    queue = state.queue(prepared.queue_name)
-    run_at = _run_at(when)
-    jobs: list[FlaskJob] = []
-    values: list[dict[str, Any]] = []
-    for args, kwargs in calls:
-        job = _new_job(queue, prepared, args, kwargs, when, options.job_id, dict(prepared.meta))
-        event = _queued_event(state, job, prepared, args, kwargs) if state.history_enabled else None
-        row = OutboxRow(job.id, queue.name, job_fields(job), run_at, options.at_front, event)
-        values.append(row.to_values())
-        jobs.append(job)
+    history = state.history_enabled
+    values = [
+        OutboxRow(
+            job.id,
+            prepared.queue_name,
+            job_fields(job),
+            run_at(when),
+            options.at_front,
+            _queued_event(state, job, prepared, args, kwargs) if history else None,
+        ).to_values()
+        for job, (args, kwargs) in zip(jobs, calls, strict=True)
+    ]
     session.execute(state.outbox_table.insert(), values)
-    hold(session, jobs, None)
-    return jobs
-
-
-def _job_object(
-    state: JobsState,
-    prepared: Prepared,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    options: JobOptions,
-    connection: redis.Redis,
-) -> FlaskJob:
-    """The job a caller gets back before it is stored: its id is the one it will have."""
-    job: FlaskJob = FlaskJob.create(  # type: ignore[assignment]
-        prepared.func_name,
-        args=args,
-        kwargs=kwargs,
-        connection=connection,
-        id=options.job_id,
-        origin=prepared.queue_name,
-        meta=prepared.meta,
-        description=options.description,
-        serializer=state.serializer,
-    )
-    return job
 
 
 def enqueue_many(
@@ -415,7 +326,7 @@ def enqueue_many(
 
 
 def _refused_error(state: JobsState, exc: Exception) -> JobsConnectionError:
-    """The error for a Redis that refused an enqueue; MULTI/EXEC aborted, nothing stored."""
+    """The error for a Redis that refused an enqueue; nothing was stored."""
     return JobsConnectionError(
         f"Redis at {redact_url(state.redis_url)} refused the job ({exc}): it is full "
         "(maxmemory with noeviction: free memory or raise maxmemory) or a read-only "
@@ -444,42 +355,32 @@ def _queued_event(
     )
 
 
+def _eager_job(
+    state: JobsState,
+    prepared: Prepared,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    options: JobOptions,
+) -> FlaskJob:
+    return eager_job(
+        prepared.func_name,
+        args,
+        kwargs,
+        job_id=options.job_id,
+        queue=prepared.queue_name,
+        meta=prepared.meta,
+        description=options.description,
+        serializer=state.serializer,
+    )
+
+
 def _run_eager(
     state: JobsState,
     prepared: Prepared,
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     options: JobOptions,
-    job: FlaskJob | None = None,
 ) -> FlaskJob:
-    """Run ``job`` (default: a new one) inline, in a fresh app context."""
-    if job is None:
-        # The client is never used: an eager job is not stored, so tests need no Redis.
-        job = _job_object(state, prepared, args, kwargs, options, redis.Redis())
-    job._jobs_held = None
-    job._jobs_eager = True
-    job.started_at = now()
+    job = _eager_job(state, prepared, args, kwargs, options)
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    try:
-        with app.app_context():
-            job._status = JobStatus.STARTED
-            result = job.perform()
-    except Exception:
-        job._status = JobStatus.FAILED
-        job.ended_at = now()
-        if state.config.eager_propagate:
-            raise
-    else:
-        job._status = JobStatus.FINISHED
-        job._result = result
-        job.ended_at = now()
-    return job
-
-
-def _guess_origin() -> str:
-    if has_request_context():
-        return "view"
-    parent = rq_current_job()
-    if parent is not None:
-        return f"job:{parent.id}"
-    return "code"
+    return run_eager(job, app, propagate=state.config.eager_propagate)

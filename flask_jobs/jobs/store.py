@@ -10,14 +10,27 @@ MULTI, five commands and EXEC is most of what makes our enqueue cheaper than
 
 from __future__ import annotations
 
+import calendar
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 import redis
+from rq.job import JobStatus
+from rq.utils import now
 
 from ..keys import RQ_QUEUES_KEY, job_key, outbox_sent_key, queue_key, scheduled_key
+from .flask_job import FlaskJob
 
-__all__ = ["STORE_SCRIPT", "is_refusal", "job_fields", "run_pipeline", "store_job"]
+__all__ = [
+    "STORE_SCRIPT",
+    "is_refusal",
+    "job_fields",
+    "new_job",
+    "run_at",
+    "run_pipeline",
+    "store_job",
+]
 
 # KEYS: 1 job hash, 2 mark of an outbox push, 3 queue list (or scheduled registry),
 #       4 rq:queues, 5 history stream.
@@ -49,6 +62,37 @@ if #ARGV > 7 + n then
 end
 return 1
 """
+
+
+def new_job(
+    queue: Any,
+    func_name: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    rq_options: Mapping[str, Any],
+    *,
+    when: datetime | None,
+    job_id: str | None = None,
+) -> FlaskJob:
+    """RQ's job for one run on ``queue``, filled in as RQ's enqueue does (nothing is sent)."""
+    job = queue.create_job(
+        func_name,
+        args=args,
+        kwargs=kwargs,
+        job_id=job_id,
+        status=JobStatus.QUEUED if when is None else JobStatus.SCHEDULED,
+        **rq_options,
+    )
+    assert isinstance(job, FlaskJob)
+    job.origin = queue.name
+    if when is None:
+        job.enqueued_at = now()
+    return job
+
+
+def run_at(when: datetime | None) -> int | None:
+    """``when`` as RQ's scheduled registry scores it (whole seconds since the epoch)."""
+    return None if when is None else calendar.timegm(when.utctimetuple())
 
 
 def job_fields(job: Any) -> dict[str, str | bytes]:
