@@ -17,7 +17,15 @@ from .errors import JobsConnectionError
 from .jobs.eager import eager_job, run_eager
 from .jobs.flask_job import FlaskJob
 from .jobs.prepare import Prepared, prepare
-from .jobs.store import is_refusal, job_fields, new_job, run_at, run_pipeline, store_job
+from .jobs.store import (
+    is_refusal,
+    job_fields,
+    new_job,
+    run_at,
+    run_pipeline,
+    store_job,
+    store_many,
+)
 from .outbox.held import hold, session_with_writes
 from .outbox.table import OutboxRow
 from .redis.connection import redact_url
@@ -187,26 +195,24 @@ def _push_many(
     options: JobOptions,
     jobs: list[FlaskJob] | None = None,
 ) -> list[FlaskJob]:
-    """Put every run (or the held ``jobs``) on its queue in one MULTI/EXEC of Lua calls."""
+    """Put every run (or the held ``jobs``) on its queue: one Lua call per 500 runs, the
+    fields they share sent once, all in one MULTI/EXEC."""
     queue = state.queue(prepared.queue_name)
     if jobs is None:
         jobs = [
             new_job(queue, prepared.func_name, args, kwargs, _own_meta(prepared), when=None)
             for args, kwargs in calls
         ]
-    script = state.store_script
-    stream = state.history_settings.stream
-    at_front = options.at_front
     history = state.history_enabled
-    events = [
-        _queued_event(state, job, prepared, args, kwargs) if history else None
-        for job, (args, kwargs) in zip(jobs, calls, strict=True)
+    runs = [
+        (job.id, job_fields(job), _queued_event(state, job, prepared, a, k) if history else None)
+        for job, (a, k) in zip(jobs, calls, strict=True)
     ]
-    fields = [job_fields(job) for job in jobs]
+    script = state.store_many_script
+    stream = state.history_settings.stream
 
     def fill(pipe: Any) -> None:
-        for job, values, event in zip(jobs, fields, events, strict=True):
-            store_job(script, pipe, job.id, queue.name, values, stream, event, at_front=at_front)
+        store_many(script, pipe, queue.name, runs, stream, at_front=options.at_front)
 
     with _sending(state):
         run_pipeline(state.connection, fill, transaction=True)

@@ -20,7 +20,7 @@ from .errors import JobsConnectionError
 from .history.events import EventEncoder, HistorySettings
 from .history.store import HistoryStore
 from .jobs.flask_job import FlaskJob
-from .jobs.store import STORE_SCRIPT
+from .jobs.store import STORE_MANY_SCRIPT, STORE_SCRIPT
 from .keys import HISTORY_STREAM, QUEUE_NAME
 from .redis.connection import close, connect, redact_url
 from .redis.embedded import EmbeddedRedis
@@ -57,6 +57,7 @@ class JobsState:
         self.embedded = EmbeddedRedis(app.instance_path) if config.redis_url is None else None
         self._connection: redis.Redis | None = None
         self._store_script: Any = None
+        self._store_many_script: Any = None
         self._queues: dict[str, Queue] = {}
         self._lock = threading.Lock()
         self.serializer = JSONSerializer if config.serializer == "json" else PickleSerializer
@@ -110,13 +111,21 @@ class JobsState:
             script = self._store_script = self.connection.register_script(STORE_SCRIPT)
         return script
 
+    @property
+    def store_many_script(self) -> Any:
+        """`flask_jobs.jobs.store.STORE_MANY_SCRIPT`, registered on the app's connection."""
+        script = self._store_many_script
+        if script is None:
+            script = self._store_many_script = self.connection.register_script(STORE_MANY_SCRIPT)
+        return script
+
     def close(self) -> None:
         """Close the Redis connections of this app (a new client is made on next use)."""
         with self._lock:
             if self._connection is not None:
                 close(self._connection)
             self._connection = None
-            self._store_script = None
+            self._store_script = self._store_many_script = None
             self._queues.clear()
 
     def queue(self, name: str) -> Queue:

@@ -121,3 +121,22 @@ def test_a_redis_that_lost_the_script_gets_it_again(spare_redis: Any, tmp_path: 
             conn.script_flush()
             jobs_app.add.enqueue(1, 2)
         assert conn.llen("rq:queue:default") == 9
+
+
+def test_many_runs_over_several_script_calls(redis_client: redis.Redis) -> None:
+    runs = [((i, 1), {}) for i in range(1200)]
+    jobs = enqueue_many(jobs_app.add.options(ttl=900, description="sum"), runs)
+    assert redis_client.llen("rq:queue:default") == 1200
+    for i in (0, 499, 500, 1199):
+        fetched = fetch(redis_client, jobs[i].id)
+        assert (fetched.args, fetched.description, fetched.ttl) == ([i, 1], "sum", 900)
+        assert fetched.get_status() == "queued"
+    events = redis_client.xrange("flask_jobs:history")
+    assert len(events) == 1200
+    assert events[777][1][b"args"] == b"[777,1]"
+    assert events[777][1][b"job_id"] == jobs[777].id.encode()
+    front = enqueue_many(jobs_app.add.options(at_front=True), [((0, 0), {}), ((1, 1), {})])
+    assert redis_client.lrange("rq:queue:default", 0, 1) == [
+        front[1].id.encode(),
+        front[0].id.encode(),
+    ]

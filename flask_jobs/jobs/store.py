@@ -11,7 +11,7 @@ MULTI, five commands and EXEC is most of what makes our enqueue cheaper than
 from __future__ import annotations
 
 import calendar
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +23,7 @@ from ..keys import RQ_QUEUES_KEY, job_key, outbox_sent_key, queue_key, scheduled
 from .flask_job import FlaskJob
 
 __all__ = [
+    "STORE_MANY_SCRIPT",
     "STORE_SCRIPT",
     "is_refusal",
     "job_fields",
@@ -30,6 +31,7 @@ __all__ = [
     "run_at",
     "run_pipeline",
     "store_job",
+    "store_many",
 ]
 
 # KEYS: 1 job hash, 2 mark of an outbox push, 3 queue list (or scheduled registry),
@@ -62,6 +64,46 @@ if #ARGV > 7 + n then
 end
 return 1
 """
+
+
+# Many runs of one job on one queue, in one call: the fields and event fields they all share
+# are sent once.
+# KEYS: 1 queue list, 2 rq:queues, 3 history stream, then one job hash per run.
+# ARGV: 1 queue key, 2 R|L, 3 job TTL (-1: none), then n and the n shared hash arguments,
+#       then m and the m shared event arguments (m = 0: no history), then per run its id,
+#       a and its a own hash arguments, b and its b own event arguments.
+STORE_MANY_SCRIPT = """
+local ttl = tonumber(ARGV[3])
+local i = 4
+local n = tonumber(ARGV[i])
+local shared = {unpack(ARGV, i + 1, i + n)}
+i = i + n + 1
+local m = tonumber(ARGV[i])
+local shared_event = {unpack(ARGV, i + 1, i + m)}
+i = i + m + 1
+local push = ARGV[2] == 'L' and 'LPUSH' or 'RPUSH'
+for k = 4, #KEYS do
+  local id = ARGV[i]
+  local a = tonumber(ARGV[i + 1])
+  local fields = {unpack(shared)}
+  for j = i + 2, i + 1 + a do fields[#fields + 1] = ARGV[j] end
+  i = i + 2 + a
+  redis.call('HSET', KEYS[k], unpack(fields))
+  if ttl > 0 then redis.call('EXPIRE', KEYS[k], ttl) end
+  redis.call(push, KEYS[1], id)
+  local b = tonumber(ARGV[i])
+  if m > 0 then
+    local event = {unpack(shared_event)}
+    for j = i + 1, i + b do event[#event + 1] = ARGV[j] end
+    redis.call('XADD', KEYS[3], '*', unpack(event))
+  end
+  i = i + 1 + b
+end
+redis.call('SADD', KEYS[2], ARGV[1])
+return #KEYS - 3
+"""
+#: Runs per call of `STORE_MANY_SCRIPT` (a call blocks Redis while it runs).
+MANY_CHUNK = 500
 
 
 def new_job(
@@ -142,6 +184,50 @@ def store_job(
     return script(keys=keys, args=args, client=client)
 
 
+def store_many(
+    script: Any,
+    pipe: Any,
+    queue: str,
+    runs: Sequence[tuple[str, Mapping[str, str | bytes], Mapping[str, str] | None]],
+    stream: str,
+    *,
+    at_front: bool = False,
+) -> None:
+    """Store new jobs ``(id, fields, event)`` of one queue with ``script``
+    (`STORE_MANY_SCRIPT`, registered) on ``pipe``, a pipeline run by `run_pipeline`."""
+    for start in range(0, len(runs), MANY_CHUNK):
+        chunk = runs[start : start + MANY_CHUNK]
+        shared = _shared([fields for _, fields, _ in chunk])
+        history = chunk[0][2] is not None
+        shared_event = _shared([event or {} for _, _, event in chunk]) if history else {}
+        ttl = shared.get("ttl") or chunk[0][1].get("ttl")
+        args: list[Any] = [queue_key(queue), "L" if at_front else "R", int(ttl) if ttl else -1]
+        args += [2 * len(shared), *_flat(shared)]
+        args += [2 * len(shared_event), *_flat(shared_event)]
+        for job_id, fields, event in chunk:
+            own = [item for pair in fields.items() if pair[0] not in shared for item in pair]
+            args += [job_id, len(own), *own]
+            mine = [
+                item
+                for pair in (event or {}).items()
+                if pair[0] not in shared_event
+                for item in pair
+            ]
+            args += [len(mine), *mine]
+        keys = [queue_key(queue), RQ_QUEUES_KEY, stream, *(job_key(id_) for id_, _, _ in chunk)]
+        pipe.evalsha(script.sha, len(keys), *keys, *args)
+
+
+def _shared(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The items every one of ``rows`` has, with the same value."""
+    first, rest = rows[0], rows[1:]
+    return {k: v for k, v in first.items() if all(row.get(k) == v for row in rest)}
+
+
+def _flat(mapping: Mapping[str, Any]) -> list[Any]:
+    return [item for pair in mapping.items() for item in pair]
+
+
 def run_pipeline(
     connection: redis.Redis, fill: Callable[[Any], None], *, transaction: bool
 ) -> list[Any]:
@@ -157,6 +243,7 @@ def run_pipeline(
                 if attempt == 2:
                     raise
                 connection.script_load(STORE_SCRIPT)
+                connection.script_load(STORE_MANY_SCRIPT)
     raise AssertionError("unreachable")
 
 
