@@ -69,7 +69,7 @@ def enqueue(
     if session is not None:
         return _with_transaction(state, session, prepared, [(args, kwargs)], options, when)[0]
     if state.config.eager:
-        return _run_eager(state, prepared, args, kwargs, options)
+        return _run_now(state, _eager_job(state, prepared, args, kwargs, options))
     return _push(state, prepared, args, kwargs, options, when)
 
 
@@ -92,7 +92,10 @@ def enqueue_runs(
     if session is not None:
         return _with_transaction(state, session, prepared, calls, options, None)
     if state.config.eager:
-        return [_run_eager(state, prepared, args, kwargs, options) for args, kwargs in calls]
+        return [
+            _run_now(state, _eager_job(state, prepared, args, kwargs, options))
+            for args, kwargs in calls
+        ]
     if options.depends_on is not None or options.job_id is not None:
         return [_push(state, prepared, args, kwargs, options, None) for args, kwargs in calls]
     return _push_many(state, prepared, calls, options)
@@ -271,7 +274,7 @@ def _with_transaction(
     def release() -> None:
         if config.eager:
             for job in held:
-                run_eager(job, current_app._get_current_object(), propagate=config.eager_propagate)  # type: ignore[attr-defined]
+                _run_now(state, job)
         elif len(calls) == 1 or options.depends_on is not None or when is not None:
             for job, (args, kwargs) in zip(held, calls, strict=True):
                 _push(state, prepared, args, kwargs, options, when, job)
@@ -380,13 +383,7 @@ def _eager_job(
     )
 
 
-def _run_eager(
-    state: JobsState,
-    prepared: Prepared,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    options: JobOptions,
-) -> FlaskJob:
-    job = _eager_job(state, prepared, args, kwargs, options)
+def _run_now(state: JobsState, job: FlaskJob) -> FlaskJob:
+    """Run an eager ``job`` in a fresh context of the current app."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     return run_eager(job, app, propagate=state.config.eager_propagate)

@@ -14,7 +14,6 @@ from flask import Flask
 from transaction_support import killed_web_process, queued, spare_redis_fixture  # noqa: F401
 
 import jobs_app
-from conftest import stop_process
 from flask_jobs import HeldStatus, JobArgumentError, enqueue_many
 from jobs_app import Note, db, jobs
 
@@ -193,7 +192,6 @@ def test_eager_runs_at_commit(app: Flask) -> None:
 def test_redis_down_at_commit_logs_each_lost_job(
     spare_redis: Any, database_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    proc = spare_redis()
     app = jobs_app.create_app(
         {
             "JOBS_REDIS_URL": f"redis://127.0.0.1:{spare_redis.port}/0",
@@ -205,7 +203,7 @@ def test_redis_down_at_commit_logs_each_lost_job(
         db.create_all()
         write()
         lost = [jobs_app.add.enqueue(1, 2), jobs_app.add.enqueue(3, 4)]
-        stop_process(proc)
+        spare_redis.stop()
         with caplog.at_level(logging.ERROR, logger="flask_jobs.enqueue"):
             db.session.commit()  # the commit itself succeeds
         assert db.session.query(Note).count() == 1

@@ -107,7 +107,7 @@ def test_a_plain_rq_worker_runs_them(redis_client: redis.Redis) -> None:
 
 
 def test_a_redis_that_lost_the_script_gets_it_again(spare_redis: Any, tmp_path: Any) -> None:
-    spare_redis()  # SCRIPT FLUSH is server-wide: on a redis-server of this test's own
+    # SCRIPT FLUSH is server-wide: on a redis-server of this test's own
     app = jobs_app.create_app(
         {"JOBS_REDIS_URL": f"redis://127.0.0.1:{spare_redis.port}/0"},
         instance_path=str(tmp_path / "instance"),

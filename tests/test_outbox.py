@@ -173,7 +173,6 @@ def test_two_relays_share_the_rows(outbox_app: Flask, redis_client: redis.Redis)
 def test_redis_down_keeps_the_rows(
     spare_redis: Any, tmp_path: Path, redis_client: redis.Redis
 ) -> None:
-    proc = spare_redis()
     app = jobs_app.create_app(
         {
             "JOBS_REDIS_URL": f"redis://127.0.0.1:{spare_redis.port}/0",
@@ -186,13 +185,13 @@ def test_redis_down_keeps_the_rows(
         db.create_all()
         db.session.add(Note(text="order"))
         job = jobs_app.add.enqueue(1, 2)
-        stop_process(proc)  # Redis is down: the commit does not care
+        spare_redis.stop()  # Redis is down: the commit does not care
         db.session.commit()
         assert rows() == 1
         with pytest.raises(redis.ConnectionError):
             relay(app).relay_once()
         assert rows() == 1
-        spare_redis()  # back, empty
+        spare_redis.start()  # back, empty
         assert relay(app).relay_once() == 1
         assert rows() == 0
         assert job.get_status() == "queued"

@@ -6,16 +6,13 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
-from reliability.conftest import free_port
-
-from conftest import stop_process, wait_for
-from flask_jobs.redis.embedded import find_redis_server
+from reliability.conftest import SpareRedis
 
 
 def queued(client: redis.Redis, queue: str = "default") -> int:
@@ -23,38 +20,12 @@ def queued(client: redis.Redis, queue: str = "default") -> int:
 
 
 @pytest.fixture(name="spare_redis")
-def spare_redis_fixture(tmp_path: Path) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
-    """Start (and restart) a redis-server of the test's own, on a port of its own."""
-    binary = find_redis_server()
-    if binary is None:
-        pytest.skip("no redis-server binary")
-    port = free_port()
-    procs: list[subprocess.Popen[bytes]] = []
-
-    def start() -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-             "--dir", str(tmp_path)],
-            stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-        procs.append(proc)
-        wait_for(lambda: _answers(port), timeout=10)
-        return proc
-
-    start.port = port  # type: ignore[attr-defined]
-    yield start
-    for proc in procs:
-        stop_process(proc)
-
-
-def _answers(port: int) -> bool:
-    client = redis.Redis(port=port, socket_connect_timeout=0.5)
-    try:
-        return bool(client.ping())
-    except redis.RedisError:
-        return False
-    finally:
-        client.close()
+def spare_redis_fixture(tmp_path: Path) -> Iterator[SpareRedis]:
+    """A redis-server of the test's own, started, on a port of its own (stop it, start it)."""
+    server = SpareRedis(tmp_path / "spare-redis", persist=False)
+    server.start()
+    yield server
+    server.stop()
 
 
 KILLED_WEB = """
