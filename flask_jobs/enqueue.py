@@ -18,6 +18,8 @@ from .jobs.eager import eager_job, run_eager
 from .jobs.flask_job import FlaskJob
 from .jobs.prepare import Prepared, prepare
 from .jobs.store import (
+    STORE_MANY_SCRIPT,
+    STORE_SCRIPT,
     is_refusal,
     job_fields,
     new_job,
@@ -135,7 +137,7 @@ def _push(
         fields = job_fields(job)
         with _sending(state):
             store_job(
-                state.store_script,
+                state.script(STORE_SCRIPT),
                 state.connection,
                 job.id,
                 queue.name,
@@ -211,7 +213,7 @@ def _push_many(
         (job.id, job_fields(job), _queued_event(state, job, prepared, a, k) if history else None)
         for job, (a, k) in zip(jobs, calls, strict=True)
     ]
-    script = state.store_many_script
+    script = state.script(STORE_MANY_SCRIPT)
     stream = state.history_settings.stream
 
     def fill(pipe: Any) -> None:

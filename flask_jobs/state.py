@@ -20,7 +20,6 @@ from .errors import JobsConnectionError
 from .history.events import EventEncoder, HistorySettings
 from .history.store import HistoryStore
 from .jobs.flask_job import FlaskJob
-from .jobs.store import STORE_MANY_SCRIPT, STORE_SCRIPT
 from .keys import HISTORY_STREAM, QUEUE_NAME
 from .redis.connection import close, connect, redact_url
 from .redis.embedded import EmbeddedRedis
@@ -56,8 +55,7 @@ class JobsState:
         self.config = config
         self.embedded = EmbeddedRedis(app.instance_path) if config.redis_url is None else None
         self._connection: redis.Redis | None = None
-        self._store_script: Any = None
-        self._store_many_script: Any = None
+        self._scripts: dict[str, Any] = {}
         self._queues: dict[str, Queue] = {}
         self._lock = threading.Lock()
         self.serializer = JSONSerializer if config.serializer == "json" else PickleSerializer
@@ -103,20 +101,11 @@ class JobsState:
                     )
         return self._connection
 
-    @property
-    def store_script(self) -> Any:
-        """`flask_jobs.jobs.store.STORE_SCRIPT`, registered on the app's connection."""
-        script = self._store_script
+    def script(self, text: str) -> Any:
+        """The Lua script ``text`` registered on the app's connection (one per text)."""
+        script = self._scripts.get(text)
         if script is None:
-            script = self._store_script = self.connection.register_script(STORE_SCRIPT)
-        return script
-
-    @property
-    def store_many_script(self) -> Any:
-        """`flask_jobs.jobs.store.STORE_MANY_SCRIPT`, registered on the app's connection."""
-        script = self._store_many_script
-        if script is None:
-            script = self._store_many_script = self.connection.register_script(STORE_MANY_SCRIPT)
+            script = self._scripts[text] = self.connection.register_script(text)
         return script
 
     def close(self) -> None:
@@ -125,7 +114,7 @@ class JobsState:
             if self._connection is not None:
                 close(self._connection)
             self._connection = None
-            self._store_script = self._store_many_script = None
+            self._scripts.clear()
             self._queues.clear()
 
     def queue(self, name: str) -> Queue:

@@ -25,7 +25,7 @@ import sqlalchemy as sa
 
 from ..forking import dispose_db_pools
 from ..history.recorder import stop_recorder_process
-from ..jobs.store import run_pipeline, store_job
+from ..jobs.store import STORE_SCRIPT, run_pipeline, store_job
 from ..keys import OUTBOX_RELAY_LOCK_KEY, outbox_sent_key
 from .table import OutboxRow
 
@@ -99,7 +99,6 @@ class OutboxRelay:
         self.token = f"{name}:{uuid.uuid4().hex}"
         self.relayed = 0
         self._stop = threading.Event()
-        self._lease: Any = None
 
     def stop(self) -> None:
         """Ask `run` to end after the batch in hand."""
@@ -151,7 +150,7 @@ class OutboxRelay:
 
     def push(self, rows: list[OutboxRow]) -> int:
         """Put ``rows`` on their queues in one round trip; how many were new."""
-        script = self.state.store_script
+        script = self.state.script(STORE_SCRIPT)
         stream = self.state.history_settings.stream
 
         def fill(pipe: Any) -> None:
@@ -173,9 +172,8 @@ class OutboxRelay:
         return sum(int(result) for result in results)
 
     def _hold_lease(self) -> bool:
-        if self._lease is None:
-            self._lease = self.state.connection.register_script(LEASE_SCRIPT)
-        return bool(self._lease(keys=[OUTBOX_RELAY_LOCK_KEY], args=[self.token, LEASE_MS]))
+        lease = self.state.script(LEASE_SCRIPT)
+        return bool(lease(keys=[OUTBOX_RELAY_LOCK_KEY], args=[self.token, LEASE_MS]))
 
 
 def start_relay_process(app: Flask, state: JobsState, name: str) -> int:
