@@ -51,7 +51,8 @@ class AppContextWorkerMixin(FaultsMixin, WarmStopMixin, DelayedJobsMixin, QueueP
     flask_app: Flask | None = None
     job_class = FlaskJob
     log_result_lifespan = False
-    #: Whether this process runs a history recorder thread (off in tests that drive one).
+    #: Whether this process runs a history recorder process beside it, and with JOBS_OUTBOX an
+    #: outbox relay (off in lane threads, and in tests that drive their own).
     run_recorder = True
     _jobs_performing = False
     _jobs_outbox: list[dict[str, str]] | None = None
