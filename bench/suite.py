@@ -56,6 +56,7 @@ sys.path.insert(0, str(HERE))
 import marks  # noqa: E402
 from producers import PRODUCERS, Producer  # noqa: E402
 from report import legend, table  # noqa: E402
+from transaction import TRANSACTION_PRODUCERS, cost_per_job, relay_latency  # noqa: E402
 
 
 def free_port() -> int:
@@ -237,7 +238,8 @@ class Suite:
 
     def producer(self, family: str) -> Producer:
         if family not in self.producers:
-            self.producers[family] = PRODUCERS[family](self.url, self.folder)
+            kind = PRODUCERS.get(family) or TRANSACTION_PRODUCERS[family]
+            self.producers[family] = kind(self.url, self.folder)
         return self.producers[family]
 
     # -- workers --------------------------------------------------------------------
@@ -403,10 +405,27 @@ def main() -> None:
     parser.add_argument("--only", default="", help="comma-separated set-up names or families")
     parser.add_argument("--redis-url", default="", help="use this Redis (its DB is flushed)")
     parser.add_argument("--output", default=str(RESULTS / "latest.json"))
+    parser.add_argument(
+        "--enqueue-only", action="store_true", help="only the producers (no worker set-up)"
+    )
     options = parser.parse_args()
-    sizes = {"noop": 5000, "sleep": 1000, "latency": 1000, "enqueue": 2000, "bulk": 5000}
+    sizes = {
+        "noop": 5000,
+        "sleep": 1000,
+        "latency": 1000,
+        "enqueue": 2000,
+        "bulk": 5000,
+        "relay": 300,
+    }
     if options.quick:
-        sizes = {"noop": 500, "sleep": 100, "latency": 100, "enqueue": 200, "bulk": 500}
+        sizes = {
+            "noop": 500,
+            "sleep": 100,
+            "latency": 100,
+            "enqueue": 200,
+            "bulk": 500,
+            "relay": 50,
+        }
     folder = Path(tempfile.mkdtemp(prefix="flask-jobs-suite-"))
     server = None if options.redis_url else PrivateRedis()
     url = options.redis_url or (server.url if server else "")
@@ -434,7 +453,7 @@ def main() -> None:
             "setups": [],
             "enqueue": [],
         }
-        for setup in chosen:
+        for setup in [] if options.enqueue_only else chosen:
             t = time.monotonic()
             row = suite.run_setup(setup)
             results["setups"].append(row)
@@ -445,8 +464,20 @@ def main() -> None:
                 file=sys.stderr,
                 flush=True,
             )
-        for family in dict.fromkeys(s.family for s in chosen):
+        families = list(dict.fromkeys(s.family for s in chosen))
+        for family in families:
             results["enqueue"].append(suite.enqueue_rates(family))
+        if "flask-jobs" in families:  # the modes of JOBS_ENQUEUE_ON_COMMIT and JOBS_OUTBOX
+            rates = {}
+            for family in TRANSACTION_PRODUCERS:
+                row = suite.enqueue_rates(family)
+                results["enqueue"].append(row)
+                rates[family] = row["enqueue_per_s"]
+            suite.conn.flushdb()
+            results["transaction"] = {
+                "cost_us_per_job": cost_per_job(rates),
+                "outbox_relay": relay_latency(url, folder, sizes["relay"]),
+            }
         results["seconds"] = round(time.monotonic() - started)
     finally:
         if server is not None:

@@ -11,7 +11,7 @@ from .errors import (
     UnknownJobError,
 )
 from .extension import Jobs
-from .jobs.flask_job import FlaskJob
+from .jobs.flask_job import FlaskJob, HeldStatus
 from .jobs.function import JobCall, JobFunction
 from .jobs.retry import Retry
 from .jobs.thread_safety import thread_safe
@@ -21,6 +21,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ConfigurationError",
     "FlaskJob",
+    "HeldStatus",
     "JobArgumentError",
     "JobCall",
     "JobFunction",

@@ -47,6 +47,10 @@ DEFAULTS: dict[str, Any] = {
     "JOBS_HISTORY_RETENTION": "30d",
     "JOBS_SCHEDULE": {},
     "JOBS_TIMEZONE": "UTC",
+    "JOBS_ENQUEUE_ON_COMMIT": True,
+    "JOBS_OUTBOX": False,
+    "JOBS_OUTBOX_BATCH": 500,
+    "JOBS_OUTBOX_POLL_MS": 100,
 }
 
 WORKER_CLASSES = ("fork", "simple", "spawn", "lean")
@@ -87,6 +91,12 @@ class JobsConfig:
     history_retention: timedelta | None
     schedule: dict[str, Any]
     timezone: str
+    #: Hold an enqueue made in a transaction with writes until it commits (needs a ``db``).
+    enqueue_on_commit: bool
+    #: Write such an enqueue to the outbox table instead, in the caller's transaction.
+    outbox: bool
+    outbox_batch: int
+    outbox_poll_ms: int
 
 
 def _bad(key: str, value: Any, allowed: str) -> ConfigurationError:
@@ -292,6 +302,10 @@ _RULES: dict[str, Callable[[str, Any], Any]] = {
     "JOBS_HISTORY_RETENTION": _retention,
     "JOBS_SCHEDULE": _schedule,
     "JOBS_TIMEZONE": _timezone_name,
+    "JOBS_ENQUEUE_ON_COMMIT": _bool,
+    "JOBS_OUTBOX": _bool,
+    "JOBS_OUTBOX_BATCH": lambda k, v: _int(k, v, minimum=1),
+    "JOBS_OUTBOX_POLL_MS": lambda k, v: _int(k, v, minimum=1),
 }
 
 
@@ -326,4 +340,8 @@ def load_config(config: Mapping[str, Any]) -> JobsConfig:
         history_retention=values["JOBS_HISTORY_RETENTION"],
         schedule=values["JOBS_SCHEDULE"],
         timezone=values["JOBS_TIMEZONE"],
+        enqueue_on_commit=values["JOBS_ENQUEUE_ON_COMMIT"],
+        outbox=values["JOBS_OUTBOX"],
+        outbox_batch=values["JOBS_OUTBOX_BATCH"],
+        outbox_poll_ms=values["JOBS_OUTBOX_POLL_MS"],
     )

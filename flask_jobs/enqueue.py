@@ -1,26 +1,40 @@
 """The enqueue path: argument checks, the RQ job and its "queued" history event in one
-round trip (for one run, or many runs of one job), or an inline run in eager mode."""
+round trip (for one run, or many runs of one job), or an inline run in eager mode; inside
+a database transaction with writes, held until it commits or written to the outbox."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 import redis
-from flask import current_app, has_request_context
-from rq import Queue
-from rq.job import JobStatus
-from rq.job import get_current_job as rq_current_job
+from flask import current_app
 from rq.utils import now
 
 from .errors import JobsConnectionError
-from .jobs.arguments import check_json_arguments
-from .jobs.flask_job import META_ORIGIN, META_RETRY, FlaskJob
+from .jobs.eager import eager_job, run_eager
+from .jobs.flask_job import FlaskJob
+from .jobs.prepare import Prepared, prepare
+from .jobs.store import (
+    STORE_MANY_SCRIPT,
+    STORE_SCRIPT,
+    is_refusal,
+    job_fields,
+    new_job,
+    run_at,
+    run_pipeline,
+    store_job,
+    store_many,
+)
+from .outbox.held import hold, session_with_writes
+from .outbox.table import OutboxRow
 from .redis.connection import redact_url
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from .jobs.function import JobCall, JobOptions
     from .state import JobsState
 
@@ -28,54 +42,6 @@ __all__ = ["enqueue", "enqueue_many", "enqueue_runs"]
 
 #: Redis is up but refuses writes (full under ``noeviction``, or a read-only replica).
 REFUSED = (redis.exceptions.OutOfMemoryError, redis.exceptions.ReadOnlyError)
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """What every run of one enqueue shares: names, meta and RQ's options."""
-
-    func_name: str
-    queue_name: str
-    meta: dict[str, Any]
-    #: RQ's ``enqueue_call`` options (``timeout``, TTLs, ``meta``, ``retry``...).
-    rq_options: dict[str, Any]
-
-    @property
-    def origin(self) -> str:
-        """Where the enqueue came from (``view``, ``cli``, ``schedule:<name>``...)."""
-        return str(self.meta[META_ORIGIN])
-
-
-def prepare(
-    state: JobsState,
-    path: str,
-    options: JobOptions,
-    runs: Iterable[tuple[Sequence[Any], Mapping[str, Any]]],
-) -> Prepared:
-    """Check every run's arguments, then work out the options the runs share."""
-    config = state.config
-    if config.serializer == "json":
-        for args, kwargs in runs:
-            check_json_arguments(path, args, kwargs)
-    meta = dict(options.meta or {})
-    meta[META_ORIGIN] = options.origin or _guess_origin()
-    if options.retry is not None:
-        meta[META_RETRY] = options.retry.to_meta()
-    rq_options: dict[str, Any] = {
-        "timeout": options.timeout,
-        "result_ttl": config.result_ttl if options.result_ttl is None else options.result_ttl,
-        "failure_ttl": config.failure_ttl if options.failure_ttl is None else options.failure_ttl,
-        "ttl": options.ttl,
-        "description": options.description,
-        "meta": meta,
-        "retry": options.retry.to_rq() if options.retry is not None else None,
-    }
-    return Prepared(
-        func_name=path.replace(":", "."),
-        queue_name=options.queue or config.queues[0],
-        meta=meta,
-        rq_options=rq_options,
-    )
 
 
 def enqueue(
@@ -88,59 +54,25 @@ def enqueue(
     delay: timedelta | None = None,
     at: datetime | None = None,
 ) -> FlaskJob:
-    """Enqueue one run of the job at ``path`` for the app of ``state`` (one round trip)."""
+    """Enqueue one run of the job at ``path`` for the app of ``state`` (one round trip).
+
+    Inside a database transaction with writes, the run waits for its commit
+    instead (held in memory, or written to the outbox table).
+    """
     args = tuple(args)
     kwargs = dict(kwargs)
-    prepared = prepare(state, path, options, [(args, kwargs)])
-    if state.config.eager:
-        return _run_eager(state, prepared, args, kwargs, options)
-
-    queue = state.queue(prepared.queue_name)
-    when: datetime | None = None
+    prepared = prepare(state.config, path, options, [(args, kwargs)])
+    when = None
     if delay is not None:
         when = now() + delay
     elif at is not None:
         when = at.astimezone(timezone.utc)  # a naive datetime is local time, as in Python
-    rq_options = {**prepared.rq_options, "depends_on": options.depends_on, "job_id": options.job_id}
-    if when is not None:  # enqueue_at names the timeout job_timeout
-        rq_options["job_timeout"] = rq_options.pop("timeout")
-    for _ in range(10):  # a WatchError means a dependency changed under us: try again
-        try:
-            with state.connection.pipeline() as pipe:
-                if when is None:
-                    job = queue.enqueue_call(
-                        prepared.func_name,
-                        args=args,
-                        kwargs=kwargs,
-                        at_front=options.at_front,
-                        pipeline=pipe,
-                        **rq_options,
-                    )
-                else:
-                    job = queue.enqueue_at(
-                        when,
-                        prepared.func_name,
-                        args=args,
-                        kwargs=kwargs,
-                        at_front=options.at_front,
-                        pipeline=pipe,
-                        **rq_options,
-                    )
-                if state.history_enabled:
-                    # the "queued" event rides in the same round trip as the enqueue
-                    _add_queued_event(state, pipe, job, prepared, args, kwargs)
-                pipe.execute()
-            break
-        except redis.WatchError:
-            continue
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            raise state.connection_error(exc) from exc
-        except REFUSED as exc:
-            raise _refused_error(state, exc) from exc
-    else:
-        raise JobsConnectionError(f"could not enqueue {path}: its dependencies kept changing")
-    assert isinstance(job, FlaskJob)
-    return job
+    session = _transaction(state, options)
+    if session is not None:
+        return _with_transaction(state, session, prepared, [(args, kwargs)], options, when)[0]
+    if state.config.eager:
+        return _run_now(state, _eager_job(state, prepared, args, kwargs, options))
+    return _push(state, prepared, args, kwargs, options, when)
 
 
 def enqueue_runs(
@@ -152,36 +84,238 @@ def enqueue_runs(
     """Enqueue one run of the job at ``path`` per ``(args, kwargs)``, in one round trip.
 
     Options that need a round trip per job (``depends_on``, a fixed ``job_id``)
-    and eager mode take the one-at-a-time path.
+    and eager mode take the one-at-a-time path; inside a database transaction
+    with writes, the runs wait for its commit.
     """
     if not calls:
         return []
-    prepared = prepare(state, path, options, calls)  # a bad argument enqueues nothing
-    if state.config.eager or options.depends_on is not None or options.job_id is not None:
-        return [enqueue(state, path, args, kwargs, options) for args, kwargs in calls]
-    datas = [
-        Queue.prepare_data(
-            prepared.func_name,
-            args=args,
-            kwargs=kwargs,
-            at_front=options.at_front,
-            **{**prepared.rq_options, "meta": dict(prepared.meta)},
-        )
-        for args, kwargs in calls
-    ]
-    queue = state.queue(prepared.queue_name)
+    prepared = prepare(state.config, path, options, calls)  # a bad argument enqueues nothing
+    session = _transaction(state, options)
+    if session is not None:
+        return _with_transaction(state, session, prepared, calls, options, None)
+    if state.config.eager:
+        return [
+            _run_now(state, _eager_job(state, prepared, args, kwargs, options))
+            for args, kwargs in calls
+        ]
+    if options.depends_on is not None or options.job_id is not None:
+        return [_push(state, prepared, args, kwargs, options, None) for args, kwargs in calls]
+    return _push_many(state, prepared, calls, options)
+
+
+@contextmanager
+def _sending(state: JobsState) -> Iterator[None]:
+    """Turn a Redis that cannot be reached, or refuses the job, into a clear error."""
     try:
-        with state.connection.pipeline() as pipe:
-            jobs = queue.enqueue_many(datas, pipeline=pipe)
-            if state.history_enabled:
-                for job, (args, kwargs) in zip(jobs, calls, strict=True):
-                    _add_queued_event(state, pipe, job, prepared, args, kwargs)
-            pipe.execute()
+        yield
     except (redis.ConnectionError, redis.TimeoutError) as exc:
         raise state.connection_error(exc) from exc
     except REFUSED as exc:
         raise _refused_error(state, exc) from exc
-    return [job for job in jobs if isinstance(job, FlaskJob)]
+    except redis.ResponseError as exc:
+        if is_refusal(exc):  # the same refusals, met inside our script
+            raise _refused_error(state, exc) from exc
+        raise
+
+
+def _push(
+    state: JobsState,
+    prepared: Prepared,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    options: JobOptions,
+    when: datetime | None,
+    job: FlaskJob | None = None,
+) -> FlaskJob:
+    """Put one run (or the held ``job``) on its queue, or RQ's scheduled registry: one Lua
+    call, or with ``depends_on`` or a fixed ``job_id``, RQ's own enqueue in one MULTI/EXEC."""
+    queue = state.queue(prepared.queue_name)
+    if options.depends_on is None and options.job_id is None:
+        if job is None:
+            job = new_job(queue, prepared.func_name, args, kwargs, prepared.rq_options, when=when)
+        event = _queued_event(state, job, prepared, args, kwargs) if state.history_enabled else None
+        fields = job_fields(job)
+        with _sending(state):
+            store_job(
+                state.script(STORE_SCRIPT),
+                state.connection,
+                job.id,
+                queue.name,
+                fields,
+                state.history_settings.stream,
+                event,
+                run_at=run_at(when),
+                at_front=options.at_front,
+            )
+        return job
+    rq_options = {
+        **prepared.rq_options,
+        "depends_on": options.depends_on,
+        "job_id": job.id if job is not None else options.job_id,
+    }
+    if when is not None:  # enqueue_at names the timeout job_timeout
+        rq_options["job_timeout"] = rq_options.pop("timeout")
+    for _ in range(10):  # a WatchError means a dependency changed under us: try again
+        try:
+            with _sending(state), state.connection.pipeline() as pipe:
+                if when is None:
+                    rq_job = queue.enqueue_call(
+                        prepared.func_name,
+                        args=args,
+                        kwargs=kwargs,
+                        at_front=options.at_front,
+                        pipeline=pipe,
+                        **rq_options,
+                    )
+                else:
+                    rq_job = queue.enqueue_at(
+                        when,
+                        prepared.func_name,
+                        args=args,
+                        kwargs=kwargs,
+                        at_front=options.at_front,
+                        pipeline=pipe,
+                        **rq_options,
+                    )
+                if state.history_enabled:
+                    # the "queued" event rides in the same round trip as the enqueue
+                    event = _queued_event(state, rq_job, prepared, args, kwargs)
+                    pipe.xadd(state.history_settings.stream, event)  # type: ignore[arg-type]
+                pipe.execute()
+            break
+        except redis.WatchError:
+            continue
+    else:
+        raise JobsConnectionError(
+            f"could not enqueue {prepared.func_name}: its dependencies kept changing"
+        )
+    assert isinstance(rq_job, FlaskJob)
+    return rq_job
+
+
+def _push_many(
+    state: JobsState,
+    prepared: Prepared,
+    calls: list[tuple[tuple[Any, ...], dict[str, Any]]],
+    options: JobOptions,
+    jobs: list[FlaskJob] | None = None,
+) -> list[FlaskJob]:
+    """Put every run (or the held ``jobs``) on its queue: one Lua call per 500 runs, the
+    fields they share sent once, all in one MULTI/EXEC."""
+    queue = state.queue(prepared.queue_name)
+    if jobs is None:
+        jobs = [
+            new_job(queue, prepared.func_name, args, kwargs, _own_meta(prepared), when=None)
+            for args, kwargs in calls
+        ]
+    history = state.history_enabled
+    runs = [
+        (job.id, job_fields(job), _queued_event(state, job, prepared, a, k) if history else None)
+        for job, (a, k) in zip(jobs, calls, strict=True)
+    ]
+    script = state.script(STORE_MANY_SCRIPT)
+    stream = state.history_settings.stream
+
+    def fill(pipe: Any) -> None:
+        store_many(script, pipe, queue.name, runs, stream, at_front=options.at_front)
+
+    with _sending(state):
+        run_pipeline(state.connection, fill, transaction=True)
+    return jobs
+
+
+def _own_meta(prepared: Prepared) -> dict[str, Any]:
+    """RQ's options with a ``meta`` of the job's own (runs of one enqueue share the rest)."""
+    return {**prepared.rq_options, "meta": dict(prepared.meta)}
+
+
+# -- with the database transaction ------------------------------------------------
+
+
+def _transaction(state: JobsState, options: JobOptions) -> Session | None:
+    """The session whose commit this enqueue waits for, or None: enqueue at once."""
+    if state.db is None or options.on_commit is False:
+        return None
+    config = state.config
+    if options.on_commit is None and not (config.enqueue_on_commit or config.outbox):
+        return None
+    return session_with_writes(state.db)
+
+
+def _with_transaction(
+    state: JobsState,
+    session: Session,
+    prepared: Prepared,
+    calls: list[tuple[tuple[Any, ...], dict[str, Any]]],
+    options: JobOptions,
+    when: datetime | None,
+) -> list[FlaskJob]:
+    """Write the runs to the outbox in ``session``'s transaction, or hold them until it commits."""
+    config = state.config
+    if config.eager:
+        held = [_eager_job(state, prepared, args, kwargs, options) for args, kwargs in calls]
+    else:
+        queue = state.queue(prepared.queue_name)
+        held = [
+            new_job(
+                queue,
+                prepared.func_name,
+                args,
+                kwargs,
+                _own_meta(prepared),
+                when=when,
+                job_id=options.job_id,
+            )
+            for args, kwargs in calls
+        ]
+    if config.outbox and not config.eager:
+        _to_outbox(state, session, prepared, calls, options, when, held)
+        hold(session, held, None)
+        return held
+
+    def release() -> None:
+        if config.eager:
+            for job in held:
+                _run_now(state, job)
+        elif len(calls) == 1 or options.depends_on is not None or when is not None:
+            for job, (args, kwargs) in zip(held, calls, strict=True):
+                _push(state, prepared, args, kwargs, options, when, job)
+        else:
+            _push_many(state, prepared, calls, options, held)
+
+    hold(session, held, release)
+    return held
+
+
+def _to_outbox(
+    state: JobsState,
+    session: Session,
+    prepared: Prepared,
+    calls: list[tuple[tuple[Any, ...], dict[str, Any]]],
+    options: JobOptions,
+    when: datetime | None,
+    jobs: list[FlaskJob],
+) -> None:
+    """Insert one outbox row per job, in the caller's transaction (one statement)."""
+    if options.depends_on is not None:
+        raise ValueError(
+            "depends_on cannot go through the outbox (the relay cannot wait for another job); "
+            "enqueue this job with .options(on_commit=False)"
+        )
+    assert state.outbox_table is not None
+    history = state.history_enabled
+    values = [
+        OutboxRow(
+            job.id,
+            prepared.queue_name,
+            job_fields(job),
+            run_at(when),
+            options.at_front,
+            _queued_event(state, job, prepared, args, kwargs) if history else None,
+        ).to_values()
+        for job, (args, kwargs) in zip(jobs, calls, strict=True)
+    ]
+    session.execute(state.outbox_table.insert(), values)
 
 
 def enqueue_many(
@@ -203,7 +337,7 @@ def enqueue_many(
 
 
 def _refused_error(state: JobsState, exc: Exception) -> JobsConnectionError:
-    """The error for a Redis that refused an enqueue; MULTI/EXEC aborted, nothing stored."""
+    """The error for a Redis that refused an enqueue; nothing was stored."""
     return JobsConnectionError(
         f"Redis at {redact_url(state.redis_url)} refused the job ({exc}): it is full "
         "(maxmemory with noeviction: free memory or raise maxmemory) or a read-only "
@@ -211,16 +345,15 @@ def _refused_error(state: JobsState, exc: Exception) -> JobsConnectionError:
     )
 
 
-def _add_queued_event(
+def _queued_event(
     state: JobsState,
-    pipe: Any,
     job: Any,
     prepared: Prepared,
     args: Sequence[Any],
     kwargs: Mapping[str, Any],
-) -> None:
-    """Queue the history's "queued" event of ``job`` on the enqueue's own ``pipe``."""
-    event = state.events.queued(
+) -> dict[str, str]:
+    """The history's "queued" event of ``job``."""
+    return state.events.queued(
         job_id=job.id,
         attempt=1,
         func=prepared.func_name,
@@ -231,51 +364,28 @@ def _add_queued_event(
         origin=prepared.origin,
         enqueued_at=job.enqueued_at or now(),
     )
-    pipe.xadd(state.history_settings.stream, event)
 
 
-def _run_eager(
+def _eager_job(
     state: JobsState,
     prepared: Prepared,
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     options: JobOptions,
 ) -> FlaskJob:
-    # The client is never used: an eager job is not stored, so tests need no Redis.
-    job: FlaskJob = FlaskJob.create(  # type: ignore[assignment]
+    return eager_job(
         prepared.func_name,
-        args=args,
-        kwargs=kwargs,
-        connection=redis.Redis(),
-        id=options.job_id,
-        origin=prepared.queue_name,
+        args,
+        kwargs,
+        job_id=options.job_id,
+        queue=prepared.queue_name,
         meta=prepared.meta,
         description=options.description,
         serializer=state.serializer,
     )
-    job._jobs_eager = True
-    job.started_at = now()
+
+
+def _run_now(state: JobsState, job: FlaskJob) -> FlaskJob:
+    """Run an eager ``job`` in a fresh context of the current app."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    try:
-        with app.app_context():
-            job._status = JobStatus.STARTED
-            result = job.perform()
-    except Exception:
-        job._status = JobStatus.FAILED
-        job.ended_at = now()
-        if state.config.eager_propagate:
-            raise
-    else:
-        job._status = JobStatus.FINISHED
-        job._result = result
-        job.ended_at = now()
-    return job
-
-
-def _guess_origin() -> str:
-    if has_request_context():
-        return "view"
-    parent = rq_current_job()
-    if parent is not None:
-        return f"job:{parent.id}"
-    return "code"
+    return run_eager(job, app, propagate=state.config.eager_propagate)

@@ -29,6 +29,7 @@ from .jobs.progress import set_progress
 from .jobs.retry import Retry
 from .keys import QUEUE_NAME
 from .ops.live import REGISTRIES
+from .outbox import listen, outbox_table
 from .scheduler.control import ScheduleControl
 from .scheduler.declarations import app_schedules, parse_schedule
 from .state import JobsState
@@ -56,6 +57,10 @@ class Jobs:
         metadata = db.metadata if db is not None else sa.MetaData()
         self.history_table = history_table(metadata)
         self.history_hourly_table = hourly_table(metadata)
+        #: The outbox of ``JOBS_OUTBOX`` (only with a ``db``: rows share its transactions).
+        self.outbox_table = outbox_table(db.metadata) if db is not None else None
+        if db is not None:
+            listen(db)
         if app is not None:
             self.init_app(app)
 
@@ -76,6 +81,11 @@ class Jobs:
                 "variable FLASK_JOBS_REDIS_URL with app.config.from_prefixed_env()). The "
                 "embedded redis-server is only used in debug or testing mode."
             )
+        if config.outbox and self.db is None:
+            raise ConfigurationError(
+                "JOBS_OUTBOX = True needs a database: pass your Flask-SQLAlchemy object, "
+                "Jobs(app, db=db), or set JOBS_OUTBOX = False"
+            )
         state = JobsState(
             self,
             app,
@@ -83,6 +93,7 @@ class Jobs:
             db=self.db,
             history_table=self.history_table,
             hourly_table=self.history_hourly_table,
+            outbox_table=self.outbox_table,
         )
         for name, schedule in app_schedules(state).items():  # parsed (and anchored) now
             if name not in config.schedule:

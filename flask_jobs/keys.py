@@ -19,11 +19,13 @@ import re
 from rq.intermediate_queue import IntermediateQueue
 from rq.job import Job
 from rq.queue import Queue
+from rq.registry import ScheduledJobRegistry
 from rq.suspension import WORKERS_SUSPENDED
 
 __all__ = [
     "HISTORY_STREAM",
     "JOB_ID",
+    "OUTBOX_RELAY_LOCK_KEY",
     "OWNER_KEY",
     "PAUSED_QUEUES_KEY",
     "QUEUE_NAME",
@@ -31,15 +33,18 @@ __all__ = [
     "RETENTION_LOCK_KEY",
     "ROLLUP_LOCK_KEY",
     "RQ_JOB_PREFIX",
+    "RQ_QUEUES_KEY",
     "RQ_QUEUE_PREFIX",
     "RQ_SUSPENDED_KEY",
     "SCHEDULER_LEADER_KEY",
     "SCHEDULE_NAME",
     "intermediate_key",
     "job_key",
+    "outbox_sent_key",
     "queue_key",
     "schedule_fired_key",
     "schedule_key",
+    "scheduled_key",
 ]
 
 # -- names that go into keys ----------------------------------------------------
@@ -58,6 +63,8 @@ SCHEDULE_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
 RQ_JOB_PREFIX: str = Job.redis_job_namespace_prefix
 #: ``rq:queue:<name>``: the list of job ids waiting in one queue.
 RQ_QUEUE_PREFIX: str = Queue.redis_queue_namespace_prefix
+#: ``rq:queues``: the set of every queue's key, as RQ's enqueue records it.
+RQ_QUEUES_KEY: str = Queue.redis_queues_keys
 #: Set by ``rq suspend``: workers take no new job while it exists.
 RQ_SUSPENDED_KEY: str = WORKERS_SUSPENDED
 
@@ -70,6 +77,12 @@ def job_key(job_id: str) -> str:
 def queue_key(name: str) -> str:
     """RQ's list of the jobs waiting in queue ``name``."""
     return RQ_QUEUE_PREFIX + name
+
+
+def scheduled_key(name: str) -> str:
+    """RQ's registry (a sorted set by run time) of the jobs scheduled on queue ``name``."""
+    key: str = ScheduledJobRegistry.key_template.format(name)
+    return key
 
 
 def intermediate_key(queue_key: str) -> str:
@@ -95,6 +108,9 @@ PAUSED_QUEUES_KEY = "flask_jobs:paused_queues"
 #: The token of the scheduler process that leads (fires schedules).
 SCHEDULER_LEADER_KEY = "flask_jobs:scheduler:leader"
 _SCHEDULE_PREFIX = "flask_jobs:schedule:"
+#: Held (with a TTL) by the one outbox relay of a database without ``SKIP LOCKED`` (SQLite).
+OUTBOX_RELAY_LOCK_KEY = "flask_jobs:outbox:relay-lock"
+_OUTBOX_SENT_PREFIX = "flask_jobs:outbox:sent:"
 
 
 def schedule_key(name: str) -> str:
@@ -105,3 +121,8 @@ def schedule_key(name: str) -> str:
 def schedule_fired_key(name: str, fire_ms: int) -> str:
     """The claim of one fire time of schedule ``name``: whoever sets it enqueues that run."""
     return f"{_SCHEDULE_PREFIX}{name}:fired:{fire_ms}"
+
+
+def outbox_sent_key(job_id: str) -> str:
+    """Set when the relay pushed outbox job ``job_id``: a row relayed twice is pushed once."""
+    return _OUTBOX_SENT_PREFIX + job_id

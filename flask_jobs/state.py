@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import redis
 import sqlalchemy as sa
@@ -44,12 +44,18 @@ class JobsState:
         db: SQLAlchemy | None,
         history_table: sa.Table,
         hourly_table: sa.Table,
+        outbox_table: sa.Table | None = None,
     ) -> None:
         self.jobs = jobs
+        #: Flask-SQLAlchemy, when the app has one: enqueues wait for its session's commits.
+        self.db = db
+        #: ``flask_jobs_outbox`` on ``db.metadata`` (None without a ``db``).
+        self.outbox_table = outbox_table
         self.app_name = app.import_name
         self.config = config
         self.embedded = EmbeddedRedis(app.instance_path) if config.redis_url is None else None
         self._connection: redis.Redis | None = None
+        self._scripts: dict[str, Any] = {}
         self._queues: dict[str, Queue] = {}
         self._lock = threading.Lock()
         self.serializer = JSONSerializer if config.serializer == "json" else PickleSerializer
@@ -95,12 +101,20 @@ class JobsState:
                     )
         return self._connection
 
+    def script(self, text: str) -> Any:
+        """The Lua script ``text`` registered on the app's connection (one per text)."""
+        script = self._scripts.get(text)
+        if script is None:
+            script = self._scripts[text] = self.connection.register_script(text)
+        return script
+
     def close(self) -> None:
         """Close the Redis connections of this app (a new client is made on next use)."""
         with self._lock:
             if self._connection is not None:
                 close(self._connection)
             self._connection = None
+            self._scripts.clear()
             self._queues.clear()
 
     def queue(self, name: str) -> Queue:

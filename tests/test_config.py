@@ -43,6 +43,10 @@ def make_app(**config: Any) -> Flask:
         ("JOBS_DASHBOARD_ENABLED", "sometimes"),
         ("JOBS_DASHBOARD_URL_PREFIX", "jobs"),
         ("JOBS_DASHBOARD_AUTH", "admin"),
+        ("JOBS_ENQUEUE_ON_COMMIT", "later"),
+        ("JOBS_OUTBOX", 2),
+        ("JOBS_OUTBOX_BATCH", 0),
+        ("JOBS_OUTBOX_POLL_MS", "fast"),
     ],
 )
 def test_bad_value_is_a_configuration_error_naming_key_and_value(key: str, value: Any) -> None:

@@ -59,6 +59,11 @@ ENV_EXAMPLES: dict[str, tuple[str, Any]] = {
         {"beat": {"job": "jobs_app:add", "every": "10s", "args": [1, 2]}},
     ),
     "JOBS_TIMEZONE": ("Europe/Berlin", "Europe/Berlin"),
+    "JOBS_ENQUEUE_ON_COMMIT": ("false", False),
+    # True needs a db (Jobs(app, db=db)), which this environment-only app has not.
+    "JOBS_OUTBOX": ("false", False),
+    "JOBS_OUTBOX_BATCH": ("100", 100),
+    "JOBS_OUTBOX_POLL_MS": ("50", 50),
 }
 
 

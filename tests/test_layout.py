@@ -18,6 +18,7 @@ EXAMPLES = sorted((ROOT / "example_app").glob("*.py"))
 PUBLIC = [
     "ConfigurationError",
     "FlaskJob",
+    "HeldStatus",
     "JobArgumentError",
     "JobCall",
     "JobFunction",

@@ -6,6 +6,7 @@ from .common import JobsGroup
 from .config import config_command
 from .history import history_group
 from .jobs import cancel_command, enqueue_command, purge_command, requeue_command, stop_command
+from .outbox import outbox_group
 from .queue import queue_group
 from .schedule import schedule_group
 from .status import status_command
@@ -28,5 +29,6 @@ for _command in (
     history_group,
     schedule_group,
     queue_group,
+    outbox_group,
 ):
     jobs_cli.add_command(_command)

@@ -13,6 +13,7 @@ from flask import Flask
 from flask.cli import ScriptInfo, with_appcontext
 
 from ..jobs.app import APP_ENV
+from ..outbox import start_relay_process, stop_relay_process
 from ..redis.claim import claim_database
 from ..redis.connection import redact_url
 from ..scheduler.declarations import app_schedules
@@ -136,6 +137,15 @@ def worker_command(
 
 
 def _run_scheduler(app: Flask, state: JobsState) -> None:
+    relay = start_relay_process(app, state, "scheduler") if state.config.outbox else None
+    try:
+        _schedule(app, state)
+    finally:
+        if relay is not None:
+            stop_relay_process(relay)
+
+
+def _schedule(app: Flask, state: JobsState) -> None:
     scheduler = Scheduler(app, state)
 
     def stop(signum: int, frame: Any) -> None:

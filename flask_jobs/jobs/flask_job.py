@@ -3,9 +3,11 @@ attempts and eager runs."""
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Any
 
 from flask import has_app_context
+from rq.exceptions import InvalidJobOperation
 from rq.job import Job as RQJob
 from rq.job import JobStatus
 
@@ -13,13 +15,32 @@ from ..errors import UnknownJobError
 from .app import job_app
 from .retry import Retry, RetryPolicy
 
-__all__ = ["META_ORIGIN", "META_PROGRESS", "META_REQUEUES", "META_RETRY", "FlaskJob", "JobStatus"]
+__all__ = [
+    "META_ORIGIN",
+    "META_PROGRESS",
+    "META_REQUEUES",
+    "META_RETRY",
+    "FlaskJob",
+    "HeldStatus",
+    "JobStatus",
+]
 
 #: Keys flask-jobs keeps in ``job.meta``.
 META_RETRY = "retry_policy"
 META_ORIGIN = "origin"
 META_PROGRESS = "progress"
 META_REQUEUES = "requeues"
+
+
+class HeldStatus(str, Enum):
+    """What `FlaskJob.get_status` says of a job enqueued inside a database transaction."""
+
+    #: Held until the transaction commits (in memory, or as a row of the outbox).
+    PENDING_COMMIT = "pending_commit"
+    #: Committed to the outbox table; the relay has not put it on its queue yet.
+    IN_OUTBOX = "in_outbox"
+    #: Never enqueued: its transaction (or savepoint) rolled back, or Redis was down at commit.
+    DROPPED = "dropped"
 
 
 class FlaskJob(RQJob):
@@ -35,6 +56,8 @@ class FlaskJob(RQJob):
     #: decides whether to retry (RQ's ``should_retry`` cannot see it).
     _jobs_exc_type: type[BaseException] | None = None
     _jobs_eager: bool = False
+    #: Set while the job waits for its database transaction (see `HeldStatus`).
+    _jobs_held: HeldStatus | None = None
 
     def perform(self) -> Any:
         """Run the job's function in an app context: the worker's, else a fresh one of the
@@ -106,8 +129,19 @@ class FlaskJob(RQJob):
 
     # -- eager mode: a job that ran inline and was never stored ----------------
 
-    def get_status(self, refresh: bool = True) -> JobStatus:
-        """The job's status (never refreshed from Redis for a job run eagerly)."""
+    def get_status(self, refresh: bool = True) -> JobStatus | HeldStatus:  # type: ignore[override]
+        """The job's status: RQ's, or a `HeldStatus` while it waits for a database commit
+        (never refreshed from Redis for a job run eagerly)."""
+        held = self._jobs_held
+        if held is HeldStatus.IN_OUTBOX:
+            try:
+                status: JobStatus = super().get_status(refresh=True)
+            except InvalidJobOperation:  # no hash yet: the relay has not pushed it
+                return held
+            self._jobs_held = None
+            return status
+        if held is not None:
+            return held
         if self._jobs_eager:
             return self._status
         return super().get_status(refresh=refresh)

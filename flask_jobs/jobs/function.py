@@ -37,6 +37,8 @@ class JobOptions:
     at_front: bool = False
     origin: str | None = None
     meta: dict[str, Any] | None = None
+    #: Wait for the database transaction (after commit, or the outbox); None: the config's.
+    on_commit: bool | None = None
 
     def merged(self, **changes: Any) -> JobOptions:
         """A copy with ``changes`` applied; unknown names are a `TypeError` naming them."""
@@ -115,6 +117,7 @@ class JobCall(Generic[P, R]):
         at_front: bool = _UNSET,
         origin: str | None = _UNSET,
         meta: dict[str, Any] | None = _UNSET,
+        on_commit: bool | None = _UNSET,
     ) -> JobCall[P, R]:
         """The same job with options changed: ``send.options(queue="high").enqueue(...)``."""
         given = {k: v for k, v in locals().items() if k != "self" and v is not _UNSET}

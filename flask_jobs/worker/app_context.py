@@ -18,6 +18,7 @@ from ..forking import dispose_db_pools
 from ..history.recorder import start_recorder_process, stop_recorder_process
 from ..jobs.app import job_app
 from ..jobs.flask_job import FlaskJob
+from ..outbox import start_relay_process, stop_relay_process
 from .delayed import DelayedJobsMixin
 from .faults import REDIS_DOWN, FaultsMixin
 from .memory import over_limit
@@ -48,7 +49,8 @@ class AppContextWorkerMixin(FaultsMixin, WarmStopMixin, DelayedJobsMixin, QueueP
     flask_app: Flask | None = None
     job_class = FlaskJob
     log_result_lifespan = False
-    #: Whether this process runs a history recorder thread (off in tests that drive one).
+    #: Whether this process runs a history recorder process beside it, and with JOBS_OUTBOX an
+    #: outbox relay (off in lane threads, and in tests that drive their own).
     run_recorder = True
     _jobs_performing = False
     _jobs_outbox: list[dict[str, str]] | None = None
@@ -62,17 +64,21 @@ class AppContextWorkerMixin(FaultsMixin, WarmStopMixin, DelayedJobsMixin, QueueP
         return state
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
-        """RQ's work loop, with a history recorder process beside it."""
+        """RQ's work loop, with a history recorder process (and an outbox relay) beside it."""
         state = self._jobs_state()
-        recorder_pid = None
+        recorder_pid = relay_pid = None
         if state.history_enabled and self.run_recorder:
             recorder_pid = start_recorder_process(self._app(), state, self.name)  # type: ignore[attr-defined]
+        if state.config.outbox and self.run_recorder:
+            relay_pid = start_relay_process(self._app(), state, self.name)  # type: ignore[attr-defined]
         try:
             worked: bool = super().work(*args, **kwargs)
             return worked
         finally:
             if recorder_pid is not None:
                 stop_recorder_process(recorder_pid)
+            if relay_pid is not None:
+                stop_relay_process(relay_pid)
 
     def _jobs_check_memory(self) -> bool:
         """After a job: past ``max_memory_mb``, stop after it (as a warm stop) to be replaced."""
