@@ -3,7 +3,7 @@ difference, each with its reason. `compare.Allowed` says how an entry matches.""
 
 from __future__ import annotations
 
-from differential.compare import Allowed
+from differential.compare import MISSING, Allowed
 from differential.sides import OURS
 
 __all__ = ["ALLOWED"]
@@ -11,7 +11,31 @@ __all__ = ["ALLOWED"]
 #: Our kinds whose jobs were enqueued through flask-jobs' ``.enqueue()``.
 OUR_ENQUEUE = tuple(OURS)
 
+#: The job-hash fields RQ's enqueue writes empty that our one-call enqueue leaves out.
+EMPTY_AT_ENQUEUE = (
+    "ended_at",
+    "started_at",
+    "last_heartbeat",
+    "worker_name",
+    "group_id",
+    "success_callback_name",
+    "failure_callback_name",
+    "stopped_callback_name",
+)
+
 ALLOWED: list[Allowed] = [
+    *(
+        Allowed(
+            "rq:job:*",
+            field,
+            "Not written at enqueue: RQ's enqueue writes this field empty; ours (one Lua "
+            "call, flask_jobs/jobs/store.py) leaves it out, and RQ reads a missing field as "
+            "it reads an empty one (None). A worker writes it when the job gets a value.",
+            workers=OUR_ENQUEUE,
+            values=("", MISSING),
+        )
+        for field in EMPTY_AT_ENQUEUE
+    ),
     Allowed(
         "flask_jobs:history",
         "(key)",

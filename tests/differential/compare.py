@@ -10,7 +10,7 @@ from differential.snapshot import Entry, Snapshot
 
 __all__ = ["Allowed", "Difference", "Divergence", "KnownDivergence", "differences", "report"]
 
-_MISSING = "<missing>"
+_MISSING = MISSING = "<missing>"
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,8 @@ class Allowed:
     reason: str
     workers: tuple[str, ...] = ("*",)
     scenarios: tuple[str, ...] = ("*",)
+    #: When set, only this pair of values (RQ's, ours) is allowed, e.g. ``("", MISSING)``.
+    values: tuple[Any, Any] | None = None
 
     def covers(self, diff: Difference, worker: str, scenario: str) -> bool:
         return (
@@ -45,6 +47,7 @@ class Allowed:
             and fnmatchcase(diff.field, self.field)
             and any(fnmatchcase(worker, w) for w in self.workers)
             and any(fnmatchcase(scenario, s) for s in self.scenarios)
+            and (self.values is None or (diff.rq, diff.ours) == self.values)
         )
 
 
