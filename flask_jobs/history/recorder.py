@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import threading
 import time
 from datetime import timedelta
@@ -18,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import redis
 
-from ..forking import dispose_db_pools
+from ..forking import start_companion, stop_companion
 from ..keys import RECORDER_GROUP as GROUP
 from ..keys import RETENTION_LOCK_KEY, ROLLUP_LOCK_KEY
 
@@ -275,47 +274,15 @@ class HistoryRecorder:
 
 
 def start_recorder_process(app: Flask, state: RecorderSource, name: str) -> int:
-    """Fork a process that runs a recorder until told to stop (SIGTERM) or orphaned.
+    """Fork a process that runs a recorder until told to stop (SIGTERM) or orphaned."""
 
-    A process and not a thread: a worker forks a work horse per job, and a
-    fork taken while a thread is inside SQLite or a connection pool can leave
-    the child waiting forever on a lock that no thread will release.
-    """
-    parent = os.getpid()
-    pid = os.fork()
-    if pid:
-        return pid
-    code = 0
-    try:
-        dispose_db_pools(app)
+    def make() -> HistoryRecorder:
         state.history.dispose()
-        recorder = HistoryRecorder(app, state, name=f"{name}.recorder")
+        return HistoryRecorder(app, state, name=f"{name}.recorder")
 
-        def stop(signum: int, frame: Any) -> None:
-            recorder.stop()
-
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)  # a Ctrl-C reaches the whole process group
-        recorder.run(parent=parent)
-    except BaseException:
-        log.exception("history recorder process crashed")
-        code = 1
-    finally:
-        logging.shutdown()
-        os._exit(code)
+    return start_companion(app, make, "history recorder")
 
 
 def stop_recorder_process(pid: int, timeout: float = 20.0) -> None:
     """Ask the recorder process to write what is left and exit; kill it after ``timeout``."""
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return
-        time.sleep(0.02)
-    os.kill(pid, signal.SIGKILL)
-    os.waitpid(pid, 0)
+    stop_companion(pid, timeout)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import signal
 import threading
 import uuid
 from dataclasses import dataclass
@@ -23,8 +22,7 @@ from typing import TYPE_CHECKING, Any
 import redis
 import sqlalchemy as sa
 
-from ..forking import dispose_db_pools
-from ..history.recorder import stop_recorder_process
+from ..forking import start_companion, stop_companion
 from ..jobs.store import STORE_SCRIPT, run_pipeline, store_job
 from ..keys import OUTBOX_RELAY_LOCK_KEY, outbox_sent_key
 from .table import OutboxRow
@@ -182,29 +180,11 @@ def start_relay_process(app: Flask, state: JobsState, name: str) -> int:
     A process, as the history recorder is, so a worker that forks never
     inherits a thread inside a database driver.
     """
-    parent = os.getpid()
-    pid = os.fork()
-    if pid:
-        return pid
-    code = 0
-    try:
-        dispose_db_pools(app)
-        relay = OutboxRelay(app, state, name=f"{name}.relay")
-
-        def stop(signum: int, frame: Any) -> None:
-            relay.stop()
-
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
-        relay.run(parent=parent)
-    except BaseException:
-        log.exception("outbox relay process crashed")
-        code = 1
-    finally:
-        logging.shutdown()
-        os._exit(code)
+    return start_companion(
+        app, lambda: OutboxRelay(app, state, name=f"{name}.relay"), "outbox relay"
+    )
 
 
 def stop_relay_process(pid: int, timeout: float = 10.0) -> None:
     """Ask the relay process to finish its batch and exit; kill it after ``timeout``."""
-    stop_recorder_process(pid, timeout)  # the same signals and waits as the recorder's
+    stop_companion(pid, timeout)
