@@ -38,6 +38,11 @@ __all__ = [
     "RQ_SUSPENDED_KEY",
     "SCHEDULER_LEADER_KEY",
     "SCHEDULE_NAME",
+    "WORKER_CURRENT_FIELD",
+    "WORKER_MODE_FIELD",
+    "WORKER_RSS_FIELD",
+    "WORKER_SLOTS_FIELD",
+    "WORKER_SUPERVISOR_FIELD",
     "intermediate_key",
     "job_key",
     "outbox_sent_key",
@@ -108,6 +113,20 @@ PAUSED_QUEUES_KEY = "flask_jobs:paused_queues"
 #: The token of the scheduler process that leads (fires schedules).
 SCHEDULER_LEADER_KEY = "flask_jobs:scheduler:leader"
 _SCHEDULE_PREFIX = "flask_jobs:schedule:"
+
+# Fields of ours in RQ's worker hash (``rq:worker:<name>``), beside RQ's own: written by
+# our worker at registration and heartbeat, read by the dashboard's workers page.
+#: How the worker runs jobs: ``serial``, ``threads``, ``fork``, ``async`` or ``rq``.
+WORKER_MODE_FIELD = "flask_jobs_mode"
+#: How many jobs the worker process may run at once (threads, or the async limit).
+WORKER_SLOTS_FIELD = "flask_jobs_slots"
+#: A JSON list of the ids of the jobs running in the process now (RQ's ``current_job``
+#: holds only one).
+WORKER_CURRENT_FIELD = "flask_jobs_current"
+#: The process's resident memory in bytes, as of its last heartbeat.
+WORKER_RSS_FIELD = "flask_jobs_rss"
+#: The name of the ``--processes`` supervisor the process belongs to (absent alone).
+WORKER_SUPERVISOR_FIELD = "flask_jobs_supervisor"
 #: Held (with a TTL) by the one outbox relay of a database without ``SKIP LOCKED`` (SQLite).
 OUTBOX_RELAY_LOCK_KEY = "flask_jobs:outbox:relay-lock"
 _OUTBOX_SENT_PREFIX = "flask_jobs:outbox:sent:"
