@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from .jobs.function import JobCall, JobOptions
-    from .state import JobsState
+    from .state import JobsClient
 
 __all__ = ["enqueue", "enqueue_many", "enqueue_runs"]
 
@@ -45,7 +45,7 @@ REFUSED = (redis.exceptions.OutOfMemoryError, redis.exceptions.ReadOnlyError)
 
 
 def enqueue(
-    state: JobsState,
+    state: JobsClient,
     path: str,
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
@@ -76,7 +76,7 @@ def enqueue(
 
 
 def enqueue_runs(
-    state: JobsState,
+    state: JobsClient,
     path: str,
     calls: list[tuple[tuple[Any, ...], dict[str, Any]]],
     options: JobOptions,
@@ -104,7 +104,7 @@ def enqueue_runs(
 
 
 @contextmanager
-def _sending(state: JobsState) -> Iterator[None]:
+def _sending(state: JobsClient) -> Iterator[None]:
     """Turn a Redis that cannot be reached, or refuses the job, into a clear error."""
     try:
         yield
@@ -119,7 +119,7 @@ def _sending(state: JobsState) -> Iterator[None]:
 
 
 def _push(
-    state: JobsState,
+    state: JobsClient,
     prepared: Prepared,
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
@@ -194,7 +194,7 @@ def _push(
 
 
 def _push_many(
-    state: JobsState,
+    state: JobsClient,
     prepared: Prepared,
     calls: list[tuple[tuple[Any, ...], dict[str, Any]]],
     options: JobOptions,
@@ -232,7 +232,7 @@ def _own_meta(prepared: Prepared) -> dict[str, Any]:
 # -- with the database transaction ------------------------------------------------
 
 
-def _transaction(state: JobsState, options: JobOptions) -> Session | None:
+def _transaction(state: JobsClient, options: JobOptions) -> Session | None:
     """The session whose commit this enqueue waits for, or None: enqueue at once."""
     if state.db is None or options.on_commit is False:
         return None
@@ -243,7 +243,7 @@ def _transaction(state: JobsState, options: JobOptions) -> Session | None:
 
 
 def _with_transaction(
-    state: JobsState,
+    state: JobsClient,
     session: Session,
     prepared: Prepared,
     calls: list[tuple[tuple[Any, ...], dict[str, Any]]],
@@ -288,7 +288,7 @@ def _with_transaction(
 
 
 def _to_outbox(
-    state: JobsState,
+    state: JobsClient,
     session: Session,
     prepared: Prepared,
     calls: list[tuple[tuple[Any, ...], dict[str, Any]]],
@@ -336,7 +336,7 @@ def enqueue_many(
     return function.jobs._enqueue_many(function.path, calls, call._options)
 
 
-def _refused_error(state: JobsState, exc: Exception) -> JobsConnectionError:
+def _refused_error(state: JobsClient, exc: Exception) -> JobsConnectionError:
     """The error for a Redis that refused an enqueue; nothing was stored."""
     return JobsConnectionError(
         f"Redis at {redact_url(state.redis_url)} refused the job ({exc}): it is full "
@@ -346,7 +346,7 @@ def _refused_error(state: JobsState, exc: Exception) -> JobsConnectionError:
 
 
 def _queued_event(
-    state: JobsState,
+    state: JobsClient,
     job: Any,
     prepared: Prepared,
     args: Sequence[Any],
@@ -367,7 +367,7 @@ def _queued_event(
 
 
 def _eager_job(
-    state: JobsState,
+    state: JobsClient,
     prepared: Prepared,
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
@@ -385,7 +385,7 @@ def _eager_job(
     )
 
 
-def _run_now(state: JobsState, job: FlaskJob) -> FlaskJob:
+def _run_now(state: JobsClient, job: FlaskJob) -> FlaskJob:
     """Run an eager ``job`` in a fresh context of the current app."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     return run_eager(job, app, propagate=state.config.eager_propagate)

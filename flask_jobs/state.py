@@ -9,14 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 import sqlalchemy as sa
-from flask import Flask
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry as RedisRetry
 from rq import Queue
 from rq.serializers import JSONSerializer, PickleSerializer
 
 from .config import JobsConfig
-from .errors import JobsConnectionError
+from .errors import ConfigurationError, JobsConnectionError
 from .history.events import EventEncoder, HistorySettings
 from .history.store import HistoryStore
 from .jobs.flask_job import FlaskJob
@@ -25,35 +24,34 @@ from .redis.connection import close, connect, redact_url
 from .redis.embedded import EmbeddedRedis
 
 if TYPE_CHECKING:
+    from flask import Flask
     from flask_sqlalchemy import SQLAlchemy
 
     from .jobs.function import JobsOwner
 
-__all__ = ["JobsState"]
+__all__ = ["JobsClient", "JobsState"]
 
 
-class JobsState:
-    """What one app's `Jobs` needs at run time: validated config, Redis, queues."""
+class JobsClient:
+    """The Redis side of one app's jobs: validated config, the connection, scripts, queues
+    and the history events an enqueue writes. A `flask_jobs.Producer` is one with no app;
+    an app's `JobsState` adds its database and history store."""
 
-    def __init__(
-        self,
-        jobs: JobsOwner,
-        app: Flask,
-        config: JobsConfig,
-        *,
-        db: SQLAlchemy | None,
-        history_table: sa.Table,
-        hourly_table: sa.Table,
-        outbox_table: sa.Table | None = None,
-    ) -> None:
-        self.jobs = jobs
-        #: Flask-SQLAlchemy, when the app has one: enqueues wait for its session's commits.
-        self.db = db
-        #: ``flask_jobs_outbox`` on ``db.metadata`` (None without a ``db``).
-        self.outbox_table = outbox_table
-        self.app_name = app.import_name
+    #: Flask-SQLAlchemy, when the app has one: enqueues wait for its session's commits.
+    db: SQLAlchemy | None = None
+    #: ``flask_jobs_outbox`` on ``db.metadata`` (None without a ``db``).
+    outbox_table: sa.Table | None = None
+
+    def __init__(self, config: JobsConfig, *, instance_path: str | None) -> None:
         self.config = config
-        self.embedded = EmbeddedRedis(app.instance_path) if config.redis_url is None else None
+        self.embedded: EmbeddedRedis | None = None
+        if config.redis_url is None:
+            if instance_path is None:
+                raise ConfigurationError(
+                    "no Redis to send jobs to: pass the URL of the Redis your workers use, "
+                    "e.g. Producer('redis://localhost:6379/0')"
+                )
+            self.embedded = EmbeddedRedis(instance_path)
         self._connection: redis.Redis | None = None
         self._scripts: dict[str, Any] = {}
         self._queues: dict[str, Queue] = {}
@@ -68,12 +66,6 @@ class JobsState:
         )
         self.events = EventEncoder(self.history_settings)
         self.history_enabled = config.history_enabled
-        self.history_retention = config.history_retention
-        uri = config.history_database_uri
-        if uri is None and db is None:
-            uri = "sqlite:///" + os.path.join(app.instance_path, "flask_jobs_history.db")
-            os.makedirs(app.instance_path, exist_ok=True)
-        self.history = HistoryStore(history_table, db=db, uri=uri, hourly=hourly_table)
 
     @property
     def redis_url(self) -> str:
@@ -142,3 +134,31 @@ class JobsState:
             f"cannot reach Redis at {redact_url(self.redis_url)} ({exc}); is it running? "
             "Check JOBS_REDIS_URL."
         )
+
+
+class JobsState(JobsClient):
+    """What one app's `Jobs` needs at run time: the Redis side, plus its database, history
+    store and outbox."""
+
+    def __init__(
+        self,
+        jobs: JobsOwner,
+        app: Flask,
+        config: JobsConfig,
+        *,
+        db: SQLAlchemy | None,
+        history_table: sa.Table,
+        hourly_table: sa.Table,
+        outbox_table: sa.Table | None = None,
+    ) -> None:
+        super().__init__(config, instance_path=app.instance_path)
+        self.jobs = jobs
+        self.db = db
+        self.outbox_table = outbox_table
+        self.app_name = app.import_name
+        self.history_retention = config.history_retention
+        uri = config.history_database_uri
+        if uri is None and db is None:
+            uri = "sqlite:///" + os.path.join(app.instance_path, "flask_jobs_history.db")
+            os.makedirs(app.instance_path, exist_ok=True)
+        self.history = HistoryStore(history_table, db=db, uri=uri, hourly=hourly_table)

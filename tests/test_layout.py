@@ -25,6 +25,7 @@ PUBLIC = [
     "Jobs",
     "JobsConnectionError",
     "JobsError",
+    "Producer",
     "Retry",
     "UnknownJobError",
     "__version__",
