@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format bench bench-more clean
+.PHONY: demo test lint docs format bench bench-more clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +23,12 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-## make test: lint, then the test suite against a real Redis and a real database
-test: lint
+## make docs: the Sphinx site in docs/_build/html; a warning (a broken reference) fails it
+docs: $(STAMP)
+	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+
+## make test: lint, the docs, then the test suite against a real Redis and a real database
+test: lint docs
 	$(BIN)/python -m pytest
 
 ## make bench: flask-jobs against RQ, Celery and Dramatiq, one table (not part of `make test`)
@@ -42,4 +46,4 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache docs/_build

@@ -15,7 +15,7 @@ from .importing import import_path
 from .keys import QUEUE_NAME
 from .redis.connection import parse_sentinel_url
 
-__all__ = ["DEFAULTS", "JobsConfig", "load_config"]
+__all__ = ["DEFAULTS", "RULES", "JobsConfig", "load_config"]
 
 #: Every key the extension reads, with its default. ``init_app`` sets each of
 #: them with ``app.config.setdefault`` so ``app.config`` shows the effective value.
@@ -274,7 +274,9 @@ def _timezone_name(key: str, value: Any) -> str:
     raise _bad(key, value, "expected an IANA timezone name such as 'UTC' or 'Europe/Berlin'")
 
 
-_RULES: dict[str, Callable[[str, Any], Any]] = {
+#: The validator of each key: returns the value to use, or raises `ConfigurationError` saying
+#: what is allowed (the configuration reference quotes it).
+RULES: dict[str, Callable[[str, Any], Any]] = {
     "JOBS_REDIS_URL": _redis_url,
     "JOBS_QUEUES": _queues,
     "JOBS_DEFAULT_TIMEOUT": lambda k, v: _int(k, v, minimum=1, allow_forever=True),
@@ -311,7 +313,7 @@ _RULES: dict[str, Callable[[str, Any], Any]] = {
 
 def load_config(config: Mapping[str, Any]) -> JobsConfig:
     """Validate the ``JOBS_*`` keys of ``config`` and return them as a `JobsConfig`."""
-    values = {key: rule(key, config[key]) for key, rule in _RULES.items()}
+    values = {key: rule(key, config[key]) for key, rule in RULES.items()}
     return JobsConfig(
         redis_url=values["JOBS_REDIS_URL"],
         queues=values["JOBS_QUEUES"],
