@@ -67,3 +67,49 @@ def test_the_flask_rq2_example_runs_on_a_worker(
     with app.app_context():
         names = [row["name"] for row in from_flask_rq2.jobs.schedules.list()]
     assert names == ["nightly-cleanup"]
+
+
+@pytest.fixture
+def from_celery(example_env: dict[str, str]) -> Iterator[ModuleType]:
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        yield importlib.import_module("from_celery")
+    finally:
+        sys.path.remove(str(EXAMPLES))
+
+
+def test_the_celery_example_runs_on_a_worker(
+    from_celery: ModuleType, example_env: dict[str, str], redis_client: redis.Redis
+) -> None:
+    app = from_celery.create_app()
+    job_id = app.test_client().post("/orders/12").get_json()["job"]
+
+    subprocess.run(
+        flask_command("--app", "from_celery:create_app", "jobs", "worker", "--burst"),
+        env=example_env,
+        cwd=EXAMPLES,
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    job = Job.fetch(job_id, connection=redis_client, serializer=JSONSerializer)
+    assert job.origin == "mail"
+    assert job.return_value() == "receipt 12 from shop@example.com to ada@example.com"
+    with app.app_context():
+        (schedule,) = from_celery.jobs.schedules.list()
+    assert schedule["name"] == "purge-sessions"
+    # the beat entry's job runs as written
+    with app.app_context():
+        run_id = from_celery.jobs.schedules.run("purge-sessions")
+    subprocess.run(
+        flask_command("--app", "from_celery:create_app", "jobs", "worker", "--burst"),
+        env=example_env,
+        cwd=EXAMPLES,
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    with app.app_context():
+        (schedule,) = from_celery.jobs.schedules.list()
+        assert schedule["last_job_id"] == run_id
+        assert from_celery.jobs.fetch_job(run_id).return_value() == 30
