@@ -4,6 +4,10 @@
 in, not the time a job was enqueued; the list shows that time, so it sorts by it
 (keyset paging on enqueue time, then id). Its function filter also takes a bare
 function name ("flaky_sync"), as an operator types it.
+
+By default it shows one row per job, its latest attempt (whose number is how many
+attempts the job has had): a row is left out when the same job has a later attempt,
+which the unique (job id, attempt) index answers per row.
 """
 
 from __future__ import annotations
@@ -52,8 +56,12 @@ def jobs_page(
     cursor: int | None = None,
     limit: int = 50,
     columns: tuple[str, ...],
+    every_attempt: bool = False,
 ) -> HistoryPage:
-    """Rows matching every filter, newest enqueued first; ``next_cursor`` is a row id."""
+    """Rows matching every filter, newest enqueued first; ``next_cursor`` is a row id.
+
+    Only each job's latest attempt, unless ``every_attempt``.
+    """
     t = query.table
     equal = row_filters(t, status=status, queue=queue, function=_dotted(function))
     conditions = row_filters(
@@ -67,6 +75,11 @@ def jobs_page(
         text=text,
         broad=bool(equal) and _broad(query, equal),
     )
+    if not every_attempt:
+        later = t.alias("later")
+        conditions.append(
+            ~sa.exists().where(later.c.job_id == t.c.job_id, later.c.attempt > t.c.attempt)
+        )
     if cursor is not None:
         anchor = sa.select(t.c.enqueued_at).where(t.c.id == cursor).scalar_subquery()
         conditions.append(

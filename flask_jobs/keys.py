@@ -37,6 +37,7 @@ __all__ = [
     "RQ_QUEUE_PREFIX",
     "RQ_SUSPENDED_KEY",
     "SCHEDULER_LEADER_KEY",
+    "SCHEDULER_PROCESSES_KEY",
     "SCHEDULE_NAME",
     "WORKER_CURRENT_FIELD",
     "WORKER_MODE_FIELD",
@@ -112,6 +113,8 @@ RETENTION_LOCK_KEY = "flask_jobs:history:purge-lock"
 PAUSED_QUEUES_KEY = "flask_jobs:paused_queues"
 #: The token of the scheduler process that leads (fires schedules).
 SCHEDULER_LEADER_KEY = "flask_jobs:scheduler:leader"
+#: A sorted set of scheduler processes (their tokens), scored by their last tick (Unix time).
+SCHEDULER_PROCESSES_KEY = "flask_jobs:scheduler:processes"
 _SCHEDULE_PREFIX = "flask_jobs:schedule:"
 
 # Fields of ours in RQ's worker hash (``rq:worker:<name>``), beside RQ's own: written by
