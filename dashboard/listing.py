@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from flask_jobs.history.filters import row_filters
 from flask_jobs.history.query import HistoryPage, HistoryQuery
 
-__all__ = ["jobs_page"]
+__all__ = ["jobs_page", "jobs_statement"]
 
 
 #: A filter matching fewer rows than this is read through its own index and sorted;
@@ -43,7 +43,20 @@ def _dotted(function: str | None) -> str | None:
     return function if function and "." in function.replace(":", ".") else None
 
 
-def jobs_page(
+def jobs_page(query: HistoryQuery, *, limit: int = 50, **search: Any) -> HistoryPage:
+    """Rows matching every filter, newest enqueued first; ``next_cursor`` is a row id.
+
+    ``search`` holds `jobs_statement`'s filters, cursor, columns and ``every_attempt``.
+    """
+    stmt = jobs_statement(query, limit=limit, **search)
+    with query.store.engine(query.app).connect() as conn:
+        rows = [dict(row._mapping) for row in conn.execute(stmt)]
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return HistoryPage(rows=rows, next_cursor=rows[-1]["id"] if more and rows else None)
+
+
+def jobs_statement(
     query: HistoryQuery,
     *,
     status: str | None = None,
@@ -57,11 +70,9 @@ def jobs_page(
     limit: int = 50,
     columns: tuple[str, ...],
     every_attempt: bool = False,
-) -> HistoryPage:
-    """Rows matching every filter, newest enqueued first; ``next_cursor`` is a row id.
-
-    Only each job's latest attempt, unless ``every_attempt``.
-    """
+) -> sa.Select[Any]:
+    """The query of one page (``limit`` + 1 rows, to know whether there is more): each
+    job's latest attempt, unless ``every_attempt``."""
     t = query.table
     equal = row_filters(t, status=status, queue=queue, function=_dotted(function))
     conditions = row_filters(
@@ -91,14 +102,9 @@ def jobs_page(
             )
         )
     selected = [t.c.id, *(t.c[name] for name in columns if name != "id")]
-    stmt = (
+    return (
         sa.select(*selected)
         .where(*conditions)
         .order_by(t.c.enqueued_at.desc().nulls_last(), t.c.id.desc())
         .limit(limit + 1)
     )
-    with query.store.engine(query.app).connect() as conn:
-        rows = [dict(row._mapping) for row in conn.execute(stmt)]
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return HistoryPage(rows=rows, next_cursor=rows[-1]["id"] if more and rows else None)

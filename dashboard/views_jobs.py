@@ -114,7 +114,10 @@ def jobs() -> ResponseReturnValue:
     if clean is not None and request.headers.get("HX-Request") != "true":
         return redirect(clean, 303)
     filters = Filters.parse(request.args)
-    every = arg_choice("attempts", ("latest", "all"), "latest") == "all"
+    # "retried" names an attempt that was followed by another: never a job's latest one
+    every = arg_choice("attempts", ("latest", "all"), "latest") == "all" or (
+        filters.status == "retried"
+    )
     limit = arg_int("limit", PAGE_SIZE, minimum=1, maximum=MAX_PAGE)
     cursor = _cursor()
     query = history()

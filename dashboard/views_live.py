@@ -3,6 +3,7 @@ retry, and scheduled for later; each a list with bulk actions, and in the JSON A
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from flask import Blueprint, abort, current_app, jsonify, request, url_for
@@ -123,4 +124,4 @@ def register(bp: Blueprint) -> None:
     bp.add_url_rule("/retrying", "retrying", retrying)
     bp.add_url_rule("/scheduled", "scheduled_now", scheduled_now)
     for kind in KINDS:  # a path each, so the API document lists them
-        bp.add_url_rule(f"/api/live/{kind}", f"api_live_{kind}", api_live, defaults={"kind": kind})
+        bp.add_url_rule(f"/api/live/{kind}", f"api_live_{kind}", functools.partial(api_live, kind))
