@@ -43,14 +43,42 @@ def _dotted(function: str | None) -> str | None:
     return function if function and "." in function.replace(":", ".") else None
 
 
-def jobs_page(query: HistoryQuery, *, limit: int = 50, **search: Any) -> HistoryPage:
+#: Where a page starts: after the row with this id, enqueued at this time (None: a row
+#: without an enqueue time, or one gone since).
+Anchor = tuple[int, datetime | None]
+
+
+def _anchor(query: HistoryQuery, cursor: int | None) -> Anchor | None:
+    if cursor is None:
+        return None
+    t = query.table
+    with query.store.engine(query.app).connect() as conn:
+        moment = conn.execute(sa.select(t.c.enqueued_at).where(t.c.id == cursor)).scalar()
+    return cursor, moment
+
+
+def jobs_page(
+    query: HistoryQuery, *, limit: int = 50, cursor: int | None = None, **search: Any
+) -> HistoryPage:
     """Rows matching every filter, newest enqueued first; ``next_cursor`` is a row id.
 
-    ``search`` holds `jobs_statement`'s filters, cursor, columns and ``every_attempt``.
+    ``search`` holds `jobs_statement`'s filters, columns and ``every_attempt``. Rows
+    with an enqueue time come first, then those without (by id): two queries, so that
+    each walks an index in its own order on every database (PostgreSQL sorts NULLs
+    first in a descending index scan, SQLite last).
     """
-    stmt = jobs_statement(query, limit=limit, **search)
+    anchor = _anchor(query, cursor)
+    rows: list[dict[str, Any]] = []
     with query.store.engine(query.app).connect() as conn:
-        rows = [dict(row._mapping) for row in conn.execute(stmt)]
+        if anchor is None or anchor[1] is not None:
+            stmt = jobs_statement(query, limit=limit, anchor=anchor, **search)
+            rows = [dict(row._mapping) for row in conn.execute(stmt)]
+        if len(rows) <= limit:
+            untimed = anchor if anchor is not None and anchor[1] is None else None
+            stmt = jobs_statement(
+                query, limit=limit - len(rows), anchor=untimed, timed=False, **search
+            )
+            rows += [dict(row._mapping) for row in conn.execute(stmt)]
     more = len(rows) > limit
     rows = rows[:limit]
     return HistoryPage(rows=rows, next_cursor=rows[-1]["id"] if more and rows else None)
@@ -66,13 +94,15 @@ def jobs_statement(
     since: datetime | None = None,
     until: datetime | None = None,
     text: str | None = None,
-    cursor: int | None = None,
+    anchor: Anchor | None = None,
     limit: int = 50,
     columns: tuple[str, ...],
     every_attempt: bool = False,
+    timed: bool = True,
 ) -> sa.Select[Any]:
-    """The query of one page (``limit`` + 1 rows, to know whether there is more): each
-    job's latest attempt, unless ``every_attempt``."""
+    """The query of one page (``limit`` + 1 rows, to know whether there is more) after
+    ``anchor``: the rows with an enqueue time, newest first (``timed``), or the rows
+    without one, by id. Each job's latest attempt only, unless ``every_attempt``."""
     t = query.table
     equal = row_filters(t, status=status, queue=queue, function=_dotted(function))
     conditions = row_filters(
@@ -91,20 +121,21 @@ def jobs_statement(
         conditions.append(
             ~sa.exists().where(later.c.job_id == t.c.job_id, later.c.attempt > t.c.attempt)
         )
-    if cursor is not None:
-        anchor = sa.select(t.c.enqueued_at).where(t.c.id == cursor).scalar_subquery()
-        conditions.append(
-            sa.or_(
-                t.c.enqueued_at < anchor,
-                sa.and_(t.c.enqueued_at == anchor, t.c.id < cursor),
-                # rows without an enqueue time come last, by id
-                sa.and_(t.c.enqueued_at.is_(None), sa.or_(anchor.is_not(None), t.c.id < cursor)),
+    if timed:
+        conditions.append(t.c.enqueued_at.is_not(None))
+        order = [t.c.enqueued_at.desc(), t.c.id.desc()]
+        if anchor is not None:
+            row_id, moment = anchor
+            conditions.append(
+                sa.or_(
+                    t.c.enqueued_at < moment,
+                    sa.and_(t.c.enqueued_at == moment, t.c.id < row_id),
+                )
             )
-        )
+    else:
+        conditions.append(t.c.enqueued_at.is_(None))
+        order = [t.c.id.desc()]
+        if anchor is not None:
+            conditions.append(t.c.id < anchor[0])
     selected = [t.c.id, *(t.c[name] for name in columns if name != "id")]
-    return (
-        sa.select(*selected)
-        .where(*conditions)
-        .order_by(t.c.enqueued_at.desc().nulls_last(), t.c.id.desc())
-        .limit(limit + 1)
-    )
+    return sa.select(*selected).where(*conditions).order_by(*order).limit(limit + 1)

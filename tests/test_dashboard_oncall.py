@@ -106,7 +106,9 @@ def test_6_failed_counts_say_what_they_count_and_link_to_failed_now(
     assert client.get("/jobs/failed?queue=nope").status_code == 404
     assert client.get("/jobs/failed?offset=x").status_code == 400
     listed = text(client.get("/jobs/jobs?status=failed"))
-    assert "These are <strong>attempts</strong> that failed" in listed
+    assert "the jobs whose <strong>latest attempt</strong> failed" in listed
+    every = text(client.get("/jobs/jobs?status=failed&attempts=all"))
+    assert "These are <strong>attempts</strong> that failed" in every
     assert 'href="/jobs/failed">Failed now</a>' in listed
     # requeue from the failed-now page comes back to it
     response = client.post(
