@@ -19,6 +19,7 @@ from rq.job import JobStatus
 import jobs_app
 from browser import browser_page, serve
 from conftest import drain_history, flask_command, stop_process, wait_for
+from flask_jobs import Retry
 from flask_jobs.ops.jobs import stop
 
 SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -45,7 +46,8 @@ def _jobs(app: Flask, work: Any) -> str:
     jobs_app.echo.options(queue="other").enqueue("customer-4711")
     failed = jobs_app.fail.enqueue("the invoice service answered 502 Bad Gateway\nretry later")
     jobs_app.fail.enqueue("disk full: /var/lib/app/exports")
-    jobs_app.flaky.enqueue("screens-flaky", 10)  # waits for its retry
+    later = Retry(3, delay=600, jitter=False)  # waits for its retry while the shots are taken
+    jobs_app.fail.options(retry=later).enqueue("payment gateway timed out after 30 s")
     jobs_app.add.enqueue_in(timedelta(hours=1), 1, 2)
     work(queues=["default", "other"])
     drain_history(app)

@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import heapq
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
+from rq.results import Result
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..jobs.flask_job import META_PROGRESS, FlaskJob
-from ..keys import job_key
+from ..keys import RQ_JOB_PREFIX, results_key
 from .queues import queue_names
 
 if TYPE_CHECKING:
@@ -32,10 +31,9 @@ __all__ = ["KINDS", "LivePage", "job_progress", "live_counts", "live_set"]
 
 #: The live sets, as the dashboard names them.
 KINDS = ("failed", "running", "retrying", "scheduled")
-#: Scheduled entries read (and sorted into delayed or retrying) per Redis round trip.
-CHUNK = 500
-#: At most this many scheduled entries are sorted into delayed and retrying to count
-#: them; past it, each count is an estimate from the share in the entries read.
+#: At most this many entries of a scheduled registry are sorted into delayed and retrying
+#: (in Redis, one call) to count them; past it, each count is an estimate from the
+#: share of each in the entries read.
 SPLIT_CAP = 10_000
 #: At most this many running jobs are listed (a worker slot each: far more than any pool).
 RUNNING_CAP = 2_000
@@ -98,60 +96,55 @@ def _keys(state: JobsState, registry: type, queue: str | None) -> dict[str, str]
     return {name: registry(queue=state.queue(name)).key for name in names}
 
 
-def _walk(state: JobsState, key: str, name: str) -> Iterator[tuple[float, str, str]]:
-    """A scheduled registry's entries, soonest due first, ``CHUNK`` at a time."""
-    start = 0
-    conn: Any = state.connection
-    while True:
-        entries = conn.zrange(key, start, start + CHUNK - 1, withscores=True)
-        for job_id, score in entries:
-            yield score, job_id.decode(), name
-        if len(entries) < CHUNK:
-            return
-        start += CHUNK
+#: One scheduled registry, sorted in Redis (one call, not one HGET per job from here):
+#: of its first ARGV[4] entries, soonest due first, how many ran before (waiting for a
+#: retry: their hash has a ``started_at``) or not (delayed); and the first ARGV[3]
+#: entries (id, score) of the kind asked for (ARGV[2]: "1" retrying, "0" delayed).
+_SPLIT = """
+local entries = redis.call('zrange', KEYS[1], 0, tonumber(ARGV[4]) - 1, 'WITHSCORES')
+local want = ARGV[2] == '1'
+local wanted = tonumber(ARGV[3])
+local matched, page = 0, {}
+for i = 1, #entries, 2 do
+    local started = redis.call('hget', ARGV[1] .. entries[i], 'started_at')
+    local ran = started ~= false and started ~= ''
+    if ran == want then
+        if matched < wanted then
+            page[#page + 1] = entries[i]
+            page[#page + 1] = entries[i + 1]
+        end
+        matched = matched + 1
+    end
+end
+return {matched, #entries / 2, page}
+"""
 
 
 def _scheduled(
     state: JobsState, kind: str, queue: str | None, offset: int, limit: int
 ) -> tuple[list[tuple[float, str, str]], int, bool]:
     """The ``kind`` ("retrying" or "scheduled") entries of the scheduled registries: one page,
-    soonest due first; how many there are; and whether that count is exact."""
+    soonest due first; how many there are; and whether that count is exact (each
+    registry's first `SPLIT_CAP` entries are sorted; past them, the count is scaled)."""
     keys = _keys(state, ScheduledJobRegistry, queue)
-    with state.connection.pipeline(transaction=False) as pipe:
+    conn: Any = state.connection
+    want = "1" if kind == "retrying" else "0"
+    with conn.pipeline(transaction=False) as pipe:
         for key in keys.values():
             pipe.zcard(key)
-        size = sum(pipe.execute())
-    merged = heapq.merge(*(_walk(state, key, name) for name, key in keys.items()))
-    page: list[tuple[float, str, str]] = []
-    seen = matched = 0
-    batch: list[tuple[float, str, str]] = []
-    want_retry = kind == "retrying"
-
-    def sort_batch() -> None:
-        nonlocal matched
-        with state.connection.pipeline(transaction=False) as pipe:
-            for _, job_id, _ in batch:
-                pipe.hget(job_key(job_id), "started_at")
-            ran = pipe.execute()
-        for entry, started in zip(batch, ran, strict=True):
-            if bool(started) == want_retry:
-                if offset <= matched < offset + limit:
-                    page.append(entry)
-                matched += 1
-        batch.clear()
-
-    for entry in merged:
-        batch.append(entry)
-        seen += 1
-        if len(batch) == CHUNK:
-            sort_batch()
-        if seen >= SPLIT_CAP and len(page) >= limit:
-            break
-    if batch:
-        sort_batch()
-    exact = seen >= size
-    total = matched if exact else round(matched * size / seen)
-    return page, total, exact
+            pipe.eval(_SPLIT, 1, key, RQ_JOB_PREFIX, want, offset + limit, SPLIT_CAP)
+        replies = pipe.execute()
+    found: list[tuple[float, str, str]] = []
+    total = 0
+    exact = True
+    for name, size, (matched, read, page) in zip(keys, replies[0::2], replies[1::2], strict=True):
+        found += [(float(page[i + 1]), page[i].decode(), name) for i in range(0, len(page), 2)]
+        if read < size:  # past the cap: the share of the kind in the entries read
+            exact = False
+            total += round(matched * size / read)
+        else:
+            total += matched
+    return sorted(found)[offset : offset + limit], total, exact
 
 
 def _running(state: JobsState, queue: str | None) -> list[tuple[str, str]]:
@@ -189,7 +182,31 @@ def _failed(
     return sorted(found, reverse=True)[offset : offset + limit], sum(replies[0::2])
 
 
-def _row(state: JobsState, kind: str, job_id: str, name: str, job: Any) -> dict[str, Any]:
+def _latest_failures(state: JobsState, job_ids: list[str]) -> dict[str, str | None]:
+    """The exception text of each job's latest result (a failure, or a retry after one),
+    all in one round trip (RQ's ``latest_result`` takes one per job)."""
+    conn: Any = state.connection
+    with conn.pipeline(transaction=False) as pipe:
+        for job_id in job_ids:
+            pipe.xrevrange(results_key(job_id), "+", "-", count=1)
+        replies = pipe.execute()
+    found: dict[str, str | None] = {}
+    for job_id, reply in zip(job_ids, replies, strict=True):
+        found[job_id] = None
+        if reply:
+            result_id, payload = reply[0]
+            with contextlib.suppress(Exception):  # an unreadable result: no error shown
+                result = Result.restore(
+                    job_id, result_id.decode(), payload, connection=conn,
+                    serializer=state.serializer,
+                )  # fmt: skip
+                found[job_id] = getattr(result, "exc_string", None)
+    return found
+
+
+def _row(
+    state: JobsState, kind: str, job_id: str, name: str, job: Any, failure: str | None
+) -> dict[str, Any]:
     """What a live list shows of one job (its id alone when its data is gone or unreadable)."""
     row: dict[str, Any] = {"id": job_id, "queue": name, "func": None, "at": None}
     row.update(attempt=None, error=None, worker=None, progress=None, started_at=None)
@@ -202,10 +219,7 @@ def _row(state: JobsState, kind: str, job_id: str, name: str, job: Any) -> dict[
     if kind == "running":
         row.update(at=job.started_at, worker=job.worker_name, progress=job_progress(job))
         return row
-    result = job.latest_result()
-    # a failure, or a retry after one: either carries the exception's text
-    exc = getattr(result, "exc_string", None) if result is not None else None
-    row.update(error=_exception_line(exc))
+    row.update(error=_exception_line(failure))
     if kind == "failed":
         row["at"] = job.ended_at
     return row
@@ -242,13 +256,11 @@ def live_set(
     else:
         entries, total, exact = _scheduled(state, kind, queue, offset, limit)
         due = {job_id: datetime.fromtimestamp(score, timezone.utc) for score, job_id, _ in entries}
-    jobs = FlaskJob.fetch_many(
-        [job_id for _, job_id, _ in entries],
-        connection=state.connection,
-        serializer=state.serializer,
-    )
+    ids = [job_id for _, job_id, _ in entries]
+    jobs = FlaskJob.fetch_many(ids, connection=state.connection, serializer=state.serializer)
+    failures = _latest_failures(state, ids) if kind != "running" else {}
     rows = [
-        _row(state, kind, job_id, name, job)
+        _row(state, kind, job_id, name, job, failures.get(job_id))
         for (_, job_id, name), job in zip(entries, jobs, strict=True)
     ]
     if kind == "running":
