@@ -212,8 +212,8 @@ def test_failures_are_grouped(
     assert page.status_code == 200
     body = text(page)
     rows = re.findall(
-        r"<tr>\s*<td><a href=\"[^\"]+\"><code>([^<]+)</code></a></td>\s*<td[^>]*>([^<]+)</td>"
-        r"\s*<td class=\"fj-num\">(\d+)</td>",
+        r"<tr>\s*<td><a href=\"[^\"]+\"><code>([^<]+)</code></a></td>\s*<td[^>]*><a [^>]+>([^<]+)"
+        r"</a></td>\s*<td class=\"fj-num\"><a [^>]+>(\d+)</a></td>",
         body,
     )
     assert ("jobs_app.fail", "RuntimeError", "3") in rows
