@@ -35,7 +35,7 @@ PAGES = {
 #: Pages that must keep one line per row at 1280 px, by their table.
 DENSE = {"jobs": "#fj-jobs", "failed-now": "#fj-live-jobs", "running": "#fj-live-jobs"}
 #: The README's images: (page, theme), shot at 1280 px.
-README = {("overview", "light"), ("jobs", "dark"), ("running", "light")}
+README = {("overview", "light"), ("jobs", "dark")}
 BACKGROUND = {"light": "rgb(255, 255, 255)", "dark": "rgb(21, 24, 28)"}
 
 
