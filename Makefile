@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint docs format bench bench-more clean
+.PHONY: demo test lint docs format bench bench-more screenshots clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ bench: $(STAMP)
 bench-more: $(STAMP)
 	$(BIN)/python bench/history.py
 	$(BIN)/python bench/scheduler.py
+
+## make screenshots: the README's dashboard images (docs/images), shot by the browser tests
+screenshots: $(STAMP)
+	JOBS_SCREENSHOTS=docs/images $(BIN)/python -m pytest -q -p no:cacheprovider \
+		"tests/test_dashboard_screenshots.py::test_main_pages_light_and_dark_at_1280_and_800"
 
 format: $(STAMP)
 	$(BIN)/ruff format .

@@ -29,6 +29,7 @@ from . import (
     views_metrics,
     views_ops,
     views_overview,
+    views_workers,
 )
 
 __all__ = ["create_blueprint", "register_dashboard"]
@@ -79,6 +80,7 @@ def create_blueprint() -> Blueprint:
     views_live.register(bp)
     views_audit.register(bp)
     views_ops.register(bp)
+    views_workers.register(bp)
     views_api.register(bp)
     views_metrics.register(bp)
     # Last: any other path under the dashboard gets the dashboard's own 404 (or 405) page.

@@ -39,7 +39,13 @@ __all__ = [
 ]
 
 #: How a message says that each of `flask_jobs.ops.jobs.ACTIONS` was done.
-DONE = {"requeue": "Requeued", "cancel": "Canceled", "delete": "Deleted", "stop": "Asked to stop"}
+DONE = {
+    "requeue": "Requeued",
+    "cancel": "Canceled",
+    "delete": "Deleted",
+    "stop": "Asked to stop",
+    "run_now": "Queued",
+}
 
 
 # -- input at the edge -----------------------------------------------------------
@@ -196,6 +202,25 @@ def when(moment: datetime | str | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
+def from_now(moment: datetime | None) -> str:
+    """How far ``moment`` is from now, in words ("in 3 min", "2 h ago")."""
+    if moment is None:
+        return "-"
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    seconds = (moment - datetime.now(timezone.utc)).total_seconds()
+    size, unit = next(
+        (
+            (size, unit)
+            for size, unit in ((86_400, "d"), (3_600, "h"), (60, "min"))
+            if abs(seconds) >= size
+        ),
+        (1, "s"),
+    )
+    amount = f"{abs(seconds) / size:.0f} {unit}"
+    return f"in {amount}" if seconds >= 0 else f"{amount} ago"
+
+
 def register(bp: Blueprint) -> None:
     """Add the history-down page and the ``when`` template helper to the dashboard blueprint."""
     bp.register_error_handler(HistoryUnavailable, _history_down)
@@ -207,4 +232,5 @@ def register(bp: Blueprint) -> None:
             "job_url": job_url_maker(),
             "jobs_url": jobs_url_maker(),
             "first_line": first_line,
+            "from_now": from_now,
         }

@@ -4,6 +4,10 @@
 in, not the time a job was enqueued; the list shows that time, so it sorts by it
 (keyset paging on enqueue time, then id). Its function filter also takes a bare
 function name ("flaky_sync"), as an operator types it.
+
+By default it shows one row per job, its latest attempt (whose number is how many
+attempts the job has had): a row is left out when the same job has a later attempt,
+which the unique (job id, attempt) index answers per row.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import sqlalchemy as sa
 from flask_jobs.history.filters import row_filters
 from flask_jobs.history.query import HistoryPage, HistoryQuery
 
-__all__ = ["jobs_page"]
+__all__ = ["jobs_page", "jobs_statement"]
 
 
 #: A filter matching fewer rows than this is read through its own index and sorted;
@@ -39,7 +43,48 @@ def _dotted(function: str | None) -> str | None:
     return function if function and "." in function.replace(":", ".") else None
 
 
+#: Where a page starts: after the row with this id, enqueued at this time (None: a row
+#: without an enqueue time, or one gone since).
+Anchor = tuple[int, datetime | None]
+
+
+def _anchor(query: HistoryQuery, cursor: int | None) -> Anchor | None:
+    if cursor is None:
+        return None
+    t = query.table
+    with query.store.engine(query.app).connect() as conn:
+        moment = conn.execute(sa.select(t.c.enqueued_at).where(t.c.id == cursor)).scalar()
+    return cursor, moment
+
+
 def jobs_page(
+    query: HistoryQuery, *, limit: int = 50, cursor: int | None = None, **search: Any
+) -> HistoryPage:
+    """Rows matching every filter, newest enqueued first; ``next_cursor`` is a row id.
+
+    ``search`` holds `jobs_statement`'s filters, columns and ``every_attempt``. Rows
+    with an enqueue time come first, then those without (by id): two queries, so that
+    each walks an index in its own order on every database (PostgreSQL sorts NULLs
+    first in a descending index scan, SQLite last).
+    """
+    anchor = _anchor(query, cursor)
+    rows: list[dict[str, Any]] = []
+    with query.store.engine(query.app).connect() as conn:
+        if anchor is None or anchor[1] is not None:
+            stmt = jobs_statement(query, limit=limit, anchor=anchor, **search)
+            rows = [dict(row._mapping) for row in conn.execute(stmt)]
+        if len(rows) <= limit:
+            untimed = anchor if anchor is not None and anchor[1] is None else None
+            stmt = jobs_statement(
+                query, limit=limit - len(rows), anchor=untimed, timed=False, **search
+            )
+            rows += [dict(row._mapping) for row in conn.execute(stmt)]
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return HistoryPage(rows=rows, next_cursor=rows[-1]["id"] if more and rows else None)
+
+
+def jobs_statement(
     query: HistoryQuery,
     *,
     status: str | None = None,
@@ -49,11 +94,15 @@ def jobs_page(
     since: datetime | None = None,
     until: datetime | None = None,
     text: str | None = None,
-    cursor: int | None = None,
+    anchor: Anchor | None = None,
     limit: int = 50,
     columns: tuple[str, ...],
-) -> HistoryPage:
-    """Rows matching every filter, newest enqueued first; ``next_cursor`` is a row id."""
+    every_attempt: bool = False,
+    timed: bool = True,
+) -> sa.Select[Any]:
+    """The query of one page (``limit`` + 1 rows, to know whether there is more) after
+    ``anchor``: the rows with an enqueue time, newest first (``timed``), or the rows
+    without one, by id. Each job's latest attempt only, unless ``every_attempt``."""
     t = query.table
     equal = row_filters(t, status=status, queue=queue, function=_dotted(function))
     conditions = row_filters(
@@ -67,25 +116,26 @@ def jobs_page(
         text=text,
         broad=bool(equal) and _broad(query, equal),
     )
-    if cursor is not None:
-        anchor = sa.select(t.c.enqueued_at).where(t.c.id == cursor).scalar_subquery()
+    if not every_attempt:
+        later = t.alias("later")
         conditions.append(
-            sa.or_(
-                t.c.enqueued_at < anchor,
-                sa.and_(t.c.enqueued_at == anchor, t.c.id < cursor),
-                # rows without an enqueue time come last, by id
-                sa.and_(t.c.enqueued_at.is_(None), sa.or_(anchor.is_not(None), t.c.id < cursor)),
-            )
+            ~sa.exists().where(later.c.job_id == t.c.job_id, later.c.attempt > t.c.attempt)
         )
+    if timed:
+        conditions.append(t.c.enqueued_at.is_not(None))
+        order = [t.c.enqueued_at.desc(), t.c.id.desc()]
+        if anchor is not None:
+            row_id, moment = anchor
+            conditions.append(
+                sa.or_(
+                    t.c.enqueued_at < moment,
+                    sa.and_(t.c.enqueued_at == moment, t.c.id < row_id),
+                )
+            )
+    else:
+        conditions.append(t.c.enqueued_at.is_(None))
+        order = [t.c.id.desc()]
+        if anchor is not None:
+            conditions.append(t.c.id < anchor[0])
     selected = [t.c.id, *(t.c[name] for name in columns if name != "id")]
-    stmt = (
-        sa.select(*selected)
-        .where(*conditions)
-        .order_by(t.c.enqueued_at.desc().nulls_last(), t.c.id.desc())
-        .limit(limit + 1)
-    )
-    with query.store.engine(query.app).connect() as conn:
-        rows = [dict(row._mapping) for row in conn.execute(stmt)]
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return HistoryPage(rows=rows, next_cursor=rows[-1]["id"] if more and rows else None)
+    return sa.select(*selected).where(*conditions).order_by(*order).limit(limit + 1)

@@ -13,6 +13,8 @@ from flask import url_for
 
 from flask_jobs.history.events import STATUSES
 
+from .openapi_live import live_paths, live_schemas
+
 __all__ = ["openapi_document"]
 
 _TIME = {"type": "string", "format": "date-time"}
@@ -261,7 +263,8 @@ def openapi_document() -> dict[str, Any]:
             "title": "flask-jobs dashboard API",
             "version": "1",
             "description": (
-                "Read-only JSON views of queues, workers, job history, failures and schedules. "
+                "Read-only JSON views of queues, workers, the live sets (failed, running, "
+                "retrying, scheduled), job history, failures and schedules. "
                 "Access is decided by the app's JOBS_DASHBOARD_AUTH hook (action `view`)."
             ),
         },
@@ -330,10 +333,12 @@ def openapi_document() -> dict[str, Any]:
                     "responses": _ok("One page of the audit log.", "Audit"),
                 }
             },
+            **live_paths(),
         },
         "components": {
-            "schemas": _schemas(),
+            "schemas": {**_schemas(), **live_schemas()},
             "responses": {
+                "NotFound": _error_response("No such queue."),
                 "BadRequest": _error_response("A parameter is malformed; the message says which."),
                 "Forbidden": _error_response("JOBS_DASHBOARD_AUTH denied the request."),
                 "Unavailable": _error_response("Redis or the history database is unreachable."),

@@ -43,11 +43,12 @@ _JOB_ACTIONS = {
     "cancel": "cancel",
     "delete": "delete",
     "stop": "stop",
+    "run_now": "run_now",
     "copy": "enqueue",
 }
 WRITE_ACTIONS = (
-    "requeue", "cancel", "delete", "stop", "enqueue", "pause_queue", "resume_queue", "empty_queue",
-    "run_schedule", "pause_schedule", "resume_schedule",
+    "requeue", "cancel", "delete", "stop", "run_now", "enqueue", "pause_queue", "resume_queue",
+    "empty_queue", "run_schedule", "pause_schedule", "resume_schedule",
 )  # fmt: skip
 
 

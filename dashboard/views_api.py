@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any
 
 from flask import Blueprint, abort, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
@@ -16,20 +15,9 @@ from flask_jobs.scheduler.control import ScheduleControl
 
 from .openapi import openapi_document
 from .views_failures import WINDOWS
-from .web import arg_choice, arg_int, state
+from .web import arg_choice, arg_int, json_ready, state
 
 __all__ = ["register"]
-
-
-def _json_ready(value: Any) -> Any:
-    if isinstance(value, datetime):
-        moment = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-        return moment.isoformat()
-    if isinstance(value, dict):
-        return {k: _json_ready(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_ready(v) for v in value]
-    return value
 
 
 def _history() -> HistoryQuery:
@@ -62,7 +50,7 @@ def _text(name: str) -> str | None:
 
 def api_overview() -> ResponseReturnValue:
     """Queues with their counts per state, and the workers."""
-    return jsonify(_json_ready(status_data(state())))
+    return jsonify(json_ready(status_data(state())))
 
 
 def api_jobs() -> ResponseReturnValue:
@@ -82,7 +70,7 @@ def api_jobs() -> ResponseReturnValue:
         limit=arg_int("limit", 50, minimum=1, maximum=500),
     )
     rows = [{k: v for k, v in row.items() if k != "status_rank"} for row in page.rows]
-    return jsonify(_json_ready({"jobs": rows, "next_cursor": page.next_cursor}))
+    return jsonify(json_ready({"jobs": rows, "next_cursor": page.next_cursor}))
 
 
 def api_job(job_id: str) -> ResponseReturnValue:
@@ -96,20 +84,20 @@ def api_job(job_id: str) -> ResponseReturnValue:
     live = raw.decode() if isinstance(raw, bytes) else None
     if not attempts and live is None:
         abort(404, f"No job with id {job_id!r} in Redis or in the history.")
-    return jsonify(_json_ready({"id": job_id, "status": live, "attempts": attempts}))
+    return jsonify(json_ready({"id": job_id, "status": live, "attempts": attempts}))
 
 
 def api_failures() -> ResponseReturnValue:
     """Failures grouped by function and exception type over ``window`` (1h, 24h, 7d, 30d)."""
     window = WINDOWS[arg_choice("window", tuple(WINDOWS), "24h")]
     groups = _history().top_exceptions(window, limit=arg_int("limit", 50, minimum=1, maximum=500))
-    return jsonify(_json_ready({"groups": groups}))
+    return jsonify(json_ready({"groups": groups}))
 
 
 def api_schedules() -> ResponseReturnValue:
     """Every schedule with its trigger, next and last run, outcome and state."""
     control = ScheduleControl(current_app._get_current_object(), state())  # type: ignore[attr-defined]
-    return jsonify(_json_ready({"schedules": control.list()}))
+    return jsonify(json_ready({"schedules": control.list()}))
 
 
 def api_openapi() -> ResponseReturnValue:

@@ -105,6 +105,8 @@ def _describe(job_id: str, live: FlaskJob | None, attempts: list[dict[str, Any]]
             can_cancel=status in CANCELABLE,
             can_delete=status != JobStatus.STARTED,
             can_stop=status == JobStatus.STARTED,
+            can_run_now=status == JobStatus.SCHEDULED,
+            ran_before=live.started_at is not None,
             retry_note=retry_note(live) if status in REQUEUEABLE else None,
         )
         events = state().events

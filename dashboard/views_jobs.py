@@ -28,13 +28,28 @@ from .jobs_common import (
 )
 from .listing import jobs_page
 from .views_audit import note
-from .web import arg_int, render, state
+from .views_live import LIVE
+from .web import arg_choice, arg_int, render, state
 
 __all__ = ["register"]
 
 PAGE_SIZE = 50
-#: What a bulk form can do to the jobs ticked (a stop is asked for job by job, on its page).
-BULK_ACTIONS = ("requeue", "cancel", "delete")
+#: What a bulk form can do to the jobs ticked.
+BULK_ACTIONS = ("requeue", "cancel", "delete", "run_now", "stop")
+#: The bulk actions asked about on a page of their own first: (title, question, button).
+CONFIRMED = {
+    "delete": (
+        "Delete jobs",
+        "Delete {n} job(s) from Redis? Running jobs are skipped; their history stays.",
+        "Delete",
+    ),
+    "stop": (
+        "Stop jobs",
+        "Stop {n} running job(s)? Each worker ends its job as stopped, which cannot be "
+        "undone; a stopped job can be requeued.",
+        "Stop",
+    ),
+}
 #: At most this many ids in one bulk form (a page holds at most MAX_PAGE rows).
 BULK_CAP = 1_000
 #: What a row of the list shows (tracebacks, arguments and results stay in the database).
@@ -65,11 +80,13 @@ def _back() -> str:
     """The list the bulk form came from (its filters only, so never another site)."""
     given = dict(parse_qsl(request.form.get("back", "")[:4000]))
     back_to = request.form.get("back_to")
-    if back_to in ("failed_now", "scheduled_now"):
+    if back_to in LIVE:
         queue: dict[str, Any] = {"queue": given["queue"][:100]} if given.get("queue") else {}
         return url_for(f".{back_to}", **queue)
     kept: dict[str, Any] = {
-        name: given[name][:300] for name in (*FILTERS, "cursor", "limit") if given.get(name)
+        name: given[name][:300]
+        for name in (*FILTERS, "cursor", "limit", "attempts")
+        if given.get(name)
     }
     return url_for(".jobs", **kept)
 
@@ -85,12 +102,22 @@ def _clean_url() -> str | None:
     return request.path + ("?" + urlencode(kept) if kept else "")
 
 
+def _toggled(here: dict[str, Any], every: bool) -> dict[str, Any]:
+    """The list's arguments with the other view: every attempt, or one row per job."""
+    kept = {name: value for name, value in here.items() if name != "attempts"}
+    return kept if every else {**kept, "attempts": "all"}
+
+
 def jobs() -> ResponseReturnValue:
     """Jobs from the history, newest enqueued first, filtered, a page at a time."""
     clean = _clean_url()
     if clean is not None and request.headers.get("HX-Request") != "true":
         return redirect(clean, 303)
     filters = Filters.parse(request.args)
+    # "retried" names an attempt that was followed by another: never a job's latest one
+    every = arg_choice("attempts", ("latest", "all"), "latest") == "all" or (
+        filters.status == "retried"
+    )
     limit = arg_int("limit", PAGE_SIZE, minimum=1, maximum=MAX_PAGE)
     cursor = _cursor()
     query = history()
@@ -107,14 +134,19 @@ def jobs() -> ResponseReturnValue:
                 cursor=cursor,
                 limit=limit,
                 columns=LIST_COLUMNS,
+                every_attempt=every,
             )
     here = filters.query()
+    if every:
+        here["attempts"] = "all"
     if limit != PAGE_SIZE:
         here["limit"] = str(limit)
     context = {
         "problem": problem,
         "rows": page.rows,
         "filters": filters,
+        "every": every,
+        "toggle_url": url_for(".jobs", **_toggled(here, every)),
         "statuses": STATUSES,
         "limit": limit,
         "page_size": PAGE_SIZE,
@@ -141,14 +173,17 @@ def jobs_bulk() -> ResponseReturnValue:
     back = _back()
     if not ids:
         return redirect_with(back, "No jobs were selected.", "error")
-    if action == "delete" and request.form.get("confirm") != "yes":
-        fields = [("action", "delete"), ("back", request.form.get("back", ""))]
+    if action in CONFIRMED and request.form.get("confirm") != "yes":
+        title, question, button = CONFIRMED[action]
+        fields = [("action", action), ("back", request.form.get("back", ""))]
+        if request.form.get("back_to") in LIVE:
+            fields.append(("back_to", request.form.get("back_to", "")))
         return confirm_page(
-            "Delete jobs",
-            f"Delete {len(ids)} job(s) from Redis? Running jobs are skipped; their history stays.",
+            title,
+            question.format(n=len(ids)),
             url_for(".jobs_bulk"),
             fields + [("job_ids", job_id) for job_id in ids],
-            button="Delete",
+            button=button,
             danger=True,
             cancel_url=back,
         )

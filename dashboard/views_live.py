@@ -1,60 +1,83 @@
-"""Live lists from Redis (not the history): the jobs failed now, and the jobs scheduled."""
+"""Live sets from Redis (not the history): the jobs failed now, running, waiting for a
+retry, and scheduled for later; each a list with bulk actions, and in the JSON API."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-from flask import Blueprint, abort, current_app, request, url_for
+from flask import Blueprint, abort, current_app, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
 
 from flask_jobs.errors import UnknownQueueError
-from flask_jobs.ops.live import registry_jobs
 from flask_jobs.ops.queues import known_queue
+from flask_jobs.ops.sets import KINDS, LivePage, live_set
 
-from .web import arg_int, render, state
+from .web import age, arg_int, json_ready, render, state
 
-__all__ = ["register"]
+__all__ = ["LIVE", "register"]
 
 PAGE_SIZE = 50
-#: Each list: its endpoint, the registry it reads, and the bulk actions it offers.
+#: Each list, by endpoint: the live set it reads, its title, and the actions it offers.
 LIVE = {
-    "failed_now": ("failed", ("requeue", "delete")),
-    "scheduled_now": ("scheduled", ("cancel", "delete")),
+    "failed_now": ("failed", "Failed now", ("requeue", "delete")),
+    "running": ("running", "Running", ("stop",)),
+    "retrying": ("retrying", "Retrying", ("run_now", "cancel", "delete")),
+    "scheduled_now": ("scheduled", "Scheduled", ("run_now", "cancel", "delete")),
 }
+
+
+def _queue() -> str | None:
+    """The ``?queue=`` filter: a queue this dashboard knows, or a 404."""
+    queue = request.args.get("queue") or None
+    if queue is None:
+        return None
+    try:
+        return known_queue(state(), queue)
+    except UnknownQueueError:
+        abort(404, f"There is no queue named {queue[:100]!r}.")
+
+
+def _page(kind: str) -> tuple[str | None, int, int, LivePage]:
+    queue = _queue()
+    offset = arg_int("offset", 0, minimum=0, maximum=1_000_000)
+    limit = arg_int("limit", PAGE_SIZE, minimum=1, maximum=500)
+    page = live_set(
+        state(),
+        kind,
+        queue,
+        offset=offset,
+        limit=limit,
+        app=current_app._get_current_object(),  # type: ignore[attr-defined]
+    )
+    return queue, offset, limit, page
 
 
 def _live_list(endpoint: str) -> ResponseReturnValue:
     """One page of a live list, of one queue (``?queue=``) or of all."""
-    kind, actions = LIVE[endpoint]
-    jobs_state = state()
-    queue = request.args.get("queue") or None
-    if queue is not None:
-        try:
-            queue = known_queue(jobs_state, queue)
-        except UnknownQueueError:
-            abort(404, f"There is no queue named {queue[:100]!r}.")
-    offset = arg_int("offset", 0, minimum=0, maximum=1_000_000)
-    total, rows = registry_jobs(
-        jobs_state,
-        kind,
-        queue,
-        offset=offset,
-        limit=PAGE_SIZE,
-        app=current_app._get_current_object(),  # type: ignore[attr-defined]
-    )
+    kind, title, actions = LIVE[endpoint]
+    queue, offset, limit, page = _page(kind)
     here: dict[str, Any] = {"queue": queue} if queue else {}
-    more = offset + PAGE_SIZE < total
+    if limit != PAGE_SIZE:
+        here["limit"] = limit
+    for row in page.rows:
+        row["elapsed"] = age(row["started_at"]) if kind == "running" else None
+    more = offset + limit < page.total
     return render(
         "flask_jobs/live_jobs.html",
-        None,
+        "flask_jobs/_live_rows.html",
         kind=kind,
+        title=title,
         endpoint=endpoint,
         actions=actions,
-        rows=rows,
-        total=total,
+        page=page,
+        rows=page.rows,
         queue=queue,
-        next_url=url_for(f".{endpoint}", **here, offset=offset + PAGE_SIZE) if more else None,
-        first_url=url_for(f".{endpoint}", **here) if offset else None,
+        offset=offset,
+        next_url=url_for(f".{endpoint}", **here, offset=offset + limit) if more else None,
+        prev_url=(
+            url_for(f".{endpoint}", **here, offset=max(0, offset - limit)) if offset else None
+        ),
     )
 
 
@@ -63,12 +86,42 @@ def failed_now() -> ResponseReturnValue:
     return _live_list("failed_now")
 
 
+def running() -> ResponseReturnValue:
+    """The jobs running now, longest running first: progress, elapsed time, worker, stop."""
+    return _live_list("running")
+
+
+def retrying() -> ResponseReturnValue:
+    """Failed attempts waiting for their retry, soonest first, with "retry now"."""
+    return _live_list("retrying")
+
+
 def scheduled_now() -> ResponseReturnValue:
-    """Delayed jobs and failed attempts waiting for their retry, soonest due first."""
+    """Delayed jobs (``enqueue_in``, ``enqueue_at``), soonest due first, with "run now"."""
     return _live_list("scheduled_now")
 
 
+def api_live(kind: str) -> ResponseReturnValue:
+    """One page of a live set as JSON: ``total``, ``exact``, ``jobs``."""
+    _, offset, limit, page = _page(kind)
+    more = offset + limit < page.total
+    return jsonify(
+        json_ready(
+            {
+                "total": page.total,
+                "exact": page.exact,
+                "jobs": [{k: v for k, v in row.items() if k != "elapsed"} for row in page.rows],
+                "next_offset": offset + limit if more else None,
+            }
+        )
+    )
+
+
 def register(bp: Blueprint) -> None:
-    """Add the live lists to the dashboard blueprint."""
+    """Add the live lists (and their API) to the dashboard blueprint."""
     bp.add_url_rule("/failed", "failed_now", failed_now)
+    bp.add_url_rule("/running", "running", running)
+    bp.add_url_rule("/retrying", "retrying", retrying)
     bp.add_url_rule("/scheduled", "scheduled_now", scheduled_now)
+    for kind in KINDS:  # a path each, so the API document lists them
+        bp.add_url_rule(f"/api/live/{kind}", f"api_live_{kind}", functools.partial(api_live, kind))

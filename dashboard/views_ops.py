@@ -1,4 +1,4 @@
-"""Operator pages: queues (pause, resume, empty), workers, schedules (run now, pause, resume)."""
+"""Operator pages: queues (pause, resume, empty), schedules (run now, pause, resume)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 
-import redis
 from flask import (
     Blueprint,
     abort,
@@ -21,9 +20,8 @@ from flask.typing import ResponseReturnValue
 
 from flask_jobs.errors import JobsError, UnknownJobError, UnknownQueueError
 from flask_jobs.history.events import ENDED
-from flask_jobs.jobs.flask_job import META_PROGRESS
 from flask_jobs.keys import JOB_ID, QUEUE_NAME, SCHEDULE_NAME
-from flask_jobs.ops.live import listening, queue_counts, registered_workers
+from flask_jobs.ops.live import listening, queue_counts
 from flask_jobs.ops.queues import empty_queue, known_queue, pause_queue, resume_queue
 from flask_jobs.ops.schedules import with_last_runs
 from flask_jobs.scheduler.control import ScheduleControl
@@ -34,8 +32,6 @@ from .web import age, render, state
 
 __all__ = ["register"]
 
-#: A worker heartbeat older than this many seconds is flagged: the worker may be gone.
-STALE_HEARTBEAT = 120
 #: Outcomes the stylesheet has a colour for (``fj-status-<outcome>``): the ends of attempts.
 STYLED = frozenset(ENDED)
 
@@ -168,77 +164,6 @@ def queue_empty(name: str) -> ResponseReturnValue:
     return _done("jobs_dashboard.queues", "queue-emptied", name=name, count=str(deleted))
 
 
-# -- workers -------------------------------------------------------------------
-
-
-def _progress(job: Any) -> dict[str, Any] | None:
-    raw = job.meta.get(META_PROGRESS) if isinstance(job.meta, dict) else None
-    fraction = raw.get("fraction") if isinstance(raw, dict) else None
-    if isinstance(fraction, bool) or not isinstance(fraction, int | float):
-        return None
-    message = raw.get("message") if isinstance(raw, dict) else None
-    return {
-        "percent": round(min(1.0, max(0.0, float(fraction))) * 100),
-        "message": str(message)[:200] if message else None,
-    }
-
-
-def _current_job(worker: Any) -> dict[str, Any] | None:
-    job_id = worker.get_current_job_id()
-    if not job_id:
-        return None
-    current: dict[str, Any] = {"id": job_id, "func": None, "elapsed": None, "progress": None}
-    try:
-        job = worker.get_current_job()
-        if job is not None:
-            current["func"] = job.func_name
-            current["elapsed"] = age(job.started_at) if job.started_at else None
-            current["progress"] = _progress(job)
-    except redis.RedisError:
-        raise
-    except Exception:  # expired or unreadable job data: show its id alone
-        pass
-    return current
-
-
-def worker_rows(jobs_state: JobsState) -> list[dict[str, Any]]:
-    """Each worker: where it runs, its state and queues, current job, heartbeat, counts."""
-    rows = []
-    now = datetime.now(timezone.utc)
-    for worker in registered_workers(jobs_state):
-        heartbeat = worker.last_heartbeat
-        if heartbeat is not None and heartbeat.tzinfo is None:
-            heartbeat = heartbeat.replace(tzinfo=timezone.utc)
-        worker_state = worker.get_state()
-        rows.append(
-            {
-                "name": worker.name,
-                "host": worker.hostname or "-",
-                "pid": worker.pid,
-                "state": str(getattr(worker_state, "value", worker_state)),
-                "queues": worker.queue_names(),
-                "job": _current_job(worker),
-                "heartbeat": age(heartbeat),
-                "heartbeat_at": _stamp(heartbeat),
-                "stale": heartbeat is None or (now - heartbeat).total_seconds() > STALE_HEARTBEAT,
-                "born": age(worker.birth_date),
-                "born_at": _stamp(worker.birth_date),
-                "finished": worker.successful_job_count,
-                "failed": worker.failed_job_count,
-            }
-        )
-    return rows
-
-
-def workers() -> ResponseReturnValue:
-    """Every worker, what it is doing now, and how it has done."""
-    return render(
-        "flask_jobs/workers.html",
-        "flask_jobs/_worker_rows.html",
-        rows=worker_rows(state()),
-    )
-
-
 # -- schedules -----------------------------------------------------------------
 
 
@@ -319,12 +244,11 @@ def schedule_resume(name: str) -> ResponseReturnValue:
 
 
 def register(bp: Blueprint) -> None:
-    """Add the queues, workers and schedules pages (and their actions) to the blueprint."""
+    """Add the queues and schedules pages (and their actions) to the blueprint."""
     bp.add_url_rule("/queues", "queues", queues)
     bp.add_url_rule("/queues/<name>/pause", "queue_pause", queue_pause, methods=["POST"])
     bp.add_url_rule("/queues/<name>/resume", "queue_resume", queue_resume, methods=["POST"])
     bp.add_url_rule("/queues/<name>/empty", "queue_empty", queue_empty, methods=["POST"])
-    bp.add_url_rule("/workers", "workers", workers)
     bp.add_url_rule("/schedules", "schedules", schedules)
     bp.add_url_rule("/schedules/<name>/run", "schedule_run", schedule_run, methods=["POST"])
     bp.add_url_rule("/schedules/<name>/pause", "schedule_pause", schedule_pause, methods=["POST"])

@@ -9,6 +9,7 @@ from flask.typing import ResponseReturnValue
 
 from flask_jobs.history.query import HistoryQuery
 from flask_jobs.ops.live import status_data
+from flask_jobs.ops.sets import live_counts
 
 from .charts import throughput_svg
 from .web import POLL_CHOICES, arg_choice, poll_seconds, render, state
@@ -51,6 +52,7 @@ def overview() -> ResponseReturnValue:
         "flask_jobs/overview.html",
         "flask_jobs/_overview_live.html",
         data=data,
+        live=live_counts(jobs_state),
         history=history,
         range=chosen,
         ranges=tuple(RANGES),

@@ -9,7 +9,16 @@ from flask import abort, current_app, render_template, request
 
 from flask_jobs.state import JobsState
 
-__all__ = ["POLL_CHOICES", "age", "arg_choice", "arg_int", "poll_seconds", "render", "state"]
+__all__ = [
+    "POLL_CHOICES",
+    "age",
+    "arg_choice",
+    "arg_int",
+    "json_ready",
+    "poll_seconds",
+    "render",
+    "state",
+]
 
 #: Refresh intervals an operator can pick (seconds; 0 turns polling off).
 POLL_CHOICES = (0, 2, 5, 10, 30)
@@ -71,3 +80,15 @@ def age(moment: datetime | None) -> str:
         if seconds >= size:
             return f"{seconds / size:.0f} {unit}"
     return f"{seconds:.0f} s"
+
+
+def json_ready(value: Any) -> Any:
+    """``value`` with its datetimes as ISO-8601 text (UTC when they carry no zone)."""
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return moment.isoformat()
+    if isinstance(value, dict):
+        return {k: json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_ready(v) for v in value]
+    return value

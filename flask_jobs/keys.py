@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 
+from rq.defaults import RQ_KEY_PREFIX
 from rq.intermediate_queue import IntermediateQueue
 from rq.job import Job
 from rq.queue import Queue
@@ -30,6 +31,7 @@ __all__ = [
     "PAUSED_QUEUES_KEY",
     "QUEUE_NAME",
     "RECORDER_GROUP",
+    "RESULTS_PREFIX",
     "RETENTION_LOCK_KEY",
     "ROLLUP_LOCK_KEY",
     "RQ_JOB_PREFIX",
@@ -37,6 +39,7 @@ __all__ = [
     "RQ_QUEUE_PREFIX",
     "RQ_SUSPENDED_KEY",
     "SCHEDULER_LEADER_KEY",
+    "SCHEDULER_PROCESSES_KEY",
     "SCHEDULE_NAME",
     "WORKER_CURRENT_FIELD",
     "WORKER_MODE_FIELD",
@@ -47,6 +50,7 @@ __all__ = [
     "job_key",
     "outbox_sent_key",
     "queue_key",
+    "results_key",
     "schedule_fired_key",
     "schedule_key",
     "scheduled_key",
@@ -72,11 +76,18 @@ RQ_QUEUE_PREFIX: str = Queue.redis_queue_namespace_prefix
 RQ_QUEUES_KEY: str = Queue.redis_queues_keys
 #: Set by ``rq suspend``: workers take no new job while it exists.
 RQ_SUSPENDED_KEY: str = WORKERS_SUSPENDED
+#: ``rq:results:<id>``: the stream of one job's results (RQ's ``Result.get_key``).
+RESULTS_PREFIX: str = f"{RQ_KEY_PREFIX}:results:"
 
 
 def job_key(job_id: str) -> str:
     """RQ's hash of job ``job_id``."""
     return RQ_JOB_PREFIX + job_id
+
+
+def results_key(job_id: str) -> str:
+    """RQ's stream of a job's results (``rq:results:<id>``), newest last."""
+    return f"{RESULTS_PREFIX}{job_id}"
 
 
 def queue_key(name: str) -> str:
@@ -112,6 +123,8 @@ RETENTION_LOCK_KEY = "flask_jobs:history:purge-lock"
 PAUSED_QUEUES_KEY = "flask_jobs:paused_queues"
 #: The token of the scheduler process that leads (fires schedules).
 SCHEDULER_LEADER_KEY = "flask_jobs:scheduler:leader"
+#: A sorted set of scheduler processes (their tokens), scored by their last tick (Unix time).
+SCHEDULER_PROCESSES_KEY = "flask_jobs:scheduler:processes"
 _SCHEDULE_PREFIX = "flask_jobs:schedule:"
 
 # Fields of ours in RQ's worker hash (``rq:worker:<name>``), beside RQ's own: written by

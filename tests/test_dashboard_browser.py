@@ -15,7 +15,8 @@ import jobs_app
 from browser import browser_page, serve
 
 PAGES = (
-    "/jobs/", "/jobs/jobs", "/jobs/failed", "/jobs/scheduled", "/jobs/failures", "/jobs/queues",
+    "/jobs/", "/jobs/jobs", "/jobs/failed", "/jobs/scheduled", "/jobs/retrying", "/jobs/running",
+    "/jobs/failures", "/jobs/queues",
     "/jobs/workers", "/jobs/schedules", "/jobs/audit",
 )  # fmt: skip
 

@@ -32,7 +32,7 @@ def test_list_shows_jobs_and_filters_work(app: Flask, ctx: None, client: Any, wo
         return set(ROW_ID.findall(text(page)))
 
     page = text(client.get("/jobs/jobs"))
-    assert "<h1>Jobs</h1>" in page and 'class="fj-filters"' in page
+    assert "<h1>Jobs <span" in page and 'class="fj-filters"' in page
     assert f'href="/jobs/job/{failed.id}"' in page and "RuntimeError" in page
     assert 'class="fj-status fj-status-failed"' in page
     assert listed() == {added.id, failed.id, echoed.id}
@@ -212,8 +212,8 @@ def test_failures_are_grouped(
     assert page.status_code == 200
     body = text(page)
     rows = re.findall(
-        r"<tr>\s*<td><a href=\"[^\"]+\"><code>([^<]+)</code></a></td>\s*<td[^>]*>([^<]+)</td>"
-        r"\s*<td class=\"fj-num\">(\d+)</td>",
+        r"<tr>\s*<td><a href=\"[^\"]+\"><code>([^<]+)</code></a></td>\s*<td[^>]*><a [^>]+>([^<]+)"
+        r"</a></td>\s*<td class=\"fj-num\"><a [^>]+>(\d+)</a></td>",
         body,
     )
     assert ("jobs_app.fail", "RuntimeError", "3") in rows

@@ -100,13 +100,15 @@ def test_6_failed_counts_say_what_they_count_and_link_to_failed_now(
     page = client.get("/jobs/failed")
     assert page.status_code == 200 and "<h1>Failed now</h1>" in text(page)
     body = text(page)
-    assert "The 2 job(s) in RQ's failed registry right now" in body
+    assert "<b>2</b> job(s)" in body and "in RQ's failed registry" in body
     assert set(ROW_ID.findall(body)) == {job.id for job in jobs}
     assert "RuntimeError: disk &lt;full&gt;" in body
     assert client.get("/jobs/failed?queue=nope").status_code == 404
     assert client.get("/jobs/failed?offset=x").status_code == 400
     listed = text(client.get("/jobs/jobs?status=failed"))
-    assert "These are <strong>attempts</strong> that failed" in listed
+    assert "the jobs whose <strong>latest attempt</strong> failed" in listed
+    every = text(client.get("/jobs/jobs?status=failed&attempts=all"))
+    assert "These are <strong>attempts</strong> that failed" in every
     assert 'href="/jobs/failed">Failed now</a>' in listed
     # requeue from the failed-now page comes back to it
     response = client.post(
@@ -278,25 +280,29 @@ def test_16_user_read_only_marker_and_favicon(
     assert '<link rel="icon" href="data:image/svg+xml,' in page
 
 
-def test_6_scheduled_lists_delayed_jobs_and_retries_soonest_first(
+def test_6_scheduled_and_retrying_list_delayed_jobs_and_retries_apart(
     app: Flask, ctx: None, client: Any, work: Any
 ) -> None:
     retrying = jobs_app.flaky.enqueue("flaky-counter", 10)
     work()  # fails once; its retry is due in a second
     later = jobs_app.add.enqueue_in(timedelta(hours=1), 1, 2)
     overview = text(client.get("/jobs/"))
-    assert 'href="/jobs/scheduled">2</a>' in overview
+    assert 'href="/jobs/scheduled">1</a>' in overview
+    assert 'href="/jobs/retrying">1</a>' in overview
     page = client.get("/jobs/scheduled")
     assert page.status_code == 200 and "<h1>Scheduled</h1>" in text(page)
     body = text(page)
-    assert ROW_ID.findall(body) == [retrying.id, later.id]  # soonest due first
-    assert "ConnectionError: attempt 1 failed" in body
-    assert body.count('<span class="fj-bad">-</span>') == 1  # the delayed job has no error
-    assert 'value="cancel"' in body and 'value="requeue"' not in body
+    assert ROW_ID.findall(body) == [later.id]
+    assert (
+        'value="cancel"' in body and 'value="requeue"' not in body and ">Run now</button>" in body
+    )
+    retries = text(client.get("/jobs/retrying"))
+    assert ROW_ID.findall(retries) == [retrying.id]
+    assert "ConnectionError: attempt 1 failed" in retries and ">Retry now</button>" in retries
     response = client.post(
         "/jobs/jobs/bulk",
         data={"csrf_token": csrf(client), "action": "cancel", "back_to": "scheduled_now",
               "job_ids": [later.id]},
     )  # fmt: skip
     assert response.status_code == 303 and response.location.startswith("/jobs/scheduled")
-    assert ROW_ID.findall(text(client.get("/jobs/scheduled"))) == [retrying.id]
+    assert ROW_ID.findall(text(client.get("/jobs/scheduled"))) == []

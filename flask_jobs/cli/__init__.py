@@ -5,7 +5,14 @@ from __future__ import annotations
 from .common import JobsGroup
 from .config import config_command
 from .history import history_group
-from .jobs import cancel_command, enqueue_command, purge_command, requeue_command, stop_command
+from .jobs import (
+    cancel_command,
+    enqueue_command,
+    purge_command,
+    requeue_command,
+    run_now_command,
+    stop_command,
+)
 from .outbox import outbox_group
 from .queue import queue_group
 from .schedule import schedule_group
@@ -21,6 +28,7 @@ for _command in (
     status_command,
     enqueue_command,
     requeue_command,
+    run_now_command,
     cancel_command,
     stop_command,
     purge_command,

@@ -1,4 +1,5 @@
-"""``flask jobs enqueue|requeue|cancel|stop|purge``: put jobs on queues, and act on them by id."""
+"""``flask jobs enqueue|requeue|run-now|cancel|stop|purge``: put jobs on queues, and act on
+them by id."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from rq.registry import FailedJobRegistry
 
 from ..errors import JobsError
 from ..jobs.flask_job import FlaskJob
-from ..ops.jobs import cancel, requeue, requeue_failed, retry_note, stop
+from ..ops.jobs import cancel, requeue, requeue_failed, retry_note, run_now, stop
 from ..ops.queues import queue_names
 from ..state import JobsState
 from .common import app_state, audit, check_queue_names
@@ -24,6 +25,7 @@ __all__ = [
     "enqueue_command",
     "purge_command",
     "requeue_command",
+    "run_now_command",
     "stop_command",
 ]
 
@@ -152,6 +154,21 @@ def cancel_command(job_ids: tuple[str, ...]) -> None:
     _, state = app_state()
     _each_job(
         state, "cancel", job_ids, lambda job: cancel(state, job), lambda job: f"canceled {job.id}"
+    )
+
+
+@click.command("run-now")
+@click.argument("job_ids", nargs=-1, required=True)
+@with_appcontext
+def run_now_command(job_ids: tuple[str, ...]) -> None:
+    """Run scheduled jobs now: JOB_ID... (delayed ones, or ones waiting for a retry)."""
+    _, state = app_state()
+    _each_job(
+        state,
+        "run_now",
+        job_ids,
+        lambda job: run_now(state, job),
+        lambda job: f"queued {job.id} on {job.origin} to run now (attempt {job.attempt})",
     )
 
 

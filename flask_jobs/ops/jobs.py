@@ -37,6 +37,7 @@ __all__ = [
     "requeue",
     "requeue_failed",
     "retry_note",
+    "run_now",
     "stop",
 ]
 
@@ -46,13 +47,14 @@ log = logging.getLogger("flask_jobs.ops")
 REQUEUEABLE = (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED)
 CANCELABLE = (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED)
 #: What `perform` can do to a job.
-ACTIONS = ("requeue", "cancel", "delete", "stop")
+ACTIONS = ("requeue", "cancel", "delete", "stop", "run_now")
 #: In words, the states each action accepts (what a skipped job was not in).
 ALLOWED_FROM = {
     "requeue": "only failed, stopped or canceled jobs can be requeued",
     "cancel": "only queued, scheduled or deferred jobs can be canceled",
     "delete": "running jobs cannot be deleted (stop them first)",
     "stop": "only running jobs can be stopped",
+    "run_now": "only scheduled jobs (delayed, or waiting for a retry) can be run now",
 }
 
 
@@ -193,8 +195,30 @@ def stop(state: JobsState, job: FlaskJob) -> None:
     log.warning("asked worker %s to stop job %s", job.worker_name, job.id)
 
 
+def run_now(state: JobsState, job: FlaskJob) -> FlaskJob:
+    """Put a scheduled job (delayed, or waiting for its retry) on its queue now.
+
+    It is what RQ's scheduler does when the job is due: the job keeps its attempt
+    number and what is left of its retry policy.
+    """
+    status = job.get_status(refresh=True)
+    if status != JobStatus.SCHEDULED:
+        raise JobsError(
+            f"job {job.id} is {status.value if status else 'gone'}; {ALLOWED_FROM['run_now']}"
+        )
+    queue = state.queue(job.origin)
+    with state.connection.pipeline() as pipe:
+        pipe.zrem(queue.scheduled_job_registry.key, job.id)
+        # as RQ's scheduler does: a rate-limited job goes through its limiter
+        enqueue = queue._enqueue_rate_limited_job if job.has_rate_limit else queue._enqueue_job
+        enqueue(job, pipeline=pipe, at_front=job.should_enqueue_at_front())
+        pipe.execute()
+    return job
+
+
 def perform(state: JobsState, action: str, job: FlaskJob) -> None:
-    """Requeue, cancel, delete or stop ``job``; `JobsError` when its state does not allow it."""
+    """Requeue, cancel, delete, stop or run now ``job``; `JobsError` when its state does not
+    allow it."""
     if action == "requeue":
         requeue(state, job)
     elif action == "cancel":
@@ -203,6 +227,8 @@ def perform(state: JobsState, action: str, job: FlaskJob) -> None:
         delete(state, job)
     elif action == "stop":
         stop(state, job)
+    elif action == "run_now":
+        run_now(state, job)
     else:
         raise ValueError(f"unknown action {action!r}; use one of {', '.join(ACTIONS)}")
 

@@ -3,12 +3,12 @@ with its counts per state, and the workers."""
 
 from __future__ import annotations
 
-import contextlib
+import json
+import time
 from collections import Counter
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
 from rq.registry import (
     CanceledJobRegistry,
     DeferredJobRegistry,
@@ -19,26 +19,34 @@ from rq.registry import (
 )
 from rq.utils import utcparse
 from rq.worker import Worker
-from sqlalchemy.exc import SQLAlchemyError
 
 from ..jobs.flask_job import FlaskJob
-from ..keys import job_key
+from ..keys import (
+    SCHEDULER_LEADER_KEY,
+    SCHEDULER_PROCESSES_KEY,
+    WORKER_CURRENT_FIELD,
+    WORKER_MODE_FIELD,
+    WORKER_RSS_FIELD,
+    WORKER_SLOTS_FIELD,
+    WORKER_SUPERVISOR_FIELD,
+    job_key,
+)
 from ..redis.connection import redact_url
+from ..scheduler.loop import PROCESS_TTL
 from .queues import paused_queues, queue_names
+from .sets import job_progress
 
 if TYPE_CHECKING:
-    from flask import Flask
-
     from ..state import JobsState
 
 __all__ = [
-    "LISTS",
     "REGISTRIES",
     "listening",
     "queue_counts",
     "registered_workers",
-    "registry_jobs",
+    "scheduler_processes",
     "status_data",
+    "worker_details",
 ]
 
 #: RQ's registries of one queue, by the state of the jobs they hold.
@@ -129,101 +137,110 @@ def status_data(state: JobsState) -> dict[str, Any]:
     return {"redis": redact_url(state.redis_url), "queues": queue_counts(state), "workers": rows}
 
 
-def _exception_line(traceback: str | None) -> str | None:
-    """The exception of a traceback and the first line of its message (the line after the
-    last frame: a message may have lines of its own)."""
-    lines = [line for line in (traceback or "").strip().splitlines() if line.strip()]
-    frames = [i for i, line in enumerate(lines) if line.startswith(" ")]
-    start = frames[-1] + 1 if frames and frames[-1] + 1 < len(lines) else len(lines) - 1
-    return lines[start].strip() if lines else None
-
-
-#: The live lists: the registry each reads, and whether the highest score comes first.
-#: A failed entry's score is when it expires (the latest failure is highest); a
-#: scheduled one's is when the job is due (the soonest is lowest).
-LISTS = {"failed": (FailedJobRegistry, True), "scheduled": (ScheduledJobRegistry, False)}
-
-
-def _history_errors(app: Flask, state: JobsState, ids: list[str]) -> dict[str, str]:
-    """The latest recorded failure of each of ``ids`` ("Type: message"), from the history."""
-    if not ids or not state.history_enabled:
-        return {}
-    t = state.history.table
-    stmt = (
-        sa.select(t.c.job_id, t.c.exc_type, t.c.exc_message)
-        .where(t.c.job_id.in_(ids), t.c.exc_type.is_not(None))
-        .order_by(t.c.attempt)
-    )
-    try:
-        with state.history.engine(app).connect() as conn:
-            found = {
-                row.job_id: f"{row.exc_type}: {row.exc_message or ''}" for row in conn.execute(stmt)
-            }
-    except SQLAlchemyError:  # the history being down leaves the errors out, not the page
-        return {}
-    return found
-
-
-def registry_jobs(
-    state: JobsState,
-    kind: str,
-    queue: str | None = None,
-    *,
-    offset: int = 0,
-    limit: int = 50,
-    app: Flask | None = None,
-) -> tuple[int, list[dict[str, Any]]]:
-    """The jobs in RQ's ``kind`` registries now ("failed": latest first; "scheduled":
-    soonest due first), of ``queue`` or of every queue.
-
-    Returns how many there are in all, and one page of rows: ``id``, ``func``,
-    ``queue``, ``at`` (when it failed, or is due), ``attempt`` and ``error`` (the
-    last failure's exception line: for a scheduled job, why it is being retried). RQ
-    keeps no result for an attempt that will be retried: with ``app``, its error comes
-    from the history.
-    """
-    registry, latest_first = LISTS[kind]
-    names = [queue] if queue else queue_names(state)
-    keys = {name: registry(queue=state.queue(name)).key for name in names}
-    with state.connection.pipeline(transaction=False) as pipe:
-        for key in keys.values():
-            pipe.zcard(key)
-            read = pipe.zrevrange if latest_first else pipe.zrange
-            read(key, 0, offset + limit - 1, withscores=True)
-        replies = pipe.execute()
-    total = sum(replies[0::2])
-    found = [
-        (score, job_id.decode(), name)
-        for name, entries in zip(keys, replies[1::2], strict=True)
-        for job_id, score in entries
-    ]
-    page = sorted(found, reverse=latest_first)[offset : offset + limit]
-    jobs = FlaskJob.fetch_many(
-        [job_id for _, job_id, _ in page], connection=state.connection, serializer=state.serializer
-    )
-    rows = []
-    for (score, job_id, name), job in zip(page, jobs, strict=True):
-        due = datetime.fromtimestamp(score, timezone.utc) if not latest_first else None
-        row: dict[str, Any] = {"id": job_id, "queue": name, "func": None, "at": due}
-        row.update(attempt=None, error=None)
-        if job is not None:
-            assert isinstance(job, FlaskJob)
-            with contextlib.suppress(Exception):  # unreadable job data: show its id alone
-                row["func"] = job.func_name
-            result = job.latest_result()
-            # a failure, or a retry after one: either carries the exception's text
-            exc = getattr(result, "exc_string", None) if result is not None else None
-            row.update(at=due or job.ended_at, attempt=job.attempt, error=_exception_line(exc))
-        rows.append(row)
-    missing = [row["id"] for row in rows if row["error"] is None]
-    if app is not None and missing:
-        recorded = _history_errors(app, state, missing)
-        for row in rows:
-            if row["error"] is None and row["id"] in recorded:
-                row["error"] = _exception_line(recorded[row["id"]])
-    return total, rows
-
-
 def listening(state: JobsState) -> Counter[str]:
     """How many workers listen on each queue."""
     return Counter(name for worker in registered_workers(state) for name in worker.queue_names())
+
+
+def _text(raw: Any) -> str | None:
+    return raw.decode(errors="replace") if isinstance(raw, bytes) and raw else None
+
+
+def _number(raw: Any) -> int | None:
+    try:
+        return int(raw) if raw else None
+    except ValueError:
+        return None
+
+
+def _job_ids(raw: Any) -> list[str] | None:
+    """The JSON list of running job ids our worker writes (None: absent or unreadable)."""
+    try:
+        ids = json.loads(raw) if raw else None
+    except ValueError:
+        return None
+    return [str(i) for i in ids] if isinstance(ids, list) else None
+
+
+def worker_details(state: JobsState) -> list[dict[str, Any]]:
+    """Each registered worker with RQ's fields and ours (None where a worker wrote none):
+    ``mode``, ``slots``, ``rss`` (bytes), ``supervisor``, and ``jobs``: the jobs it runs
+    now (``id``, ``func``, ``queue``, ``started_at``, ``progress``)."""
+    workers = registered_workers(state)
+    fields = (WORKER_MODE_FIELD, WORKER_SLOTS_FIELD, WORKER_CURRENT_FIELD, WORKER_RSS_FIELD)
+    with state.connection.pipeline(transaction=False) as pipe:
+        for worker in workers:
+            pipe.hmget(worker.key, [*fields, WORKER_SUPERVISOR_FIELD])
+        ours = pipe.execute()
+    rows = []
+    for worker, (mode, slots, current, rss, supervisor) in zip(workers, ours, strict=True):
+        ids = _job_ids(current)
+        if ids is None:  # a worker that writes RQ's fields only: its one current job
+            rq_current = worker.get_current_job_id()
+            ids = [rq_current] if rq_current else []
+        worker_state = worker.get_state()
+        rows.append(
+            {
+                "name": worker.name,
+                "host": worker.hostname,
+                "pid": worker.pid,
+                "state": str(getattr(worker_state, "value", worker_state)),
+                "queues": worker.queue_names(),
+                "mode": _text(mode),
+                "slots": _number(slots),
+                "busy": len(ids),
+                "rss": _number(rss),
+                "supervisor": _text(supervisor),
+                "job_ids": ids,
+                "heartbeat": worker.last_heartbeat,
+                "born": worker.birth_date,
+                "successful_jobs": worker.successful_job_count,
+                "failed_jobs": worker.failed_job_count,
+            }
+        )
+    wanted = [job_id for row in rows for job_id in row["job_ids"]]
+    jobs = FlaskJob.fetch_many(wanted, connection=state.connection, serializer=state.serializer)
+    found = dict(zip(wanted, jobs, strict=True))
+    for row in rows:
+        row["jobs"] = [_running_job(job_id, found.get(job_id)) for job_id in row.pop("job_ids")]
+    return rows
+
+
+def _running_job(job_id: str, job: Any) -> dict[str, Any]:
+    current: dict[str, Any] = {"id": job_id, "func": None, "queue": None}
+    current.update(started_at=None, progress=None)
+    if isinstance(job, FlaskJob):
+        try:
+            current.update(func=job.func_name, queue=job.origin, started_at=job.started_at)
+            current["progress"] = job_progress(job)
+        except Exception:  # unreadable job data: show its id alone
+            pass
+    return current
+
+
+def scheduler_processes(state: JobsState) -> list[dict[str, Any]]:
+    """The scheduler processes alive now (a tick within `PROCESS_TTL`): ``token``,
+    ``host``, ``pid``, ``last_tick`` and whether it ``leads``; the leader first."""
+    conn = state.connection
+    with conn.pipeline(transaction=False) as pipe:
+        pipe.zrangebyscore(
+            SCHEDULER_PROCESSES_KEY, time.time() - PROCESS_TTL, "+inf", withscores=True
+        )
+        pipe.get(SCHEDULER_LEADER_KEY)
+        entries, leader = pipe.execute()
+    leader_token = _text(leader)
+    rows = []
+    for raw, score in entries:
+        token = raw.decode(errors="replace")
+        parts = token.split(":")  # "<host>:<pid>:<random>"
+        rows.append(
+            {
+                "token": token,
+                "host": ":".join(parts[:-2]) if len(parts) >= 3 else token,
+                "pid": _number(parts[-2]) if len(parts) >= 3 else None,
+                "last_tick": datetime.fromtimestamp(score, timezone.utc),
+                "leads": token == leader_token,
+            }
+        )
+    rows.sort(key=lambda row: (not row["leads"], row["token"]))
+    return rows

@@ -22,6 +22,7 @@ import os
 import random
 import socket
 import threading
+import time
 import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -30,7 +31,7 @@ import redis
 from rq.utils import now as utcnow
 
 from ..keys import SCHEDULER_LEADER_KEY as LEADER_KEY
-from ..keys import schedule_fired_key, schedule_key
+from ..keys import SCHEDULER_PROCESSES_KEY, schedule_fired_key, schedule_key
 from .control import enqueue_schedule, stamp, stamped
 from .declarations import app_schedules
 
@@ -40,11 +41,13 @@ if TYPE_CHECKING:
     from ..state import JobsState
     from .declarations import Schedule
 
-__all__ = ["Scheduler"]
+__all__ = ["PROCESS_TTL", "Scheduler"]
 
 log = logging.getLogger("flask_jobs.scheduler")
 
 LEADER_TTL_MS = 10_000
+#: A scheduler process whose last tick is older than this many seconds is gone.
+PROCESS_TTL = 30
 #: How long a fire-time claim outlives its schedule's misfire_grace. Past the grace
 #: a fire time can only be recorded as missed, never enqueued, so the claim has done
 #: its work; the margin covers clocks that disagree between scheduler hosts. (Claims
@@ -89,6 +92,7 @@ class Scheduler:
         log.info("scheduler %s started with %d schedule(s)", self.token, count)
         while not self._stop.is_set():
             try:
+                self._tick()
                 if self._lead():
                     with self.app.app_context():
                         self.fire_due()
@@ -104,7 +108,18 @@ class Scheduler:
                 self._stop.wait(delay)
                 delay = min(delay * 2, 10.0)
         self._release()
+        with contextlib.suppress(redis.RedisError):  # else it ages out of the set
+            self.state.connection.zrem(SCHEDULER_PROCESSES_KEY, self.token)
         log.info("scheduler %s stopped", self.token)
+
+    def _tick(self) -> None:
+        # The heartbeat the dashboard's workers page reads: this process, and when it
+        # last went round its loop; processes gone longer than PROCESS_TTL are dropped.
+        moment = time.time()
+        with self.state.connection.pipeline(transaction=False) as pipe:
+            pipe.zadd(SCHEDULER_PROCESSES_KEY, {self.token: moment})
+            pipe.zremrangebyscore(SCHEDULER_PROCESSES_KEY, 0, moment - PROCESS_TTL)
+            pipe.execute()
 
     def _sleep_for(self) -> float:
         # Wake for the next due run (lateness is the point), and at least every `tick`

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -64,7 +65,7 @@ INJECTIONS = [
 NAMES = [
     "status", "queue", "function", "origin", "text", "since", "until", "cursor", "limit",
     "range", "window", "poll", "done", "action", "back", "confirm", "job_ids", "csrf_token",
-    "page", "q", "id", "name", "offset", "back_to",
+    "page", "q", "id", "name", "offset", "back_to", "attempts", "kind",
 ]  # fmt: skip
 
 values = st.one_of(
@@ -81,12 +82,15 @@ params = st.lists(
 
 @pytest.fixture
 def fuzz_app(app: Flask) -> Iterator[Flask]:
-    """The test app with something on every page: jobs of each kind, a schedule."""
+    """The test app with something on every page: jobs of each kind (one waiting for its
+    retry, one delayed), a schedule."""
     app.config["JOBS_SCHEDULE"] = {}
     with app.app_context():
         tasks.echo_back.enqueue("<b>bold</b>")
         jobs_app.fail.enqueue("boom")
         jobs_app.add.options(queue="high").enqueue(1, 2)
+        jobs_app.flaky.enqueue("fuzz-flaky", 10)
+        jobs_app.add.enqueue_in(timedelta(hours=1), 3, 4)
     yield app
 
 
@@ -156,7 +160,7 @@ def test_fuzz_every_route_never_500(fuzz_app: Flask, work: Any, database_url: st
 #: The names the dashboard reads (a bad value in one must not hide behind another's 400).
 READ = ["status", "queue", "function", "origin", "text", "since", "until", "cursor", "limit",
         "range", "window", "poll", "done", "action", "back", "confirm", "job_ids", "offset",
-        "back_to"]  # fmt: skip
+        "back_to", "attempts"]  # fmt: skip
 
 
 def test_sweep_every_route_name_and_bad_value_never_500(

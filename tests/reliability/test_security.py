@@ -4,15 +4,26 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from typing import Any
 
 import pytest
 import redis
 from flask import Flask
+from rq.worker import Worker
 from sqlalchemy import select
 
 import jobs_app
 from browser import browser_page, serve
+from flask_jobs import Retry
+from flask_jobs.keys import (
+    SCHEDULER_PROCESSES_KEY,
+    WORKER_CURRENT_FIELD,
+    WORKER_MODE_FIELD,
+    WORKER_RSS_FIELD,
+    WORKER_SLOTS_FIELD,
+    WORKER_SUPERVISOR_FIELD,
+)
 from reliability import tasks
 from reliability.conftest import report
 
@@ -119,19 +130,36 @@ def test_xss_payloads_in_args_results_and_tracebacks_are_escaped(
     app: Flask, ctx: None, client: Any, work: Any
 ) -> None:
     jobs = []
+    retry_later = Retry(2, delay=3600, jitter=False)
     for payload in XSS:
         jobs.append(tasks.echo_back.enqueue(payload))
         jobs.append(tasks.raise_with.enqueue(payload))
         jobs.append(jobs_app.echo.options(description=payload).enqueue(payload, **{"k": payload}))
+        # on Retrying, with the payload as the error it is retried after
+        jobs.append(tasks.raise_with.options(retry=retry_later).enqueue(payload))
     work()
     from conftest import drain_history
 
     drain_history(app)
+    # the workers page shows what a worker wrote in its hash: hostile values too
+    conn = jobs_app.jobs.connection
+    worker = Worker([jobs_app.jobs.state(app).queue("default")], name="xss-w", connection=conn)
+    worker.register_birth()
+    conn.hset(worker.key, mapping={
+        WORKER_MODE_FIELD: XSS[0], WORKER_SUPERVISOR_FIELD: XSS[1], WORKER_SLOTS_FIELD: XSS[2],
+        WORKER_RSS_FIELD: XSS[3], WORKER_CURRENT_FIELD: json.dumps([XSS[1], jobs[0].id]),
+    })  # fmt: skip
+    conn.zadd(SCHEDULER_PROCESSES_KEY, {XSS[2]: time.time()})
     urls = [
         *_pages(app, [j.id for j in jobs]),
         "/jobs/failures?window=1h",
         "/jobs/jobs?text=script",
+        "/jobs/jobs?attempts=all",
     ]
+    retrying = client.get("/jobs/retrying").get_data(as_text=True)
+    assert "&lt;script&gt;window.__xss = 1&lt;/script&gt;" in retrying  # shown, escaped
+    workers = client.get("/jobs/workers").get_data(as_text=True)
+    assert "<td>&lt;script&gt;window.__xss = 1&lt;/script&gt;</td>" in workers
     seen = 0
     for url in urls:
         answer = client.get(url)
