@@ -19,6 +19,7 @@ from test_dashboard_oncall import ROW_ID, make_app
 
 import jobs_app
 from conftest import csrf, flask_command, stop_process, text, wait_for
+from flask_jobs import Retry
 from flask_jobs.keys import (
     WORKER_CURRENT_FIELD,
     WORKER_MODE_FIELD,
@@ -42,8 +43,12 @@ def _audit(client: Any) -> list[tuple[str, str, str | None, int]]:
 def test_retry_now_and_run_now_from_the_lists_the_job_page_and_the_cli(
     app: Flask, ctx: None, client: Any, runner: FlaskCliRunner, work: Any
 ) -> None:
-    retrying = jobs_app.flaky.enqueue("flaky-live", 10)
-    work()  # attempt 1 fails; attempt 2 is due in a second or two
+    # attempt 1 fails; attempt 2 is due in a minute (not a second: a slow burst worker
+    # would otherwise run it too)
+    retrying = jobs_app.flaky.options(retry=Retry(3, backoff="fixed", delay=60)).enqueue(
+        "flaky-live", 10
+    )
+    work()
     delayed = jobs_app.add.enqueue_in(timedelta(hours=2), 1, 2)
     other = jobs_app.add.enqueue_in(timedelta(hours=3), 3, 4)
     page = text(client.get("/jobs/retrying"))
