@@ -11,12 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 from flask import current_app
-from rq.utils import now
+from rq.exceptions import NoSuchJobError
+from rq.rate_limit import RateLimit
+from rq.utils import as_text, now
 
-from .errors import JobsConnectionError
+from .errors import ConfigurationError, JobsConnectionError
 from .jobs.eager import eager_job, run_eager
 from .jobs.flask_job import FlaskJob
-from .jobs.prepare import Prepared, prepare
+from .jobs.prepare import Prepared, limit_fields, prepare
 from .jobs.store import (
     STORE_MANY_SCRIPT,
     STORE_SCRIPT,
@@ -27,7 +29,9 @@ from .jobs.store import (
     run_pipeline,
     store_job,
     store_many,
+    stored_as,
 )
+from .keys import RATE_LIMIT_CONCURRENCY_FIELD, RATE_LIMIT_KEY_FIELD
 from .outbox.held import hold, session_with_writes
 from .outbox.table import OutboxRow
 from .redis.connection import redact_url
@@ -62,6 +66,7 @@ def enqueue(
     args = tuple(args)
     kwargs = dict(kwargs)
     prepared = prepare(state.config, path, options, [(args, kwargs)])
+    limit_fields(path, options, args, kwargs)  # a bad key enqueues nothing
     when = None
     if delay is not None:
         when = now() + delay
@@ -90,6 +95,8 @@ def enqueue_runs(
     if not calls:
         return []
     prepared = prepare(state.config, path, options, calls)  # a bad argument enqueues nothing
+    for args, kwargs in calls:
+        limit_fields(path, options, args, kwargs)
     session = _transaction(state, options)
     if session is not None:
         return _with_transaction(state, session, prepared, calls, options, None)
@@ -100,6 +107,8 @@ def enqueue_runs(
         ]
     if options.depends_on is not None or options.job_id is not None:
         return [_push(state, prepared, args, kwargs, options, None) for args, kwargs in calls]
+    if _limited(options):
+        return _push_limited(state, prepared, calls, options)
     return _push_many(state, prepared, calls, options)
 
 
@@ -130,29 +139,47 @@ def _push(
     """Put one run (or the held ``job``) on its queue, or RQ's scheduled registry: one Lua
     call, or with ``depends_on`` or a fixed ``job_id``, RQ's own enqueue in one MULTI/EXEC."""
     queue = state.queue(prepared.queue_name)
-    if options.depends_on is None and options.job_id is None:
+    limits = limit_fields(prepared.path, options, args, kwargs)
+    if options.depends_on is None and (options.job_id is None or _limited(options)):
         if job is None:
-            job = new_job(queue, prepared.func_name, args, kwargs, prepared.rq_options, when=when)
+            job = new_job(
+                queue,
+                prepared.func_name,
+                args,
+                kwargs,
+                prepared.rq_options,
+                when=when,
+                job_id=options.job_id,
+            )
+        _mirror_limits(job, limits)
         event = _queued_event(state, job, prepared, args, kwargs) if state.history_enabled else None
-        fields = job_fields(job)
         with _sending(state):
-            store_job(
+            reply = store_job(
                 state.script(STORE_SCRIPT),
                 state.connection,
                 job.id,
                 queue.name,
-                fields,
+                {**job_fields(job), **limits},
                 state.history_settings.stream,
                 event,
                 run_at=run_at(when),
                 at_front=options.at_front,
             )
-        return job
+        return _kept(state, job, stored_as(reply, job.id))
+    if options.unique or options.unique_key is not None:
+        raise ConfigurationError(
+            f"{prepared.func_name}: a unique job cannot have depends_on (a job waiting for "
+            "another is never a duplicate of one on a queue); drop one of the two options"
+        )
     rq_options = {
         **prepared.rq_options,
         "depends_on": options.depends_on,
         "job_id": job.id if job is not None else options.job_id,
     }
+    if options.concurrency is not None:  # RQ's own rate-limited enqueue, same data
+        rq_options["rate_limit"] = RateLimit(
+            limits[RATE_LIMIT_KEY_FIELD], int(limits[RATE_LIMIT_CONCURRENCY_FIELD])
+        )
     if when is not None:  # enqueue_at names the timeout job_timeout
         rq_options["job_timeout"] = rq_options.pop("timeout")
     for _ in range(10):  # a WatchError means a dependency changed under us: try again
@@ -204,10 +231,7 @@ def _push_many(
     fields they share sent once, all in one MULTI/EXEC."""
     queue = state.queue(prepared.queue_name)
     if jobs is None:
-        jobs = [
-            new_job(queue, prepared.func_name, args, kwargs, _own_meta(prepared), when=None)
-            for args, kwargs in calls
-        ]
+        jobs = _new_jobs(queue, prepared, calls)
     history = state.history_enabled
     runs = [
         (job.id, job_fields(job), _queued_event(state, job, prepared, a, k) if history else None)
@@ -222,6 +246,83 @@ def _push_many(
     with _sending(state):
         run_pipeline(state.connection, fill, transaction=True)
     return jobs
+
+
+def _limited(options: JobOptions) -> bool:
+    """Whether runs with ``options`` need the per-run checks of our store script."""
+    return bool(
+        options.unique
+        or options.unique_key is not None
+        or options.concurrency is not None
+        or options.rate is not None
+    )
+
+
+def _push_limited(
+    state: JobsState,
+    prepared: Prepared,
+    calls: list[tuple[tuple[Any, ...], dict[str, Any]]],
+    options: JobOptions,
+    jobs: list[FlaskJob] | None = None,
+) -> list[FlaskJob]:
+    """Put runs with a unique key or a limit on their queue: one store call each (the key
+    is checked per run), all in one round trip; a duplicate gives back the job it repeats."""
+    queue = state.queue(prepared.queue_name)
+    if jobs is None:
+        jobs = _new_jobs(queue, prepared, calls)
+    script = state.script(STORE_SCRIPT)
+    stream = state.history_settings.stream
+    history = state.history_enabled
+    runs = [
+        (
+            job,
+            {**job_fields(job), **limit_fields(prepared.path, options, a, k)},
+            _queued_event(state, job, prepared, a, k) if history else None,
+        )
+        for job, (a, k) in zip(jobs, calls, strict=True)
+    ]
+
+    def fill(pipe: Any) -> None:
+        for job, fields, event in runs:
+            _mirror_limits(job, fields)
+            store_job(script, pipe, job.id, queue.name, fields, stream, event,
+                      at_front=options.at_front)  # fmt: skip
+
+    with _sending(state):
+        replies = run_pipeline(state.connection, fill, transaction=False)
+    return [
+        _kept(state, job, stored_as(reply, job.id))
+        for (job, _, _), reply in zip(runs, replies, strict=True)
+    ]
+
+
+def _mirror_limits(job: FlaskJob, limits: Mapping[str, str | bytes]) -> None:
+    """Give the ``job`` returned to the caller RQ's concurrency key and limit, as stored."""
+    if RATE_LIMIT_KEY_FIELD in limits:
+        job.rate_limit_key = as_text(limits[RATE_LIMIT_KEY_FIELD])
+        job.rate_limit_concurrency = int(limits[RATE_LIMIT_CONCURRENCY_FIELD])
+
+
+def _kept(state: JobsState, job: FlaskJob, stored: str | None) -> FlaskJob:
+    """``job``, or the job already holding its unique key (which the enqueue gives back)."""
+    if stored is None or stored == job.id:
+        return job
+    try:
+        kept = FlaskJob.fetch(stored, connection=state.connection, serializer=state.serializer)
+    except NoSuchJobError:  # it ended and expired since: what is known of it is its id
+        return FlaskJob(stored, connection=state.connection, serializer=state.serializer)
+    assert isinstance(kept, FlaskJob)
+    return kept
+
+
+def _new_jobs(
+    queue: Any, prepared: Prepared, calls: list[tuple[tuple[Any, ...], dict[str, Any]]]
+) -> list[FlaskJob]:
+    """RQ's job of each run, each with a ``meta`` of its own (nothing is sent)."""
+    return [
+        new_job(queue, prepared.func_name, args, kwargs, _own_meta(prepared), when=None)
+        for args, kwargs in calls
+    ]
 
 
 def _own_meta(prepared: Prepared) -> dict[str, Any]:
@@ -280,6 +381,8 @@ def _with_transaction(
         elif len(calls) == 1 or options.depends_on is not None or when is not None:
             for job, (args, kwargs) in zip(held, calls, strict=True):
                 _push(state, prepared, args, kwargs, options, when, job)
+        elif _limited(options):
+            _push_limited(state, prepared, calls, options, held)
         else:
             _push_many(state, prepared, calls, options, held)
 
@@ -308,7 +411,7 @@ def _to_outbox(
         OutboxRow(
             job.id,
             prepared.queue_name,
-            job_fields(job),
+            {**job_fields(job), **limit_fields(prepared.path, options, args, kwargs)},
             run_at(when),
             options.at_front,
             _queued_event(state, job, prepared, args, kwargs) if history else None,
