@@ -143,6 +143,9 @@ def _schemas() -> dict[str, Any]:
             "last_job_id": _NULL_STR,
             "last_outcome": _NULL_STR,
             "missed": {"type": "integer"},
+            "unique": {"type": "boolean"},
+            "skipped": {"type": "integer"},
+            "last_skipped": _NULL_TIME,
         },
         "required": ["name", "job", "trigger", "paused"],
     }

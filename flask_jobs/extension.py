@@ -156,6 +156,7 @@ class Jobs:
         misfire_grace: float | None = None,
         coalesce: bool | None = None,
         enabled: bool | None = None,
+        unique: bool | None = None,
     ) -> Callable[[Callable[P, R]], JobFunction[P, R]]:
         """Run a job on a timetable: ``@jobs.periodic(cron="3 17 * * sun")`` above ``@jobs.job``."""
         given = {
@@ -170,6 +171,7 @@ class Jobs:
             "misfire_grace": misfire_grace,
             "coalesce": coalesce,
             "enabled": enabled,
+            "unique": unique,
         }
 
         def decorate(fn: Callable[P, R]) -> JobFunction[P, R]:

@@ -6,16 +6,21 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Callable, Iterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import redis
 from flask import Flask
+from rq.utils import now as utcnow
 
+import jobs_app
 import workflow_jobs as wj
 from conftest import flask_command, stop_process, wait_for
 from flask_jobs import ConfigurationError, JobArgumentError, enqueue_many
 from flask_jobs.keys import unique_key
 from flask_jobs.outbox import OutboxRelay
+from flask_jobs.scheduler import Scheduler
+from flask_jobs.scheduler.declarations import parse_schedule
 from jobs_app import Note, db, jobs
 
 
@@ -114,3 +119,47 @@ def test_bad_unique_options_are_refused(app: Flask, ctx: None) -> None:
         wj.note_run.options(unique_key="k", unique_for=timedelta(0))
     with pytest.raises(ConfigurationError, match="cannot have depends_on"):
         wj.sync_account.options(depends_on=wj.double.enqueue(1)).enqueue(1)
+
+
+@pytest.fixture
+def unique_sched_app(redis_url: str, redis_client: redis.Redis, tmp_path: Any) -> Flask:
+    app = jobs_app.create_app(
+        {
+            "JOBS_REDIS_URL": redis_url,
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 's.db'}",
+            "JOBS_SCHEDULE": {
+                "sync": {"job": "jobs_app:add", "args": [1, 1], "every": 10, "unique": True},
+            },
+        }
+    )
+    with app.app_context():
+        jobs_app.db.create_all()
+    return app
+
+
+def test_a_unique_schedule_skips_a_tick_while_its_run_is_not_finished(
+    unique_sched_app: Flask,
+) -> None:
+    app = unique_sched_app
+    scheduler = Scheduler(app, jobs.state(app))
+    assert scheduler._lead()
+    start = utcnow()
+    with app.app_context():
+        scheduler.fire_due(start)
+        assert scheduler.fire_due(start + timedelta(seconds=10)) == 1
+        assert scheduler.fire_due(start + timedelta(seconds=20)) == 0  # the first still queued
+        assert jobs.get_queue().count == 1
+        row = next(r for r in jobs.schedules.list() if r["name"] == "sync")
+        assert row["skipped"] == 1 and row["last_skipped"] is not None
+    listing = app.test_cli_runner().invoke(args=["jobs", "schedule", "list"])
+    assert "1 skipped (still running)" in listing.output, listing.output
+    page = app.test_client().get("/jobs/schedules")
+    assert "1 skipped (still running)" in page.get_data(as_text=True)
+    with app.app_context():
+        jobs.get_queue().empty()  # the run ended (gone): the next tick runs
+        assert scheduler.fire_due(start + timedelta(seconds=30)) == 1
+
+
+def test_unique_must_be_true_or_false_in_a_schedule() -> None:
+    with pytest.raises(ConfigurationError, match="unique must be True or False"):
+        parse_schedule("s", {"job": "jobs_app:add", "every": 5, "unique": "yes"}, "UTC")
