@@ -49,6 +49,7 @@ def jobs_page(
     since: datetime | None = None,
     until: datetime | None = None,
     text: str | None = None,
+    workflow: str | None = None,
     cursor: int | None = None,
     limit: int = 50,
     columns: tuple[str, ...],
@@ -65,6 +66,7 @@ def jobs_page(
         since=since,
         until=until,
         text=text,
+        workflow=workflow,
         broad=bool(equal) and _broad(query, equal),
     )
     if cursor is not None:

@@ -90,6 +90,7 @@ def _schemas() -> dict[str, Any]:
             "exc_message": _NULL_STR,
             "traceback": _NULL_STR,
             "origin": _NULL_STR,
+            "workflow_id": {**_NULL_STR, "description": "The chain, group or chord of the job."},
             "progress": _NULL_NUM,
             "progress_message": _NULL_STR,
             "updated_at": _NULL_TIME,
@@ -210,6 +211,43 @@ def _schemas() -> dict[str, Any]:
             "properties": {"groups": {"type": "array", "items": group}},
             "required": ["groups"],
         },
+        "Workflow": {
+            "type": "object",
+            "properties": {
+                "id": {"type": "string"},
+                "kind": {"type": "string", "enum": ["chain", "group", "chord"]},
+                "status": {"type": "string", "enum": ["queued", "started", "finished", "failed"]},
+                "allow_failure": {"type": "boolean"},
+                "created_at": _NULL_STR,
+                "progress": {
+                    "type": "object",
+                    "properties": {
+                        "done": {"type": "integer"},
+                        "failed": {"type": "integer"},
+                        "total": {"type": "integer"},
+                    },
+                    "required": ["done", "failed", "total"],
+                },
+                "members": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "id": {"type": "string"},
+                            "index": {"type": "integer"},
+                            "role": {"type": "string", "enum": ["step", "member", "callback"]},
+                            "func": _NULL_STR,
+                            "status": {"type": "string"},
+                            "canceled_because": _NULL_STR,
+                        },
+                        "required": ["id", "index", "role", "status"],
+                    },
+                },
+                "results": {"type": "array", "description": "Each step's or member's result."},
+                "result": {"description": "The chain's last step's, or the chord's callback's."},
+            },
+            "required": ["id", "kind", "status", "progress", "members", "results"],
+        },
         "Schedules": {
             "type": "object",
             "properties": {"schedules": {"type": "array", "items": schedule}},
@@ -300,6 +338,24 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {
                         **_ok("The job.", "Job"),
                         "404": _error_response("No job with this id in Redis or the history."),
+                    },
+                }
+            },
+            "/api/workflows/{workflow_id}": {
+                "get": {
+                    "operationId": "getWorkflow",
+                    "summary": "A chain, group or chord: status, members with state, results.",
+                    "parameters": [
+                        {
+                            "name": "workflow_id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,128}$"},
+                        }
+                    ],
+                    "responses": {
+                        **_ok("The workflow.", "Workflow"),
+                        "404": _error_response("No workflow with this id (it may have expired)."),
                     },
                 }
             },

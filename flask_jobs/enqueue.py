@@ -16,6 +16,7 @@ from rq.rate_limit import RateLimit
 from rq.utils import as_text, now
 
 from .errors import ConfigurationError, JobsConnectionError
+from .history.events import workflow_of
 from .jobs.eager import eager_job, run_eager
 from .jobs.flask_job import FlaskJob
 from .jobs.prepare import Prepared, limit_fields, prepare
@@ -466,6 +467,7 @@ def _queued_event(
         description=job.description,
         origin=prepared.origin,
         enqueued_at=job.enqueued_at or now(),
+        workflow_id=workflow_of(prepared.meta) or None,
     )
 
 

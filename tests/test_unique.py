@@ -4,7 +4,7 @@ checked inside the one-call store script (the direct path, many runs, the outbox
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -65,14 +65,6 @@ def test_many_runs_are_checked_one_by_one(app: Flask, ctx: None) -> None:
     assert runs[2].id == runs[0].id
     assert runs[1].id != runs[0].id
     assert jobs.get_queue().count == 2
-
-
-@pytest.fixture
-def outbox_app(app: Flask) -> Iterator[Flask]:
-    state = jobs.state(app)
-    state.config = state.config.__class__(**{**state.config.__dict__, "outbox": True})
-    with app.app_context():
-        yield app
 
 
 def test_the_outbox_relay_keeps_one_job_per_key(outbox_app: Flask) -> None:
