@@ -221,11 +221,7 @@ def _schemas() -> dict[str, Any]:
                 "created_at": _NULL_STR,
                 "progress": {
                     "type": "object",
-                    "properties": {
-                        "done": {"type": "integer"},
-                        "failed": {"type": "integer"},
-                        "total": {"type": "integer"},
-                    },
+                    "properties": {n: {"type": "integer"} for n in ("done", "failed", "total")},
                     "required": ["done", "failed", "total"],
                 },
                 "members": {

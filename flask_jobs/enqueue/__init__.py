@@ -4,26 +4,22 @@ a database transaction with writes, held until it commits or written to the outb
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 import redis
 from flask import current_app
-from rq.exceptions import NoSuchJobError
 from rq.rate_limit import RateLimit
-from rq.utils import as_text, now
+from rq.utils import now
 
-from .errors import ConfigurationError, JobsConnectionError
-from .history.events import workflow_of
-from .jobs.eager import eager_job, run_eager
-from .jobs.flask_job import FlaskJob
-from .jobs.prepare import Prepared, limit_fields, prepare
-from .jobs.store import (
+from ..errors import ConfigurationError, JobsConnectionError
+from ..jobs.eager import eager_job, run_eager
+from ..jobs.flask_job import FlaskJob
+from ..jobs.prepare import Prepared, limit_fields, prepare
+from ..jobs.store import (
     STORE_MANY_SCRIPT,
     STORE_SCRIPT,
-    is_refusal,
     job_fields,
     new_job,
     run_at,
@@ -32,21 +28,19 @@ from .jobs.store import (
     store_many,
     stored_as,
 )
-from .keys import RATE_LIMIT_CONCURRENCY_FIELD, RATE_LIMIT_KEY_FIELD
-from .outbox.held import hold, session_with_writes
-from .outbox.table import OutboxRow
-from .redis.connection import redact_url
+from ..keys import RATE_LIMIT_CONCURRENCY_FIELD, RATE_LIMIT_KEY_FIELD
+from ..outbox.held import hold, session_with_writes
+from ..outbox.table import OutboxRow
+from .limited import kept, limited, mirror_limits, push_limited
+from .sending import new_jobs, own_meta, queued_event, sending
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from .jobs.function import JobCall, JobOptions
-    from .state import JobsState
+    from ..jobs.function import JobCall, JobOptions
+    from ..state import JobsState
 
 __all__ = ["enqueue", "enqueue_many", "enqueue_runs"]
-
-#: Redis is up but refuses writes (full under ``noeviction``, or a read-only replica).
-REFUSED = (redis.exceptions.OutOfMemoryError, redis.exceptions.ReadOnlyError)
 
 
 def enqueue(
@@ -108,24 +102,9 @@ def enqueue_runs(
         ]
     if options.depends_on is not None or options.job_id is not None:
         return [_push(state, prepared, args, kwargs, options, None) for args, kwargs in calls]
-    if _limited(options):
-        return _push_limited(state, prepared, calls, options)
+    if limited(options):
+        return push_limited(state, prepared, calls, options)
     return _push_many(state, prepared, calls, options)
-
-
-@contextmanager
-def _sending(state: JobsState) -> Iterator[None]:
-    """Turn a Redis that cannot be reached, or refuses the job, into a clear error."""
-    try:
-        yield
-    except (redis.ConnectionError, redis.TimeoutError) as exc:
-        raise state.connection_error(exc) from exc
-    except REFUSED as exc:
-        raise _refused_error(state, exc) from exc
-    except redis.ResponseError as exc:
-        if is_refusal(exc):  # the same refusals, met inside our script
-            raise _refused_error(state, exc) from exc
-        raise
 
 
 def _push(
@@ -141,7 +120,7 @@ def _push(
     call, or with ``depends_on`` or a fixed ``job_id``, RQ's own enqueue in one MULTI/EXEC."""
     queue = state.queue(prepared.queue_name)
     limits = limit_fields(prepared.path, options, args, kwargs)
-    if options.depends_on is None and (options.job_id is None or _limited(options)):
+    if options.depends_on is None and (options.job_id is None or limited(options)):
         if job is None:
             job = new_job(
                 queue,
@@ -152,9 +131,9 @@ def _push(
                 when=when,
                 job_id=options.job_id,
             )
-        _mirror_limits(job, limits)
-        event = _queued_event(state, job, prepared, args, kwargs) if state.history_enabled else None
-        with _sending(state):
+        mirror_limits(job, limits)
+        event = queued_event(state, job, prepared, args, kwargs) if state.history_enabled else None
+        with sending(state):
             reply = store_job(
                 state.script(STORE_SCRIPT),
                 state.connection,
@@ -166,7 +145,7 @@ def _push(
                 run_at=run_at(when),
                 at_front=options.at_front,
             )
-        return _kept(state, job, stored_as(reply, job.id))
+        return kept(state, job, stored_as(reply, job.id))
     if options.unique or options.unique_key is not None:
         raise ConfigurationError(
             f"{prepared.func_name}: a unique job cannot have depends_on (a job waiting for "
@@ -185,7 +164,7 @@ def _push(
         rq_options["job_timeout"] = rq_options.pop("timeout")
     for _ in range(10):  # a WatchError means a dependency changed under us: try again
         try:
-            with _sending(state), state.connection.pipeline() as pipe:
+            with sending(state), state.connection.pipeline() as pipe:
                 if when is None:
                     rq_job = queue.enqueue_call(
                         prepared.func_name,
@@ -207,7 +186,7 @@ def _push(
                     )
                 if state.history_enabled:
                     # the "queued" event rides in the same round trip as the enqueue
-                    event = _queued_event(state, rq_job, prepared, args, kwargs)
+                    event = queued_event(state, rq_job, prepared, args, kwargs)
                     pipe.xadd(state.history_settings.stream, event)  # type: ignore[arg-type]
                 pipe.execute()
             break
@@ -232,10 +211,10 @@ def _push_many(
     fields they share sent once, all in one MULTI/EXEC."""
     queue = state.queue(prepared.queue_name)
     if jobs is None:
-        jobs = _new_jobs(queue, prepared, calls)
+        jobs = new_jobs(queue, prepared, calls)
     history = state.history_enabled
     runs = [
-        (job.id, job_fields(job), _queued_event(state, job, prepared, a, k) if history else None)
+        (job.id, job_fields(job), queued_event(state, job, prepared, a, k) if history else None)
         for job, (a, k) in zip(jobs, calls, strict=True)
     ]
     script = state.script(STORE_MANY_SCRIPT)
@@ -244,91 +223,9 @@ def _push_many(
     def fill(pipe: Any) -> None:
         store_many(script, pipe, queue.name, runs, stream, at_front=options.at_front)
 
-    with _sending(state):
+    with sending(state):
         run_pipeline(state.connection, fill, transaction=True)
     return jobs
-
-
-def _limited(options: JobOptions) -> bool:
-    """Whether runs with ``options`` need the per-run checks of our store script."""
-    return bool(
-        options.unique
-        or options.unique_key is not None
-        or options.concurrency is not None
-        or options.rate is not None
-    )
-
-
-def _push_limited(
-    state: JobsState,
-    prepared: Prepared,
-    calls: list[tuple[tuple[Any, ...], dict[str, Any]]],
-    options: JobOptions,
-    jobs: list[FlaskJob] | None = None,
-) -> list[FlaskJob]:
-    """Put runs with a unique key or a limit on their queue: one store call each (the key
-    is checked per run), all in one round trip; a duplicate gives back the job it repeats."""
-    queue = state.queue(prepared.queue_name)
-    if jobs is None:
-        jobs = _new_jobs(queue, prepared, calls)
-    script = state.script(STORE_SCRIPT)
-    stream = state.history_settings.stream
-    history = state.history_enabled
-    runs = [
-        (
-            job,
-            {**job_fields(job), **limit_fields(prepared.path, options, a, k)},
-            _queued_event(state, job, prepared, a, k) if history else None,
-        )
-        for job, (a, k) in zip(jobs, calls, strict=True)
-    ]
-
-    def fill(pipe: Any) -> None:
-        for job, fields, event in runs:
-            _mirror_limits(job, fields)
-            store_job(script, pipe, job.id, queue.name, fields, stream, event,
-                      at_front=options.at_front)  # fmt: skip
-
-    with _sending(state):
-        replies = run_pipeline(state.connection, fill, transaction=False)
-    return [
-        _kept(state, job, stored_as(reply, job.id))
-        for (job, _, _), reply in zip(runs, replies, strict=True)
-    ]
-
-
-def _mirror_limits(job: FlaskJob, limits: Mapping[str, str | bytes]) -> None:
-    """Give the ``job`` returned to the caller RQ's concurrency key and limit, as stored."""
-    if RATE_LIMIT_KEY_FIELD in limits:
-        job.rate_limit_key = as_text(limits[RATE_LIMIT_KEY_FIELD])
-        job.rate_limit_concurrency = int(limits[RATE_LIMIT_CONCURRENCY_FIELD])
-
-
-def _kept(state: JobsState, job: FlaskJob, stored: str | None) -> FlaskJob:
-    """``job``, or the job already holding its unique key (which the enqueue gives back)."""
-    if stored is None or stored == job.id:
-        return job
-    try:
-        kept = FlaskJob.fetch(stored, connection=state.connection, serializer=state.serializer)
-    except NoSuchJobError:  # it ended and expired since: what is known of it is its id
-        return FlaskJob(stored, connection=state.connection, serializer=state.serializer)
-    assert isinstance(kept, FlaskJob)
-    return kept
-
-
-def _new_jobs(
-    queue: Any, prepared: Prepared, calls: list[tuple[tuple[Any, ...], dict[str, Any]]]
-) -> list[FlaskJob]:
-    """RQ's job of each run, each with a ``meta`` of its own (nothing is sent)."""
-    return [
-        new_job(queue, prepared.func_name, args, kwargs, _own_meta(prepared), when=None)
-        for args, kwargs in calls
-    ]
-
-
-def _own_meta(prepared: Prepared) -> dict[str, Any]:
-    """RQ's options with a ``meta`` of the job's own (runs of one enqueue share the rest)."""
-    return {**prepared.rq_options, "meta": dict(prepared.meta)}
 
 
 # -- with the database transaction ------------------------------------------------
@@ -364,7 +261,7 @@ def _with_transaction(
                 prepared.func_name,
                 args,
                 kwargs,
-                _own_meta(prepared),
+                own_meta(prepared),
                 when=when,
                 job_id=options.job_id,
             )
@@ -382,8 +279,8 @@ def _with_transaction(
         elif len(calls) == 1 or options.depends_on is not None or when is not None:
             for job, (args, kwargs) in zip(held, calls, strict=True):
                 _push(state, prepared, args, kwargs, options, when, job)
-        elif _limited(options):
-            _push_limited(state, prepared, calls, options, held)
+        elif limited(options):
+            push_limited(state, prepared, calls, options, held)
         else:
             _push_many(state, prepared, calls, options, held)
 
@@ -415,7 +312,7 @@ def _to_outbox(
             {**job_fields(job), **limit_fields(prepared.path, options, args, kwargs)},
             run_at(when),
             options.at_front,
-            _queued_event(state, job, prepared, args, kwargs) if history else None,
+            queued_event(state, job, prepared, args, kwargs) if history else None,
         ).to_values()
         for job, (args, kwargs) in zip(jobs, calls, strict=True)
     ]
@@ -438,37 +335,6 @@ def enqueue_many(
     if not calls:
         return []
     return function.jobs._enqueue_many(function.path, calls, call._options)
-
-
-def _refused_error(state: JobsState, exc: Exception) -> JobsConnectionError:
-    """The error for a Redis that refused an enqueue; nothing was stored."""
-    return JobsConnectionError(
-        f"Redis at {redact_url(state.redis_url)} refused the job ({exc}): it is full "
-        "(maxmemory with noeviction: free memory or raise maxmemory) or a read-only "
-        "replica (point JOBS_REDIS_URL at the master, or use a redis+sentinel:// URL)"
-    )
-
-
-def _queued_event(
-    state: JobsState,
-    job: Any,
-    prepared: Prepared,
-    args: Sequence[Any],
-    kwargs: Mapping[str, Any],
-) -> dict[str, str]:
-    """The history's "queued" event of ``job``."""
-    return state.events.queued(
-        job_id=job.id,
-        attempt=1,
-        func=prepared.func_name,
-        queue=prepared.queue_name,
-        args=args,
-        kwargs=kwargs,
-        description=job.description,
-        origin=prepared.origin,
-        enqueued_at=job.enqueued_at or now(),
-        workflow_id=workflow_of(prepared.meta) or None,
-    )
 
 
 def _eager_job(
