@@ -4,7 +4,9 @@ chord's callback runs once, and the handle's view of the whole."""
 from __future__ import annotations
 
 import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +21,7 @@ from flask_jobs.keys import META_WORKFLOW_CANCELED
 from flask_jobs.workflows import prepare_call
 
 jobs = jobs_app.jobs
+RQ = str(Path(sys.executable).parent / "rq")
 
 
 def test_a_chain_passes_each_result_to_the_next_step(app: Flask, work: Callable[..., bool]) -> None:
@@ -183,6 +186,26 @@ def test_a_bad_argument_in_any_step_enqueues_nothing(app: Flask, redis_client: r
         assert _keys(redis_client) == before
 
 
+def test_a_plain_rq_worker_passes_results_and_cancels_too(
+    app: Flask, redis_url: str, subprocess_env: dict[str, str]
+) -> None:
+    with app.app_context():
+        good = jobs.chain(wj.double.s(2), wj.add_to.s(1)).enqueue()
+        bad = jobs.chain(wj.explode.si(0), wj.double.s()).enqueue()
+    done = subprocess.run(
+        [
+            RQ, "worker", "--burst", "--url", redis_url, "--serializer", "json",
+            "--job-class", "flask_jobs.FlaskJob", "--worker-class", "rq.worker.SimpleWorker",
+            "default",
+        ],
+        env=subprocess_env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    with app.app_context():
+        assert jobs.workflow(good.id).results() == [4, 5]
+        assert jobs.workflow(bad.id).statuses() == ["failed", "canceled"]
+
+
 def test_a_chain_runs_across_two_worker_processes(
     app: Flask, subprocess_env: dict[str, str]
 ) -> None:
@@ -233,3 +256,23 @@ def test_a_chord_calls_back_exactly_once_when_members_finish_together(
     finally:
         for proc in procs:
             stop_process(proc)
+
+
+def test_eager_mode_runs_a_workflow_inline_passing_results(app: Flask) -> None:
+    state = jobs.state(app)
+    state.config = state.config.__class__(
+        **{**state.config.__dict__, "eager": True, "eager_propagate": False}
+    )
+    with app.app_context():
+        chain = jobs.chain(wj.double.s(3), wj.add_to.s(4), wj.double.s()).enqueue()
+        assert chain.results() == [6, 10, 20] and chain.status == "finished"
+        broken = jobs.chain(wj.double.s(1), wj.explode.s(), wj.double.s()).enqueue()
+        assert broken.statuses() == ["finished", "failed", "canceled"]
+        assert "chain step 2" in broken.reasons()[broken.ids[2]]
+        chord = jobs.chord(jobs.group(wj.double.s(i) for i in (1, 2)), wj.total.s()).enqueue()
+        assert chord.result() == 6 and chord.progress().done == 3
+        lenient = jobs.chord(
+            jobs.group(wj.double.s(1), wj.explode.si(1)), wj.total.s(), allow_failure=True
+        ).enqueue()
+        assert lenient.result() == 2
+        assert not jobs.connection.keys("*")  # nothing touched Redis

@@ -106,8 +106,8 @@ class FlaskJob(RQJob):
         when it fails for good cancels the steps that can no longer run."""
         hooks = self.step_hooks
         meta = self.meta if isinstance(self.meta, dict) else {}
-        if hooks is None or META_WORKFLOW not in meta:
-            return super().perform()
+        if hooks is None or self._jobs_eager or META_WORKFLOW not in meta:
+            return super().perform()  # an eager workflow passes its results itself
         try:
             self._args, self._kwargs = hooks.prepare_call(
                 self.connection,

@@ -14,16 +14,19 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
-from rq.job import Dependency
+from rq.job import Dependency, JobStatus
 from rq.utils import as_text
 
 from ..enqueue import enqueue
 from ..errors import ConfigurationError
+from ..jobs.eager import eager_job
+from ..jobs.flask_job import FlaskJob
 from ..jobs.function import Signature
 from ..jobs.limits import unique_key_for
 from ..jobs.prepare import limit_fields, prepare
 from ..keys import (
     META_WORKFLOW,
+    META_WORKFLOW_CANCELED,
     META_WORKFLOW_INPUT,
     RQ_GROUPS_KEY,
     group_key,
@@ -35,7 +38,7 @@ from .passing import cancel_jobs
 if TYPE_CHECKING:
     from ..state import JobsState
 
-__all__ = ["Chain", "Chord", "Group", "StateOwner", "enqueue_workflow"]
+__all__ = ["Chain", "Chord", "Group", "StateOwner", "enqueue_workflow", "run_eagerly"]
 
 R = TypeVar("R")
 
@@ -132,11 +135,6 @@ def enqueue_workflow(
     allow_failure: bool = False,
 ) -> WorkflowHandle:
     """Check every step, record the workflow, then enqueue every step; its handle."""
-    if state.config.eager:
-        raise ConfigurationError(
-            f"a {kind} needs Redis to pass results between its jobs; JOBS_EAGER runs jobs "
-            "inline: call the functions directly in eager tests"
-        )
     everything = [*steps, *([callback] if callback is not None else [])]
     for sig in everything:  # a bad argument or option anywhere enqueues nothing
         prepare(state.config, sig.path, sig.options, [(sig.args, sig.kwargs)])
@@ -158,6 +156,10 @@ def enqueue_workflow(
         "allow_failure": "1" if allow_failure else "0",
         "created_at": datetime.now(timezone.utc).isoformat(),
     }
+    if state.config.eager:
+        jobs = run_eagerly(state, workflow_id, kind, steps, callback, [*ids, callback_id],
+                           allow_failure=allow_failure)  # fmt: skip
+        return WorkflowHandle.of_eager_jobs(workflow_id, record, jobs)
     with state.connection.pipeline() as pipe:
         pipe.hset(key, mapping=record)
         pipe.expire(key, WORKFLOW_TTL)
@@ -183,6 +185,76 @@ def enqueue_workflow(
     return WorkflowHandle(state.connection, workflow_id, serializer=state.serializer)
 
 
+def _step_meta(
+    sig: Signature[Any], workflow_id: str, kind: str, index: int, role: str
+) -> dict[str, Any]:
+    meta = dict(sig.options.meta or {})
+    meta[META_WORKFLOW] = {"id": workflow_id, "kind": kind, "index": index, "role": role}
+    return meta
+
+
+def run_eagerly(
+    state: JobsState,
+    workflow_id: str,
+    kind: str,
+    steps: list[Signature[Any]],
+    callback: Signature[Any] | None,
+    ids: list[str],
+    *,
+    allow_failure: bool,
+) -> list[FlaskJob]:
+    """Run a workflow's jobs inline, in order (``JOBS_EAGER``), passing results as the
+    workers would; a failure cancels what it would cancel there."""
+    done: list[FlaskJob] = []
+    reason = ""
+    role = "step" if kind == "chain" else "member"
+    for index, sig in enumerate(steps):
+        if reason and kind == "chain":
+            done.append(_canceled_eagerly(state, sig, ids[index], reason))
+            continue
+        args = sig.args
+        if kind == "chain" and index > 0 and not sig.immutable:
+            args = (done[-1].return_value(), *sig.args)
+        meta = _step_meta(sig, workflow_id, kind, index, role)
+        job = _run_step_eagerly(state, sig, args, meta, ids[index])
+        if job.get_status(refresh=False) != JobStatus.FINISHED and not reason:
+            reason = f"{kind} step {index + 1} ({job.id}) failed"
+        done.append(job)
+    if callback is not None:
+        meta = _step_meta(callback, workflow_id, kind, len(steps), "callback")
+        if reason and not allow_failure:
+            done.append(_canceled_eagerly(state, callback, ids[-1], reason))
+        else:
+            results = [job.return_value() for job in done]
+            args = callback.args if callback.immutable else (results, *callback.args)
+            done.append(_run_step_eagerly(state, callback, args, meta, ids[-1]))
+    return done
+
+
+def _run_step_eagerly(
+    state: JobsState, sig: Signature[Any], args: tuple[Any, ...], meta: dict[str, Any], job_id: str
+) -> FlaskJob:
+    options = sig.options.merged(job_id=job_id, meta=meta, on_commit=False)
+    return enqueue(state, sig.path, args, sig.kwargs, options)
+
+
+def _canceled_eagerly(state: JobsState, sig: Signature[Any], job_id: str, reason: str) -> FlaskJob:
+    """The job of a step an eager workflow never ran, canceled with ``reason``."""
+    job = eager_job(
+        sig.path.replace(":", "."),
+        sig.args,
+        sig.kwargs,
+        job_id=job_id,
+        queue=sig.options.queue or state.config.queues[0],
+        meta={**(sig.options.meta or {}), META_WORKFLOW_CANCELED: reason},
+        description=sig.options.description,
+        serializer=state.serializer,
+    )
+    job._jobs_eager = True
+    job._status = JobStatus.CANCELED
+    return job
+
+
 def _enqueue_step(
     state: JobsState,
     sig: Signature[Any],
@@ -197,8 +269,7 @@ def _enqueue_step(
     dependency: Dependency | None = None,
 ) -> None:
     """Enqueue one job of a workflow, deferred behind ``parents`` when it has some."""
-    meta = dict(sig.options.meta or {})
-    meta[META_WORKFLOW] = {"id": workflow_id, "kind": kind, "index": index, "role": role}
+    meta = _step_meta(sig, workflow_id, kind, index, role)
     if parents and not sig.immutable:
         meta[META_WORKFLOW_INPUT] = {"from": parents, "collect": collect}
     if dependency is None and parents:

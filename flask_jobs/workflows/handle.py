@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +39,9 @@ class Progress:
 class WorkflowHandle:
     """An enqueued chain, group or chord, read from Redis on every call."""
 
+    #: The jobs of a workflow run eagerly (``JOBS_EAGER``), never stored; else None.
+    _eager: list[Job] | None = None
+
     def __init__(self, connection: redis.Redis, workflow_id: str, *, serializer: Any = None):
         self.connection = connection
         self.id = workflow_id
@@ -46,6 +50,23 @@ class WorkflowHandle:
         data = {as_text(k): as_text(v) for k, v in raw.items()}
         if not data:
             raise UnknownJobError(f"no workflow with id {workflow_id!r} (it may have expired)")
+        self._read(data)
+
+    @classmethod
+    def of_eager_jobs(
+        cls, workflow_id: str, record: dict[str, str], jobs: Sequence[Job]
+    ) -> WorkflowHandle:
+        """The handle of a workflow whose ``jobs`` ran inline (``JOBS_EAGER``)."""
+        handle = cls.__new__(cls)
+        handle.connection = jobs[0].connection
+        handle.id = workflow_id
+        handle.serializer = None
+        handle._read(record)
+        handle._eager = list(jobs)
+        return handle
+
+    def _read(self, data: dict[str, str]) -> None:
+        """Take the workflow's record (`flask_jobs.keys.workflow_key`)."""
         #: ``chain``, ``group`` or ``chord``.
         self.kind = data["kind"]
         #: The steps (chain) or members (group, chord), in the order given.
@@ -65,12 +86,16 @@ class WorkflowHandle:
 
     def jobs(self) -> list[Job | None]:
         """The RQ job of each id (None for one that expired), in `ids` order."""
+        if self._eager is not None:
+            return list(self._eager)
         return list(
             Job.fetch_many(self.ids, connection=self.connection, serializer=self.serializer)
         )
 
     def statuses(self) -> list[str]:
         """The status of each job, in `ids` order (``expired`` for one that is gone)."""
+        if self._eager is not None:
+            return [JobStatus(job.get_status(refresh=False)).value for job in self._eager]
         with self.connection.pipeline(transaction=False) as pipe:
             for job_id in self.ids:
                 pipe.hget(job_key(job_id), "status")
