@@ -63,8 +63,12 @@ def test_a_key_formatted_from_the_arguments(app: Flask, ctx: None) -> None:
         "rate_limited",
         "queued",
     ]
+    before = set(jobs.connection.keys("*"))
     with pytest.raises(JobArgumentError, match="names tenant_id"):
         wj.double.options(concurrency=1, concurrency_key="tenant:{tenant_id}").enqueue(1)
+    with pytest.raises(JobArgumentError, match="names tenant_id"):
+        enqueue_many(wj.per_tenant, [((), {"tenant_id": 1}), ((), {})])
+    assert set(jobs.connection.keys("*")) == before  # nothing enqueued
 
 
 def test_enqueue_many_acquires_per_run(app: Flask, ctx: None) -> None:
