@@ -12,9 +12,10 @@ from .errors import (
 )
 from .extension import Jobs
 from .jobs.flask_job import FlaskJob, HeldStatus
-from .jobs.function import JobCall, JobFunction
+from .jobs.function import JobCall, JobFunction, Signature
 from .jobs.retry import Retry
 from .jobs.thread_safety import thread_safe
+from .workflows import Progress, WorkflowHandle
 
 __version__ = "0.1.0"
 
@@ -28,8 +29,11 @@ __all__ = [
     "Jobs",
     "JobsConnectionError",
     "JobsError",
+    "Progress",
     "Retry",
+    "Signature",
     "UnknownJobError",
+    "WorkflowHandle",
     "__version__",
     "enqueue_many",
     "thread_safe",

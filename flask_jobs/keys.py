@@ -122,6 +122,8 @@ def rate_limit_keys(key: str) -> tuple[str, str, str]:
     """RQ's keys of concurrency key ``key``: its config hash (``rq:rl:<key>``), the sorted
     set of the jobs holding a slot (``:allowed``) and of those waiting for one
     (``:rate_limited``)."""
+    # Built without __init__, which wants a connection: the key properties read only `key`,
+    # and taking the names from RQ's class keeps them RQ's.
     registry = RateLimitRegistry.__new__(RateLimitRegistry)
     registry.key = key
     return registry.config_key, registry.allowed_key, registry.rate_limited_key

@@ -21,16 +21,21 @@ from flask_jobs.keys import META_WORKFLOW_CANCELED
 from flask_jobs.workflows import prepare_call
 
 jobs = jobs_app.jobs
+#: Our in-process worker kinds: RQ's loop with our app context, and the lean default.
+WORKERS = pytest.mark.parametrize("kind", ["simple", "lean"])
 RQ = str(Path(sys.executable).parent / "rq")
 
 
-def test_a_chain_passes_each_result_to_the_next_step(app: Flask, work: Callable[..., bool]) -> None:
+@WORKERS
+def test_a_chain_passes_each_result_to_the_next_step(
+    app: Flask, work: Callable[..., bool], kind: str
+) -> None:
     with app.app_context():
         handle = jobs.chain(wj.double.s(3), wj.add_to.s(4), wj.double.s()).enqueue()
         statuses = handle.statuses()
         assert statuses == ["queued", "deferred", "deferred"]  # every id known up front
         assert handle.status == "queued"
-    work()
+    work(kind)
     with app.app_context():
         handle = jobs.workflow(handle.id)
         assert handle.results() == [6, 10, 20]
@@ -49,10 +54,13 @@ def test_si_keeps_a_step_from_getting_the_previous_result(
         assert jobs.workflow(handle.id).results() == [6, 10]
 
 
-def test_a_failed_step_cancels_the_rest_saying_why(app: Flask, work: Callable[..., bool]) -> None:
+@WORKERS
+def test_a_failed_step_cancels_the_rest_saying_why(
+    app: Flask, work: Callable[..., bool], kind: str
+) -> None:
     with app.app_context():
         handle = jobs.chain(wj.double.s(1), wj.explode.s(), wj.double.s(), wj.double.s()).enqueue()
-    work()
+    work(kind)
     with app.app_context():
         handle = jobs.workflow(handle.id)
         assert handle.statuses() == ["finished", "failed", "canceled", "canceled"]
@@ -108,13 +116,14 @@ def test_a_chord_calls_back_with_every_result(app: Flask, work: Callable[..., bo
         assert handle.status == "finished"
 
 
+@WORKERS
 def test_a_chord_without_allow_failure_cancels_its_callback(
-    app: Flask, work: Callable[..., bool]
+    app: Flask, work: Callable[..., bool], kind: str
 ) -> None:
     with app.app_context():
         group = jobs.group(wj.double.s(1), wj.explode.si(7))
         handle = jobs.chord(group, wj.total.s()).enqueue()
-    work()
+    work(kind)
     with app.app_context():
         handle = jobs.workflow(handle.id)
         assert handle.statuses() == ["finished", "failed", "canceled"]
@@ -122,13 +131,14 @@ def test_a_chord_without_allow_failure_cancels_its_callback(
         assert handle.status == "failed"
 
 
+@WORKERS
 def test_a_chord_with_allow_failure_calls_back_with_none_for_failures(
-    app: Flask, work: Callable[..., bool]
+    app: Flask, work: Callable[..., bool], kind: str
 ) -> None:
     with app.app_context():
         group = jobs.group(wj.double.s(1), wj.explode.si(7), wj.double.s(5))
         handle = jobs.chord(group, wj.total.s(), allow_failure=True).enqueue()
-    work()
+    work(kind)
     with app.app_context():
         handle = jobs.workflow(handle.id)
         assert handle.result() == 12
