@@ -253,16 +253,26 @@ def test_a_chord_calls_back_exactly_once_when_members_finish_together(
         subprocess.Popen(flask_command("jobs", "worker", "--name", f"chord{i}"), env=subprocess_env)
         for i in range(2)
     ]
+    # Each repetition enqueues four chords: the two workers take the members of one chord
+    # at a time (queue order), and the barrier makes them end together.
     try:
         for round_ in range(50):
-            barrier, runs = f"barrier:{round_}", f"callback-runs:{round_}"
+            names = [f"{round_}:{n}" for n in range(4)]
             with app.app_context():
-                group = jobs.group(wj.finish_together.s(barrier, 2, v) for v in (1, 2))
-                handle = jobs.chord(group, wj.note_run.si(runs, "done")).enqueue()
-                wait_for(lambda h=handle: jobs.workflow(h.id).status == "finished", timeout=30)
-            # give a second, wrongly enqueued, callback the time to run too
-            wait_for(lambda: redis_client.llen("rq:queue:default") == 0, timeout=10)
-            assert int(redis_client.get(runs) or 0) == 1, f"round {round_}"
+                handles = [
+                    jobs.chord(
+                        jobs.group(wj.finish_together.s(f"barrier:{name}", 2, v) for v in (1, 2)),
+                        wj.note_run.si(f"callback-runs:{name}", "done"),
+                    ).enqueue()
+                    for name in names
+                ]
+                for handle in handles:
+                    wait_for(lambda h=handle: jobs.workflow(h.id).status == "finished", timeout=30)
+                # a second, wrongly enqueued, callback gets the time to run too
+                wait_for(lambda: not jobs.get_queue().count and not jobs.registry("started").count)
+            for name in names:
+                runs = int(redis_client.get(f"callback-runs:{name}") or 0)
+                assert runs == 1, f"repetition {round_}: chord {name} called back {runs} times"
     finally:
         for proc in procs:
             stop_process(proc)
