@@ -20,7 +20,7 @@ import workflow_jobs as wj
 from conftest import drain_history, flask_command, stop_process, wait_for
 from flask_jobs import ConfigurationError, JobArgumentError, enqueue_many
 from flask_jobs.jobs.limits import Rate, parse_rate
-from flask_jobs.jobs.rate import job_rate, rate_allows
+from flask_jobs.jobs.rate import job_rate, rate_allows, start_allowed
 from flask_jobs.keys import RQ_RATE_LIMIT_KEYS
 from jobs_app import jobs
 
@@ -162,6 +162,12 @@ def test_the_rate_is_stored_on_the_job_hash(
     fields = redis_client.hgetall(job.key)
     assert job_rate(fields) == ("workflow_jobs:rated", Rate(20, 1))
     assert job_rate(redis_client.hgetall(wj.double.enqueue(1).key)) is None
+    # what the claim does with it: 20 starts, then a wait
+    checks = [start_allowed(redis_client, job.id, fields) for _ in range(21)]
+    assert [bool(c) for c in checks] == [True] * 20 + [False]
+    assert 0 < checks[-1].wait_seconds <= 1
+    plain = wj.double.enqueue(1)
+    assert start_allowed(redis_client, plain.id, redis_client.hgetall(plain.key))
 
 
 def test_rate_allows_is_a_sliding_window(redis_client: redis.Redis) -> None:
@@ -201,3 +207,22 @@ def test_soft_timeout_is_checked_and_kept_in_meta(app: Flask, ctx: None) -> None
     assert jobs.fetch_job(job.id).meta["soft_timeout"] == 5.0
     with pytest.raises(ConfigurationError, match="must be shorter than timeout"):
         wj.double.options(soft_timeout=10, timeout=10)
+
+
+def test_rate_allows_admits_no_more_than_the_limit_from_racing_processes(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    # Four processes ask 100 times each for a start of a 20-per-minute limit at once.
+    script = (
+        "import sys, redis\n"
+        "from flask_jobs.jobs.rate import rate_allows\n"
+        "c = redis.Redis.from_url(sys.argv[1])\n"
+        "n = sum(bool(rate_allows(c, 'race', 20, 60, member=f'{sys.argv[2]}:{i}')) "
+        "for i in range(100))\n"
+        "c.rpush('admitted', n)\n"
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", script, redis_url, str(p)]) for p in range(4)]
+    for proc in procs:
+        assert proc.wait(60) == 0
+    admitted = [int(n) for n in redis_client.lrange("admitted", 0, -1)]
+    assert len(admitted) == 4 and sum(admitted) == 20

@@ -18,7 +18,7 @@ from rq.utils import as_text
 from ..keys import JOB_RATE_FIELD, JOB_RATE_KEY_FIELD, rate_key
 from .limits import Rate
 
-__all__ = ["RATE_FUNCTION", "RATE_SCRIPT", "RateCheck", "job_rate", "rate_allows"]
+__all__ = ["RATE_FUNCTION", "RATE_SCRIPT", "RateCheck", "job_rate", "rate_allows", "start_allowed"]
 
 # rate_allows(key, limit, period_ms, now_ms, member) -> {1, 0} (a start is recorded) or
 # {0, wait_ms} (the limit is reached; the oldest start leaves the window in wait_ms).
@@ -32,8 +32,10 @@ local function rate_allows(key, limit, period_ms, now_ms, member)
     now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   end
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now - period_ms)
-  if redis.call('ZCARD', key) < limit then
-    redis.call('ZADD', key, now, now .. ':' .. member)
+  local count = redis.call('ZCARD', key)
+  if count < limit then
+    -- the count keeps two starts of one millisecond (and one member) apart
+    redis.call('ZADD', key, now, now .. ':' .. count .. ':' .. member)
     redis.call('PEXPIRE', key, period_ms)
     return {1, 0}
   end
@@ -91,3 +93,13 @@ def job_rate(fields: dict[Any, Any]) -> tuple[str, Rate] | None:
         return None
     limit, _, period = as_text(raw).partition("/")
     return as_text(key), Rate(int(limit), int(period))
+
+
+def start_allowed(connection: redis.Redis, job_id: str, fields: dict[Any, Any]) -> RateCheck:
+    """Whether the job ``job_id``, whose hash is ``fields``, may start now under its rate
+    limit (always, for a job without one): the check a worker makes where it claims."""
+    rate = job_rate(fields)
+    if rate is None:
+        return RateCheck(True, 0.0)
+    key, limit = rate
+    return rate_allows(connection, key, limit.limit, limit.period, member=job_id)
