@@ -226,3 +226,21 @@ def test_rate_allows_admits_no_more_than_the_limit_from_racing_processes(
         assert proc.wait(60) == 0
     admitted = [int(n) for n in redis_client.lrange("admitted", 0, -1)]
     assert len(admitted) == 4 and sum(admitted) == 20
+
+
+def test_a_limited_job_behind_a_dependency_takes_a_slot_when_ready(
+    app: Flask, work: Any, redis_client: redis.Redis
+) -> None:
+    with app.app_context():
+        holders = [wj.limited_sleep.enqueue(0) for _ in range(2)]  # the two slots, taken
+        parent = wj.double.enqueue(1)
+        waiting = wj.limited_sleep.options(depends_on=parent).enqueue(0)
+        chained = jobs.chain(wj.double.s(2), wj.limited_sleep.si(0)).enqueue()
+        assert waiting.get_status() == "deferred"
+        assert [h.get_status() for h in holders] == ["queued", "queued"]
+    work()
+    with app.app_context():
+        assert waiting.get_status() == "finished"
+        assert chained.status == "finished"
+        registry = RateLimitRegistry("workflow_jobs:limited_sleep", redis_client)
+        assert not registry.get_allowed_job_ids() and not registry.get_rate_limited_job_ids()

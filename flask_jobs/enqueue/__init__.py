@@ -162,6 +162,18 @@ def _push(
         )
     if when is not None:  # enqueue_at names the timeout job_timeout
         rq_options["job_timeout"] = rq_options.pop("timeout")
+    elif options.concurrency is not None:
+        # RQ takes a slot for a rate-limited job in a transaction of its own, not ours.
+        with sending(state):
+            rq_job = queue.enqueue_call(
+                prepared.func_name, args=args, kwargs=kwargs, at_front=options.at_front,
+                **rq_options,
+            )  # fmt: skip
+            if state.history_enabled:
+                event = queued_event(state, rq_job, prepared, args, kwargs)
+                state.connection.xadd(state.history_settings.stream, event)  # type: ignore[arg-type]
+        assert isinstance(rq_job, FlaskJob)
+        return rq_job
     for _ in range(10):  # a WatchError means a dependency changed under us: try again
         try:
             with sending(state), state.connection.pipeline() as pipe:
