@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 import redis
 from flask import Flask
+from rq.registry import StartedJobRegistry
 
 import jobs_app
 import workflow_jobs as wj
@@ -296,3 +298,30 @@ def test_eager_mode_runs_a_workflow_inline_passing_results(app: Flask) -> None:
         ).enqueue()
         assert lenient.result() == 2
         assert not jobs.connection.keys("*")  # nothing touched Redis
+
+
+def test_a_step_found_abandoned_cancels_the_rest(
+    app: Flask, redis_url: str, subprocess_env: dict[str, str]
+) -> None:
+    with app.app_context():
+        handle = jobs.chain(wj.hang.si(60), wj.double.s(), wj.double.s()).enqueue()
+    worker = subprocess.Popen(
+        [
+            RQ, "worker", "--url", redis_url, "--serializer", "json",
+            "--job-class", "flask_jobs.FlaskJob", "--worker-class", "rq.worker.SimpleWorker",
+            "default",
+        ],
+        env=subprocess_env,
+    )  # fmt: skip
+    try:
+        with app.app_context():
+            wait_for(lambda: jobs.workflow(handle.id).statuses()[0] == "started")
+    finally:
+        worker.kill()  # dies holding the job, as on an out-of-memory kill
+        worker.wait(10)
+    with app.app_context():
+        # RQ's maintenance finds the job abandoned once its execution expires: now, here.
+        StartedJobRegistry(queue=jobs.get_queue()).cleanup(timestamp=time.time() + 10**6)
+        handle = jobs.workflow(handle.id)
+        assert handle.statuses() == ["failed", "canceled", "canceled"]
+        assert "AbandonedJobError" in handle.reasons()[handle.ids[1]]

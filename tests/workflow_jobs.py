@@ -67,3 +67,8 @@ def per_tenant(*, tenant_id: int) -> int:
 @jobs.job(rate="20/s")
 def rated() -> None:
     return None
+
+
+@jobs.job(timeout=120)
+def hang(seconds: float) -> None:
+    time.sleep(seconds)

@@ -70,6 +70,8 @@ class JobOptions:
     rate: str | None = None
     #: Seconds after which the job is asked to stop (`timeout` stays the hard limit).
     soft_timeout: float | None = None
+    #: RQ's failure callback (an ``rq.Callback``), called after every failed attempt.
+    on_failure: Any = None
 
     def __post_init__(self) -> None:
         """Check the limit options as soon as they are given (decorator or ``.options()``)."""

@@ -76,6 +76,8 @@ def prepare(
         "meta": meta,
         "retry": options.retry.to_rq() if options.retry is not None else None,
     }
+    if options.on_failure is not None:
+        rq_options["on_failure"] = options.on_failure
     return Prepared(
         path=path,
         func_name=path.replace(":", "."),

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
+from rq.callbacks import Callback
 from rq.job import Dependency, JobStatus
 from rq.utils import as_text
 
@@ -33,7 +34,7 @@ from ..keys import (
     workflow_key,
 )
 from .handle import WORKFLOW_TTL, WorkflowHandle
-from .passing import cancel_jobs
+from .passing import cancel_jobs, step_abandoned
 
 if TYPE_CHECKING:
     from ..state import JobsState
@@ -41,6 +42,8 @@ if TYPE_CHECKING:
 __all__ = ["Chain", "Chord", "Group", "StateOwner", "enqueue_workflow", "run_eagerly"]
 
 R = TypeVar("R")
+#: RQ's failure callback of every step: cancels the rest when a step is found abandoned.
+ON_FAILURE = Callback(f"{step_abandoned.__module__}.{step_abandoned.__name__}")
 
 
 class StateOwner(Protocol):
@@ -274,5 +277,7 @@ def _enqueue_step(
         meta[META_WORKFLOW_INPUT] = {"from": parents, "collect": collect}
     if dependency is None and parents:
         dependency = Dependency(jobs=parents)
-    options = sig.options.merged(job_id=job_id, depends_on=dependency, meta=meta, on_commit=False)
+    options = sig.options.merged(
+        job_id=job_id, depends_on=dependency, meta=meta, on_commit=False, on_failure=ON_FAILURE
+    )
     enqueue(state, sig.path, sig.args, sig.kwargs, options)

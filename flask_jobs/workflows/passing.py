@@ -13,7 +13,7 @@ from typing import Any
 
 import redis
 from flask import current_app, has_app_context
-from rq.exceptions import NoSuchJobError
+from rq.exceptions import AbandonedJobError, NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.utils import as_text
 
@@ -27,6 +27,7 @@ __all__ = [
     "cancel_rest",
     "failed_for_good",
     "prepare_call",
+    "step_abandoned",
 ]
 
 #: Statuses of a step that has not started: the ones a failure before it cancels.
@@ -141,6 +142,20 @@ def failed_for_good(
     reason = f"{info.get('kind', 'workflow')} step {step} ({job_id}) failed: "
     reason += f"{type(exc).__name__}: {exc}"[:300]
     return cancel_rest(connection, job_id, meta, reason, serializer=serializer)
+
+
+def step_abandoned(
+    job: Job, connection: redis.Redis, exc_type: Any, exc_value: Any, traceback: Any
+) -> None:
+    """RQ's failure callback of every job of a workflow: a step whose worker died is found
+    abandoned by RQ's maintenance, never back in `FlaskJob.perform`; fail it for good here
+    (other failures `perform` saw already)."""
+    if not (isinstance(exc_type, type) and issubclass(exc_type, AbandonedJobError)):
+        return
+    if job.retries_left:  # RQ retries it
+        return
+    meta = job.meta if isinstance(job.meta, dict) else {}
+    failed_for_good(connection, job.id, meta, exc_value or exc_type(), serializer=job.serializer)
 
 
 class WorkflowHooks:
