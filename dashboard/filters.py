@@ -23,6 +23,7 @@ FILTERS = {
     "since": 40,
     "until": 40,
     "text": 200,
+    "workflow": 64,
 }
 #: Up to this many matching jobs are requeued within the request; more go to a background job.
 INLINE_LIMIT = 200
@@ -39,6 +40,7 @@ class Filters:
     since: str = ""
     until: str = ""
     text: str = ""
+    workflow: str = ""
 
     @classmethod
     def parse(cls, source: Mapping[str, str]) -> Filters:

@@ -94,6 +94,7 @@ def jobs_statement(
     since: datetime | None = None,
     until: datetime | None = None,
     text: str | None = None,
+    workflow: str | None = None,
     anchor: Anchor | None = None,
     limit: int = 50,
     columns: tuple[str, ...],
@@ -114,6 +115,7 @@ def jobs_statement(
         since=since,
         until=until,
         text=text,
+        workflow=workflow,
         broad=bool(equal) and _broad(query, equal),
     )
     if not every_attempt:

@@ -13,7 +13,8 @@ from flask import url_for
 
 from flask_jobs.history.events import STATUSES
 
-from .openapi_live import live_paths, live_schemas
+from .openapi_live import live_paths, live_schemas, ok_responses
+from .openapi_workflows import workflow_paths, workflow_schemas
 
 __all__ = ["openapi_document"]
 
@@ -53,18 +54,6 @@ def _limit(default: int) -> dict[str, Any]:
     )
 
 
-def _ok(description: str, ref: str) -> dict[str, Any]:
-    return {
-        "200": {
-            "description": description,
-            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}},
-        },
-        "400": {"$ref": "#/components/responses/BadRequest"},
-        "403": {"$ref": "#/components/responses/Forbidden"},
-        "503": {"$ref": "#/components/responses/Unavailable"},
-    }
-
-
 def _schemas() -> dict[str, Any]:
     attempt = {
         "type": "object",
@@ -92,6 +81,7 @@ def _schemas() -> dict[str, Any]:
             "exc_message": _NULL_STR,
             "traceback": _NULL_STR,
             "origin": _NULL_STR,
+            "workflow_id": {**_NULL_STR, "description": "The chain, group or chord of the job."},
             "progress": _NULL_NUM,
             "progress_message": _NULL_STR,
             "updated_at": _NULL_TIME,
@@ -145,6 +135,9 @@ def _schemas() -> dict[str, Any]:
             "last_job_id": _NULL_STR,
             "last_outcome": _NULL_STR,
             "missed": {"type": "integer"},
+            "unique": {"type": "boolean"},
+            "skipped": {"type": "integer"},
+            "last_skipped": _NULL_TIME,
         },
         "required": ["name", "job", "trigger", "paused"],
     }
@@ -274,7 +267,7 @@ def openapi_document() -> dict[str, Any]:
                 "get": {
                     "operationId": "overview",
                     "summary": "Queues with their job counts per state, and the workers.",
-                    "responses": _ok("Counts and workers.", "Overview"),
+                    "responses": ok_responses("Counts and workers.", "Overview"),
                 }
             },
             "/api/jobs": {
@@ -282,7 +275,7 @@ def openapi_document() -> dict[str, Any]:
                     "operationId": "listJobs",
                     "summary": "Attempts matching the filters, newest first (keyset pages).",
                     "parameters": job_filters,
-                    "responses": _ok("One page of attempts.", "JobList"),
+                    "responses": ok_responses("One page of attempts.", "JobList"),
                 }
             },
             "/api/jobs/{job_id}": {
@@ -298,7 +291,7 @@ def openapi_document() -> dict[str, Any]:
                         }
                     ],
                     "responses": {
-                        **_ok("The job.", "Job"),
+                        **ok_responses("The job.", "Job"),
                         "404": _error_response("No job with this id in Redis or the history."),
                     },
                 }
@@ -308,14 +301,14 @@ def openapi_document() -> dict[str, Any]:
                     "operationId": "failureGroups",
                     "summary": "Failures grouped by function and exception type.",
                     "parameters": [_window(), _limit(50)],
-                    "responses": _ok("Failure groups, largest first.", "FailureGroups"),
+                    "responses": ok_responses("Failure groups, largest first.", "FailureGroups"),
                 }
             },
             "/api/schedules": {
                 "get": {
                     "operationId": "listSchedules",
                     "summary": "Every schedule: trigger, next and last run, outcome, state.",
-                    "responses": _ok("The schedules.", "Schedules"),
+                    "responses": ok_responses("The schedules.", "Schedules"),
                 }
             },
             "/api/audit": {
@@ -330,13 +323,14 @@ def openapi_document() -> dict[str, Any]:
                         ),
                         _limit(50),
                     ],
-                    "responses": _ok("One page of the audit log.", "Audit"),
+                    "responses": ok_responses("One page of the audit log.", "Audit"),
                 }
             },
             **live_paths(),
+            **workflow_paths(),
         },
         "components": {
-            "schemas": {**_schemas(), **live_schemas()},
+            "schemas": {**_schemas(), **live_schemas(), **workflow_schemas()},
             "responses": {
                 "NotFound": _error_response("No such queue."),
                 "BadRequest": _error_response("A parameter is malformed; the message says which."),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["live_paths", "live_schemas"]
+__all__ = ["live_paths", "live_schemas", "ok_responses"]
 
 _NULL_STR = {"type": ["string", "null"]}
 _NULL_INT = {"type": ["integer", "null"]}
@@ -19,7 +19,8 @@ SETS = {
 }
 
 
-def _responses(description: str, ref: str) -> dict[str, Any]:
+def ok_responses(description: str, ref: str) -> dict[str, Any]:
+    """The responses of a read: 200 with the ``ref`` schema, or the shared errors."""
     schema = {"$ref": f"#/components/schemas/{ref}"}
     return {
         "200": {"description": description, "content": {"application/json": {"schema": schema}}},
@@ -54,7 +55,7 @@ def live_paths() -> dict[str, Any]:
                 "summary": summary,
                 "parameters": parameters,
                 "responses": {
-                    **_responses("One page of the set.", "LiveSet"),
+                    **ok_responses("One page of the set.", "LiveSet"),
                     "404": {"$ref": "#/components/responses/NotFound"},
                 },
             }
@@ -65,7 +66,7 @@ def live_paths() -> dict[str, Any]:
         "get": {
             "operationId": "workers",
             "summary": "Worker processes (mode, slots, jobs now, memory) and scheduler processes.",
-            "responses": _responses("The workers and schedulers.", "Workers"),
+            "responses": ok_responses("The workers and schedulers.", "Workers"),
         }
     }
     return paths

@@ -7,11 +7,13 @@ from datetime import datetime, timezone
 from flask import Blueprint, abort, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
+from flask_jobs.errors import UnknownJobError
 from flask_jobs.history.events import STATUSES
 from flask_jobs.history.query import HistoryQuery
 from flask_jobs.keys import JOB_ID, job_key
 from flask_jobs.ops.live import status_data
 from flask_jobs.scheduler.control import ScheduleControl
+from flask_jobs.workflows import WorkflowHandle
 
 from .openapi import openapi_document
 from .views_failures import WINDOWS
@@ -87,6 +89,17 @@ def api_job(job_id: str) -> ResponseReturnValue:
     return jsonify(json_ready({"id": job_id, "status": live, "attempts": attempts}))
 
 
+def api_workflow(workflow_id: str) -> ResponseReturnValue:
+    """A chain, group or chord: its status, progress, members with their state, results."""
+    if not JOB_ID.match(workflow_id):
+        abort(404, "No such workflow: an id is 1-128 letters, digits, '_' or '-'.")
+    try:
+        handle = WorkflowHandle(state().connection, workflow_id, serializer=state().serializer)
+    except UnknownJobError:
+        abort(404, f"No workflow with id {workflow_id!r} (it may have expired).")
+    return jsonify(json_ready(handle.to_dict()))
+
+
 def api_failures() -> ResponseReturnValue:
     """Failures grouped by function and exception type over ``window`` (1h, 24h, 7d, 30d)."""
     window = WINDOWS[arg_choice("window", tuple(WINDOWS), "24h")]
@@ -111,5 +124,6 @@ def register(bp: Blueprint) -> None:
     bp.add_url_rule("/api/overview", "api_overview", api_overview)
     bp.add_url_rule("/api/jobs", "api_jobs", api_jobs)
     bp.add_url_rule("/api/jobs/<path:job_id>", "api_job", api_job)
+    bp.add_url_rule("/api/workflows/<workflow_id>", "api_workflow", api_workflow)
     bp.add_url_rule("/api/failures", "api_failures", api_failures)
     bp.add_url_rule("/api/schedules", "api_schedules", api_schedules)

@@ -13,10 +13,12 @@ from rq.job import JobStatus
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import MethodNotAllowed
 
-from flask_jobs.errors import HistoryUnavailable, JobsError
+from flask_jobs.errors import HistoryUnavailable, JobsError, UnknownJobError
+from flask_jobs.history.events import workflow_of
 from flask_jobs.jobs.flask_job import META_PROGRESS, FlaskJob
 from flask_jobs.keys import JOB_ID
 from flask_jobs.ops.jobs import ACTIONS, CANCELABLE, REQUEUEABLE, retry_note
+from flask_jobs.workflows import WorkflowHandle
 
 from .jobs_common import (
     DONE,
@@ -181,8 +183,24 @@ def job(job_id: str) -> ResponseReturnValue:
         "flask_jobs/job_detail_live.html",
         history_note=history_note,
         attempts=attempts,
+        workflow=_workflow(live, attempts),
         **context,
     )
+
+
+def _workflow(live: Any, attempts: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The chain, group or chord the job belongs to (from Redis, or its history rows)."""
+    meta = live.meta if live is not None and isinstance(live.meta, dict) else {}
+    workflow_id = workflow_of(meta) or next(
+        (a["workflow_id"] for a in attempts if a.get("workflow_id")), None
+    )
+    if not workflow_id:
+        return None
+    try:
+        handle = WorkflowHandle(state().connection, workflow_id, serializer=state().serializer)
+    except UnknownJobError:  # expired: the history still lists its jobs
+        return None
+    return handle.to_dict()
 
 
 def job_action(job_id: str, action: str) -> ResponseReturnValue:

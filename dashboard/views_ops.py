@@ -20,6 +20,7 @@ from flask.typing import ResponseReturnValue
 
 from flask_jobs.errors import JobsError, UnknownJobError, UnknownQueueError
 from flask_jobs.history.events import ENDED
+from flask_jobs.jobs.slots import concurrency_keys
 from flask_jobs.keys import JOB_ID, QUEUE_NAME, SCHEDULE_NAME
 from flask_jobs.ops.live import listening, queue_counts
 from flask_jobs.ops.queues import empty_queue, known_queue, pause_queue, resume_queue
@@ -115,6 +116,7 @@ def queues() -> ResponseReturnValue:
         "flask_jobs/queues.html",
         "flask_jobs/_queue_rows.html",
         rows=queue_rows(jobs_state),
+        slots=concurrency_keys(jobs_state.connection),
         done=_done_message(),
     )
 

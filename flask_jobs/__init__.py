@@ -12,10 +12,11 @@ from .errors import (
 )
 from .extension import Jobs
 from .jobs.flask_job import FlaskJob, HeldStatus
-from .jobs.function import JobCall, JobFunction
+from .jobs.function import JobCall, JobFunction, Signature
 from .jobs.retry import Retry
 from .jobs.thread_safety import thread_safe
 from .producer import Producer
+from .workflows import Progress, WorkflowHandle
 
 __version__ = "0.1.0"
 
@@ -30,8 +31,11 @@ __all__ = [
     "JobsConnectionError",
     "JobsError",
     "Producer",
+    "Progress",
     "Retry",
+    "Signature",
     "UnknownJobError",
+    "WorkflowHandle",
     "__version__",
     "enqueue_many",
     "thread_safe",

@@ -24,7 +24,8 @@ from .history.rollup import hourly_table
 from .history.store import history_table
 from .importing import import_path
 from .jobs.flask_job import FlaskJob
-from .jobs.function import JobFunction, JobOptions
+from .jobs.function import JobFunction, JobOptions, Signature
+from .jobs.limits import check_unique_for
 from .jobs.progress import set_progress
 from .jobs.retry import Retry
 from .keys import QUEUE_NAME
@@ -33,6 +34,7 @@ from .outbox import listen, outbox_table
 from .scheduler.control import ScheduleControl
 from .scheduler.declarations import app_schedules, parse_schedule
 from .state import JobsState
+from .workflows import WORKFLOW_HOOKS, Chain, Chord, Group, WorkflowHandle
 
 if TYPE_CHECKING:
     from flask_sqlalchemy import SQLAlchemy
@@ -41,6 +43,11 @@ __all__ = ["Jobs"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+# The job class sits below the workflows in the layering: hand it their calls here, where
+# every process that runs our jobs (our worker, or a plain `rq worker` given
+# --job-class flask_jobs.FlaskJob) has imported them.
+FlaskJob.step_hooks = WORKFLOW_HOOKS
 
 
 class Jobs:
@@ -149,6 +156,7 @@ class Jobs:
         misfire_grace: float | None = None,
         coalesce: bool | None = None,
         enabled: bool | None = None,
+        unique: bool | None = None,
     ) -> Callable[[Callable[P, R]], JobFunction[P, R]]:
         """Run a job on a timetable: ``@jobs.periodic(cron="3 17 * * sun")`` above ``@jobs.job``."""
         given = {
@@ -163,6 +171,7 @@ class Jobs:
             "misfire_grace": misfire_grace,
             "coalesce": coalesce,
             "enabled": enabled,
+            "unique": unique,
         }
 
         def decorate(fn: Callable[P, R]) -> JobFunction[P, R]:
@@ -238,6 +247,13 @@ class Jobs:
         result_ttl: int | None = None,
         failure_ttl: int | None = None,
         description: str | None = None,
+        unique: bool = False,
+        unique_for: timedelta | float | None = None,
+        unique_while: str = "queued",
+        concurrency: int | None = None,
+        concurrency_key: str | None = None,
+        rate: str | None = None,
+        soft_timeout: float | None = None,
     ) -> Callable[[Callable[P, R]], JobFunction[P, R]]: ...
 
     def job(
@@ -251,6 +267,13 @@ class Jobs:
         result_ttl: int | None = None,
         failure_ttl: int | None = None,
         description: str | None = None,
+        unique: bool = False,
+        unique_for: timedelta | float | None = None,
+        unique_while: str = "queued",
+        concurrency: int | None = None,
+        concurrency_key: str | None = None,
+        rate: str | None = None,
+        soft_timeout: float | None = None,
     ) -> JobFunction[P, R] | Callable[[Callable[P, R]], JobFunction[P, R]]:
         """Turn a function into a job: ``@jobs.job`` or ``@jobs.job(queue="high")``."""
         if queue is not None and (not isinstance(queue, str) or not QUEUE_NAME.match(queue)):
@@ -264,6 +287,13 @@ class Jobs:
             result_ttl=result_ttl,
             failure_ttl=failure_ttl,
             description=description,
+            unique=unique,
+            unique_for=check_unique_for(unique_for),
+            unique_while=unique_while,
+            concurrency=concurrency,
+            concurrency_key=concurrency_key,
+            rate=rate,
+            soft_timeout=soft_timeout,
         )
 
         def decorate(func: Callable[P, R]) -> JobFunction[P, R]:
@@ -285,6 +315,30 @@ class Jobs:
     def enqueue(self, path: str | JobFunction[..., Any], /, *args: Any, **kwargs: Any) -> FlaskJob:
         """Enqueue the job at import path ``path``, e.g. ``jobs.enqueue("app.tasks:send", 42)``."""
         return self.function(path).enqueue(*args, **kwargs)
+
+    # -- workflows -------------------------------------------------------------
+
+    def chain(self, *steps: Signature[Any]) -> Chain[Any]:
+        """Steps one after another, each given the previous result: ``chain(a.s(1), b.s())``."""
+        return Chain(self, steps)
+
+    def group(self, *members: Signature[Any] | Any) -> Group:
+        """Members run in parallel: ``jobs.group(resize.s(i) for i in ids)``, or one by one."""
+        if len(members) == 1 and not isinstance(members[0], Signature):
+            members = tuple(members[0])  # one iterable of signatures
+        return Group(self, members)
+
+    def chord(
+        self, group: Group, callback: Signature[R], *, allow_failure: bool = False
+    ) -> Chord[R]:
+        """``group``, then ``callback`` once with the list of its results (``allow_failure``:
+        also when members failed, their results None)."""
+        return Chord(self, group, callback, allow_failure=allow_failure)
+
+    def workflow(self, workflow_id: str) -> WorkflowHandle:
+        """The handle of the chain, group or chord ``workflow_id`` of the current app."""
+        state = self.state()
+        return WorkflowHandle(state.connection, workflow_id, serializer=state.serializer)
 
     # -- inside a job ----------------------------------------------------------
 

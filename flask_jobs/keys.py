@@ -17,26 +17,40 @@ from __future__ import annotations
 import re
 
 from rq.defaults import RQ_KEY_PREFIX
+from rq.group import Group
 from rq.intermediate_queue import IntermediateQueue
 from rq.job import Job
 from rq.queue import Queue
+from rq.rate_limit import RateLimitRegistry
 from rq.registry import ScheduledJobRegistry
 from rq.suspension import WORKERS_SUSPENDED
 
 __all__ = [
     "HISTORY_STREAM",
     "JOB_ID",
+    "JOB_RATE_FIELD",
+    "JOB_RATE_KEY_FIELD",
+    "JOB_UNIQUE_FIELD",
+    "JOB_UNIQUE_TTL_FIELD",
+    "JOB_UNIQUE_WHILE_FIELD",
+    "META_WORKFLOW",
+    "META_WORKFLOW_CANCELED",
+    "META_WORKFLOW_INPUT",
     "OUTBOX_RELAY_LOCK_KEY",
     "OWNER_KEY",
     "PAUSED_QUEUES_KEY",
     "QUEUE_NAME",
+    "RATE_LIMIT_CONCURRENCY_FIELD",
+    "RATE_LIMIT_KEY_FIELD",
     "RECORDER_GROUP",
     "RESULTS_PREFIX",
     "RETENTION_LOCK_KEY",
     "ROLLUP_LOCK_KEY",
+    "RQ_GROUPS_KEY",
     "RQ_JOB_PREFIX",
     "RQ_QUEUES_KEY",
     "RQ_QUEUE_PREFIX",
+    "RQ_RATE_LIMIT_KEYS",
     "RQ_SUSPENDED_KEY",
     "SCHEDULER_LEADER_KEY",
     "SCHEDULER_PROCESSES_KEY",
@@ -46,14 +60,19 @@ __all__ = [
     "WORKER_RSS_FIELD",
     "WORKER_SLOTS_FIELD",
     "WORKER_SUPERVISOR_FIELD",
+    "group_key",
     "intermediate_key",
     "job_key",
     "outbox_sent_key",
     "queue_key",
+    "rate_key",
+    "rate_limit_keys",
     "results_key",
     "schedule_fired_key",
     "schedule_key",
     "scheduled_key",
+    "unique_key",
+    "workflow_key",
 ]
 
 # -- names that go into keys ----------------------------------------------------
@@ -101,6 +120,31 @@ def scheduled_key(name: str) -> str:
     return key
 
 
+#: ``rq:rl-keys``: the set of every concurrency key RQ's limiter knows (``rq.rate_limit``).
+RQ_RATE_LIMIT_KEYS: str = RateLimitRegistry.rl_keys_key
+#: ``rq:groups``: the set of the names of RQ's job groups (``rq.group.Group``).
+RQ_GROUPS_KEY: str = Group.REDIS_GROUP_KEY
+# Fields of RQ's job hash that RQ's limiter reads: the concurrency key and its limit.
+RATE_LIMIT_KEY_FIELD = "rate_limit_key"
+RATE_LIMIT_CONCURRENCY_FIELD = "rate_limit_concurrency"
+
+
+def rate_limit_keys(key: str) -> tuple[str, str, str]:
+    """RQ's keys of concurrency key ``key``: its config hash (``rq:rl:<key>``), the sorted
+    set of the jobs holding a slot (``:allowed``) and of those waiting for one
+    (``:rate_limited``)."""
+    # Built without __init__, which wants a connection: the key properties read only `key`,
+    # and taking the names from RQ's class keeps them RQ's.
+    registry = RateLimitRegistry.__new__(RateLimitRegistry)
+    registry.key = key
+    return registry.config_key, registry.allowed_key, registry.rate_limited_key
+
+
+def group_key(name: str) -> str:
+    """RQ's set of the job ids of group ``name``."""
+    return Group.REDIS_GROUP_NAME_PREFIX + name
+
+
 def intermediate_key(queue_key: str) -> str:
     """RQ's list of the jobs a worker took off ``queue_key`` and has not started yet."""
     key: str = IntermediateQueue.get_intermediate_queue_key(queue_key)
@@ -143,6 +187,45 @@ WORKER_SUPERVISOR_FIELD = "flask_jobs_supervisor"
 #: Held (with a TTL) by the one outbox relay of a database without ``SKIP LOCKED`` (SQLite).
 OUTBOX_RELAY_LOCK_KEY = "flask_jobs:outbox:relay-lock"
 _OUTBOX_SENT_PREFIX = "flask_jobs:outbox:sent:"
+_UNIQUE_PREFIX = "flask_jobs:unique:"
+_WORKFLOW_PREFIX = "flask_jobs:workflow:"
+_RATE_PREFIX = "flask_jobs:rate:"
+
+# Fields of ours in RQ's job hash, written by our enqueue.
+#: The unique key the job holds (``flask_jobs:unique:<key>`` maps it to the job's id).
+JOB_UNIQUE_FIELD = "flask_jobs_unique"
+#: Seconds the unique key holds at most.
+JOB_UNIQUE_TTL_FIELD = "flask_jobs_unique_ttl"
+#: ``queued`` or ``running``: whether a started job still holds its unique key.
+JOB_UNIQUE_WHILE_FIELD = "flask_jobs_unique_while"
+#: The rate limit as ``<starts>/<seconds>`` (``100/60``), for the claim to enforce.
+JOB_RATE_FIELD = "flask_jobs_rate"
+#: The key the rate limit counts starts under (the job's path, or its concurrency key).
+JOB_RATE_KEY_FIELD = "flask_jobs_rate_key"
+
+
+# Keys of ours in RQ's job meta.
+#: ``{"id", "kind", "index", "role"}``: the chain, group or chord the job belongs to.
+META_WORKFLOW = "workflow"
+#: ``{"from": [job ids], "collect": bool}``: whose results become the first argument.
+META_WORKFLOW_INPUT = "workflow_input"
+#: Why a workflow canceled the job (a step before it failed for good).
+META_WORKFLOW_CANCELED = "workflow_canceled"
+
+
+def unique_key(key: str) -> str:
+    """Maps unique key ``key`` to the id of the job that holds it (a string with a TTL)."""
+    return _UNIQUE_PREFIX + key
+
+
+def workflow_key(workflow_id: str) -> str:
+    """The hash of one chain, group or chord: its kind, members in order, callback."""
+    return _WORKFLOW_PREFIX + workflow_id
+
+
+def rate_key(key: str) -> str:
+    """The sorted set of the recent starts (by time) counted by rate limit key ``key``."""
+    return _RATE_PREFIX + key
 
 
 def schedule_key(name: str) -> str:

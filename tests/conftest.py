@@ -101,6 +101,15 @@ def app(
 
 
 @pytest.fixture
+def outbox_app(app: Flask) -> Iterator[Flask]:
+    """``app`` with ``JOBS_OUTBOX`` on, inside its app context."""
+    state = jobs_app.jobs.state(app)
+    state.config = state.config.__class__(**{**state.config.__dict__, "outbox": True})
+    with app.app_context():
+        yield app
+
+
+@pytest.fixture
 def ctx(app: Flask) -> Iterator[None]:
     with app.app_context():
         yield

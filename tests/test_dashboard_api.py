@@ -76,7 +76,10 @@ def test_openapi_document_is_valid_and_covers_every_api_route(app: Flask, client
     document = client.get("/jobs/api/openapi.json").get_json()
     validate(document)
     assert document["servers"] == [{"url": "/jobs"}]
-    documented = {path.replace("{job_id}", "<path:job_id>") for path in document["paths"]}
+    documented = {
+        path.replace("{job_id}", "<path:job_id>").replace("{workflow_id}", "<workflow_id>")
+        for path in document["paths"]
+    }
     mounted = {
         rule.rule.removeprefix("/jobs")
         for rule in app.url_map.iter_rules()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import threading
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -25,14 +24,6 @@ from flask_jobs import ConfigurationError, HeldStatus, Jobs, enqueue_many
 from flask_jobs.keys import OUTBOX_RELAY_LOCK_KEY
 from flask_jobs.outbox import OutboxRelay
 from jobs_app import Note, db, jobs
-
-
-@pytest.fixture
-def outbox_app(app: Flask) -> Iterator[Flask]:
-    state = jobs.state(app)
-    state.config = state.config.__class__(**{**state.config.__dict__, "outbox": True})
-    with app.app_context():
-        yield app
 
 
 def rows() -> int:

@@ -52,7 +52,8 @@ def schedule_list_command(as_json: bool) -> None:
                     "paused"
                     if row["paused"]
                     else ("disabled" if not row["enabled"] else "active")
-                    + (f", {row['missed']} missed" if row["missed"] else ""),
+                    + (f", {row['missed']} missed" if row["missed"] else "")
+                    + (f", {row['skipped']} skipped (still running)" if row.get("skipped") else ""),
                 ]
                 for row in rows
             ],

@@ -15,7 +15,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-__all__ = ["COUNTED", "ENDED", "STATUSES", "STATUS_RANK", "EventEncoder", "HistorySettings"]
+from ..keys import META_WORKFLOW
+
+__all__ = [
+    "COUNTED",
+    "ENDED",
+    "STATUSES",
+    "STATUS_RANK",
+    "EventEncoder",
+    "HistorySettings",
+    "workflow_of",
+]
 
 #: The statuses a history row can have, and their precedence: a row never
 #: goes back from an end state to "started" because events arrived late.
@@ -102,9 +112,12 @@ class EventEncoder:
         description: str | None,
         origin: str | None,
         enqueued_at: datetime | None,
+        workflow_id: str | None = None,
     ) -> dict[str, str]:
         """The event of a job put on its queue (or scheduled, or deferred)."""
+        extra = {"workflow_id": workflow_id} if workflow_id else {}
         return {
+            **extra,
             "status": "queued",
             "job_id": job_id,
             "attempt": str(attempt),
@@ -155,6 +168,9 @@ class EventEncoder:
                 fields[name] = ""
         elif status == "started":
             fields["ended_at"] = ""
+        workflow = workflow_of(meta)
+        if workflow:  # only then: every event of every job crosses the stream
+            fields["workflow_id"] = workflow
         progress = meta.get("progress")
         if isinstance(progress, dict):
             fields["progress"] = str(progress.get("fraction", ""))
@@ -213,6 +229,12 @@ class EventEncoder:
             "exc_message": _cap(message, 4000)[0],
             "traceback": "".join(traceback.format_exception(exc_type, exc, tb))[-60_000:],
         }
+
+
+def workflow_of(meta: Mapping[str, Any]) -> str:
+    """The id of the chain, group or chord a job's ``meta`` says it belongs to ('' if none)."""
+    info = meta.get(META_WORKFLOW)
+    return str(info.get("id") or "") if isinstance(info, Mapping) else ""
 
 
 def _own_description(description: str | None, func: str | None) -> str:

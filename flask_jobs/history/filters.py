@@ -41,6 +41,7 @@ def row_filters(
     until: datetime | None = None,
     text: str | None = None,
     job_id: str | None = None,
+    workflow: str | None = None,
     broad: bool = False,
 ) -> list[Any]:
     """The conditions a row must meet for every filter given (None or empty: not set).
@@ -72,6 +73,8 @@ def row_filters(
         conditions.append(t.c.origin.like(contains(origin)[1:], escape="\\"))
     if job_id:
         conditions.append(t.c.job_id == job_id)
+    if workflow:
+        conditions.append(t.c.workflow_id == workflow)
     if since is not None:
         conditions.append(t.c.enqueued_at >= since)
     if until is not None:

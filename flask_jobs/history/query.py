@@ -62,6 +62,7 @@ class HistoryQuery:
         until: datetime | None = None,
         text: str | None = None,
         job_id: str | None = None,
+        workflow: str | None = None,
         cursor: int | None = None,
         limit: int = 50,
         columns: tuple[str, ...] | None = None,
@@ -85,6 +86,7 @@ class HistoryQuery:
             until=until,
             text=text,
             job_id=job_id,
+            workflow=workflow,
         )
         if cursor is not None:
             conditions.append(t.c.id < int(cursor))

@@ -3,8 +3,9 @@ attempts and eager runs."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import Enum
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
 from flask import has_app_context
 from rq.exceptions import InvalidJobOperation
@@ -12,6 +13,7 @@ from rq.job import Job as RQJob
 from rq.job import JobStatus
 
 from ..errors import UnknownJobError
+from ..keys import META_WORKFLOW
 from .app import job_app
 from .retry import Retry, RetryPolicy
 
@@ -20,9 +22,11 @@ __all__ = [
     "META_PROGRESS",
     "META_REQUEUES",
     "META_RETRY",
+    "META_SOFT_TIMEOUT",
     "FlaskJob",
     "HeldStatus",
     "JobStatus",
+    "StepHooks",
 ]
 
 #: Keys flask-jobs keeps in ``job.meta``.
@@ -30,6 +34,8 @@ META_RETRY = "retry_policy"
 META_ORIGIN = "origin"
 META_PROGRESS = "progress"
 META_REQUEUES = "requeues"
+#: Seconds after which the job is asked to stop (``soft_timeout=``).
+META_SOFT_TIMEOUT = "soft_timeout"
 
 
 class HeldStatus(str, Enum):
@@ -41,6 +47,32 @@ class HeldStatus(str, Enum):
     IN_OUTBOX = "in_outbox"
     #: Never enqueued: its transaction (or savepoint) rolled back, or Redis was down at commit.
     DROPPED = "dropped"
+
+
+class StepHooks(Protocol):
+    """What a job of a chain, group or chord does around its run (`flask_jobs.workflows`,
+    handed in by the extension: the job class sits below the workflows)."""
+
+    def prepare_call(
+        self,
+        connection: Any,
+        job_id: str,
+        meta: Mapping[str, Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        *,
+        serializer: Any = None,
+    ) -> tuple[tuple[Any, ...], dict[str, Any]]: ...
+
+    def failed_for_good(
+        self,
+        connection: Any,
+        job_id: str,
+        meta: Mapping[str, Any],
+        exc: BaseException,
+        *,
+        serializer: Any = None,
+    ) -> list[str]: ...
 
 
 class FlaskJob(RQJob):
@@ -58,14 +90,47 @@ class FlaskJob(RQJob):
     _jobs_eager: bool = False
     #: Set while the job waits for its database transaction (see `HeldStatus`).
     _jobs_held: HeldStatus | None = None
+    #: Set by `flask_jobs.Jobs` (its module): the calls a step of a workflow makes.
+    step_hooks: ClassVar[StepHooks | None] = None
 
     def perform(self) -> Any:
         """Run the job's function in an app context: the worker's, else a fresh one of the
         app this process loads (see `flask_jobs.jobs.app`)."""
         if has_app_context():
-            return super().perform()
+            return self._perform_step()
         with job_app().app_context():
+            return self._perform_step()
+
+    def _perform_step(self) -> Any:
+        """RQ's perform; a step of a workflow first takes the results it is given, and
+        when it fails for good cancels the steps that can no longer run."""
+        hooks = self.step_hooks
+        meta = self.meta if isinstance(self.meta, dict) else {}
+        if hooks is None or self._jobs_eager or META_WORKFLOW not in meta:
+            return super().perform()  # an eager workflow passes its results itself
+        try:
+            self._args, self._kwargs = hooks.prepare_call(
+                self.connection,
+                self.id,
+                meta,
+                tuple(self.args),
+                self.kwargs,
+                serializer=self.serializer,
+            )
             return super().perform()
+        except BaseException as exc:
+            if not self._will_retry(exc):
+                hooks.failed_for_good(
+                    self.connection, self.id, meta, exc, serializer=self.serializer
+                )
+            raise
+
+    def _will_retry(self, exc: BaseException) -> bool:
+        """Whether this failure leaves the job a retry (RQ's count, and our policy's types)."""
+        if not self.retries_left:
+            return False
+        policy = self.retry_policy
+        return policy is None or policy.retries(type(exc))
 
     @property
     def retry_policy(self) -> RetryPolicy | None:

@@ -17,9 +17,26 @@ from typing import Any
 
 import redis
 from rq.job import JobStatus
-from rq.utils import now
+from rq.rate_limit import ACQUIRE_AND_ENQUEUE_SCRIPT
+from rq.utils import current_timestamp, now, utcformat
 
-from ..keys import RQ_QUEUES_KEY, job_key, outbox_sent_key, queue_key, scheduled_key
+from ..keys import (
+    JOB_UNIQUE_FIELD,
+    JOB_UNIQUE_TTL_FIELD,
+    JOB_UNIQUE_WHILE_FIELD,
+    RATE_LIMIT_CONCURRENCY_FIELD,
+    RATE_LIMIT_KEY_FIELD,
+    RQ_JOB_PREFIX,
+    RQ_QUEUE_PREFIX,
+    RQ_QUEUES_KEY,
+    RQ_RATE_LIMIT_KEYS,
+    job_key,
+    outbox_sent_key,
+    queue_key,
+    rate_limit_keys,
+    scheduled_key,
+    unique_key,
+)
 from .flask_job import FlaskJob
 
 __all__ = [
@@ -32,26 +49,61 @@ __all__ = [
     "run_pipeline",
     "store_job",
     "store_many",
+    "stored_as",
 ]
 
 # KEYS: 1 job hash, 2 mark of an outbox push, 3 queue list (or scheduled registry),
-#       4 rq:queues, 5 history stream.
+#       4 rq:queues, 5 history stream, 6 unique key, 7 rq:rl-keys, 8 rq:rl:<key>,
+#       9 its :allowed set, 10 its :rate_limited set.
 # ARGV: 1 job id, 2 R|L|Z (push back, front, or schedule), 3 run-at (epoch s), 4 queue key,
-#       5 job TTL (-1: none), 6 mark TTL (0: no mark, no check), 7 n: how many hash
-#       arguments follow, then n field/value arguments of the job hash, then those of the
-#       history event (if any).
-# With a mark TTL, a job that exists (or was marked as pushed) is left alone: returns 0.
-STORE_SCRIPT = """
+#       5 job TTL (-1: none), 6 mark TTL (0: no mark, no check), 7 unique TTL (0: not
+#       unique), 8 whether a started job keeps its unique key (1/0), 9 concurrency (0: no
+#       limit), 10 the concurrency key, 11 now (epoch s, float), 12 now (RQ's format),
+#       13 RQ's queue key prefix, 14 RQ's job key prefix, 15 n: how many hash arguments
+#       follow, then n field/value arguments of the job hash, then those of the history
+#       event (if any).
+# Returns 0 when the mark skips the job (a job that exists, or was marked as pushed), the
+# id of the job holding the unique key when that job has not ended (nothing is stored),
+# else 1.
+STORE_SCRIPT = (
+    """
 local mark = tonumber(ARGV[6])
 if mark > 0 and (redis.call('EXISTS', KEYS[2]) == 1 or redis.call('EXISTS', KEYS[1]) == 1) then
   return 0
 end
-local n = tonumber(ARGV[7])
-redis.call('HSET', KEYS[1], unpack(ARGV, 8, 7 + n))
+local unique_ttl = tonumber(ARGV[7])
+if unique_ttl > 0 then
+  local holder = redis.call('GET', KEYS[6])
+  if holder and holder ~= ARGV[1] then
+    local status = redis.call('HGET', ARGV[14] .. holder, 'status')
+    if status == 'queued' or status == 'scheduled' or status == 'deferred'
+        or status == 'rate_limited' or (status == 'started' and ARGV[8] == '1') then
+      return holder
+    end
+  end
+  redis.call('SET', KEYS[6], ARGV[1], 'EX', unique_ttl)
+end
+local n = tonumber(ARGV[15])
+redis.call('HSET', KEYS[1], unpack(ARGV, 16, 15 + n))
 local ttl = tonumber(ARGV[5])
 if ttl > 0 then redis.call('EXPIRE', KEYS[1], ttl) end
+local concurrency = tonumber(ARGV[9])
 if ARGV[2] == 'Z' then
   redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
+elseif concurrency > 0 then
+  -- RQ's rate-limited enqueue (Queue._enqueue_rate_limited_job), then RQ's own script
+  -- fills the free slots, oldest waiting job first.
+  redis.call('HSET', KEYS[1], 'status', 'rate_limited')
+  if ARGV[2] == 'L' then redis.call('HSET', KEYS[1], 'enqueue_at_front', '1') end
+  redis.call('SADD', KEYS[7], ARGV[10])
+  redis.call('HSET', KEYS[8], 'concurrency', concurrency)
+  redis.call('ZADD', KEYS[10], ARGV[11], ARGV[1])
+  local function acquire(KEYS, ARGV)
+"""
+    + ACQUIRE_AND_ENQUEUE_SCRIPT
+    + """
+  end
+  acquire({KEYS[9], KEYS[10]}, {concurrency, ARGV[11], ARGV[12], ARGV[13], ARGV[14]})
 elseif ARGV[2] == 'L' then
   redis.call('LPUSH', KEYS[3], ARGV[1])
 else
@@ -59,11 +111,12 @@ else
 end
 redis.call('SADD', KEYS[4], ARGV[4])
 if mark > 0 then redis.call('SET', KEYS[2], '1', 'EX', mark) end
-if #ARGV > 7 + n then
-  redis.call('XADD', KEYS[5], '*', unpack(ARGV, 8 + n))
+if #ARGV > 15 + n then
+  redis.call('XADD', KEYS[5], '*', unpack(ARGV, 16 + n))
 end
 return 1
 """
+)
 
 
 # Many runs of one job on one queue, in one call: the fields and event fields they all share
@@ -175,8 +228,17 @@ def store_job(
     flat = [item for pair in fields.items() for item in pair]
     if event:
         flat.extend(item for pair in event.items() for item in pair)
-    keys = [job_key(job_id), outbox_sent_key(job_id), target, RQ_QUEUES_KEY, stream]
+    unique = _text(fields.get(JOB_UNIQUE_FIELD))
+    unique_ttl = int(fields.get(JOB_UNIQUE_TTL_FIELD) or 0) if unique else 0
+    holds_running = _text(fields.get(JOB_UNIQUE_WHILE_FIELD)) == "running"
+    limit_key = _text(fields.get(RATE_LIMIT_KEY_FIELD))
+    concurrency = int(fields.get(RATE_LIMIT_CONCURRENCY_FIELD) or 0) if limit_key else 0
+    limit_keys = rate_limit_keys(limit_key or "-")
+    keys = [job_key(job_id), outbox_sent_key(job_id), target, RQ_QUEUES_KEY, stream,
+            unique_key(unique or "-"), RQ_RATE_LIMIT_KEYS, *limit_keys]  # fmt: skip
     args = [job_id, mode, score, queue_key(queue), int(ttl) if ttl else -1, mark_ttl,
+            unique_ttl, int(holds_running), concurrency, limit_key or "",
+            current_timestamp(), utcformat(now()), RQ_QUEUE_PREFIX, RQ_JOB_PREFIX,
             2 * len(fields), *flat]  # fmt: skip
     if isinstance(client, redis.client.Pipeline):
         # EVALSHA as it is: redis-py would ask SCRIPT EXISTS first, a round trip per batch.
@@ -216,6 +278,19 @@ def store_many(
             args += [len(mine), *mine]
         keys = [queue_key(queue), RQ_QUEUES_KEY, stream, *(job_key(id_) for id_, _, _ in chunk)]
         pipe.evalsha(script.sha, len(keys), *keys, *args)
+
+
+def _text(value: str | bytes | None) -> str | None:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def stored_as(reply: Any, job_id: str) -> str | None:
+    """The id of the job a `store_job` reply stands for: ``job_id`` when it was stored, the
+    id of the job holding its unique key when that one was kept instead, None when a mark
+    skipped it."""
+    if isinstance(reply, bytes | str) and not str(reply).isdigit():
+        return reply.decode() if isinstance(reply, bytes) else reply
+    return job_id if int(reply) == 1 else None
 
 
 def _shared(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from flask import current_app
 from ..history.events import STATUSES
 from ..history.query import MAX_PAGE, HistoryQuery
 from ..jobs.progress import set_progress
-from ..keys import QUEUE_NAME
+from ..keys import JOB_ID, QUEUE_NAME
 from .jobs import job_statuses, load_job, perform_all
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ BATCH = 500
 #: The background job's import path (it runs on a worker, inside the app context).
 JOB_PATH = "flask_jobs.ops.matching:requeue_matching"
 #: The names of a search's filters, as the jobs list and the JSON API spell them.
-FILTER_NAMES = ("status", "queue", "function", "origin", "since", "until", "text")
+FILTER_NAMES = ("status", "queue", "function", "origin", "since", "until", "text", "workflow")
 
 
 def _moment(name: str, raw: str) -> datetime | None:
@@ -66,6 +66,8 @@ def search_arguments(filters: Mapping[str, str]) -> dict[str, Any]:
         )
     if values["queue"] and not QUEUE_NAME.match(values["queue"]):
         raise ValueError(f"'queue' {values['queue']!r} is not a queue name.")
+    if values["workflow"] and not JOB_ID.match(values["workflow"]):
+        raise ValueError(f"'workflow' {values['workflow']!r} is not a workflow id.")
     return {
         "status": values["status"] or None,
         "queue": values["queue"] or None,
@@ -74,6 +76,7 @@ def search_arguments(filters: Mapping[str, str]) -> dict[str, Any]:
         "since": _moment("since", values["since"]),
         "until": _moment("until", values["until"]),
         "text": values["text"] or None,
+        "workflow": values["workflow"] or None,
     }
 
 

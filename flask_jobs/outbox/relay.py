@@ -23,7 +23,7 @@ import redis
 import sqlalchemy as sa
 
 from ..forking import start_companion, stop_companion
-from ..jobs.store import STORE_SCRIPT, run_pipeline, store_job
+from ..jobs.store import STORE_SCRIPT, run_pipeline, store_job, stored_as
 from ..keys import OUTBOX_RELAY_LOCK_KEY, outbox_sent_key
 from .table import OutboxRow
 
@@ -167,7 +167,11 @@ class OutboxRelay:
                 )
 
         results = run_pipeline(self.state.connection, fill, transaction=False)
-        return sum(int(result) for result in results)
+        # A run whose unique key another job holds was not stored: not new.
+        return sum(
+            stored_as(result, row.job_id) == row.job_id
+            for row, result in zip(rows, results, strict=True)
+        )
 
     def _hold_lease(self) -> bool:
         lease = self.state.script(LEASE_SCRIPT)

@@ -7,6 +7,7 @@ as it fires; this module reads it and changes it on an operator's word.
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -88,6 +89,10 @@ class ScheduleControl:
                     "last_job_id": stored.get("last_job_id") or None,
                     "last_outcome": self._outcome(stored.get("last_job_id")),
                     "missed": int(stored.get("missed", "0")),
+                    "unique": schedule.unique,
+                    #: Fires skipped because the previous run was still queued or running.
+                    "skipped": int(stored.get("skipped", "0")),
+                    "last_skipped": stamped(stored.get("last_skipped")),
                 }
             )
         return rows
@@ -114,20 +119,29 @@ class ScheduleControl:
     def run(self, name: str) -> str:
         """Enqueue ``name``'s job now, outside its timetable; return the job id."""
         schedule = self.get(name)
-        job = enqueue_schedule(self.state, schedule, origin=f"schedule:{name}")
+        job, _ = enqueue_schedule(self.state, schedule, origin=f"schedule:{name}")
         self.state.connection.hset(schedule_key(name), "last_job_id", job)
         return job
 
 
-def enqueue_schedule(state: JobsState, schedule: Schedule, *, origin: str, delay: float = 0) -> str:
-    """Enqueue one run of ``schedule``'s job; return the job id."""
+def enqueue_schedule(
+    state: JobsState, schedule: Schedule, *, origin: str, delay: float = 0
+) -> tuple[str, bool]:
+    """Enqueue one run of ``schedule``'s job; return its id, and whether it is a new run
+    (not so for a ``unique`` schedule whose previous run is still queued or running: its
+    id is returned instead)."""
     function = state.jobs.function(schedule.job)
     options: JobOptions = function.default_options.merged(origin=origin)
     if schedule.queue:
         options = options.merged(queue=schedule.queue)
+    new_id = str(uuid.uuid4())
+    if schedule.unique:
+        options = options.merged(
+            unique_key=f"schedule:{schedule.name}", unique_while="running", job_id=new_id
+        )
     call = JobCall(function, options)
     if delay > 0:
         job = call.enqueue_in(timedelta(seconds=delay), *schedule.args, **schedule.kwargs)
     else:
         job = call.enqueue(*schedule.args, **schedule.kwargs)
-    return str(job.id)
+    return str(job.id), not schedule.unique or job.id == new_id

@@ -46,6 +46,7 @@ KEYS = {
     "enabled",
     "misfire_grace",
     "coalesce",
+    "unique",
     "start",
     "end",
 }
@@ -78,6 +79,8 @@ class Schedule:
     enabled: bool = True
     misfire_grace: float = 60.0
     coalesce: bool = True
+    #: Skip a fire while the previous run is queued or running (counted as "skipped").
+    unique: bool = False
     interval: timedelta | None = None
 
     def next_fire(self, after: datetime | None, now: datetime) -> datetime | None:
@@ -256,7 +259,7 @@ def parse_schedule(name: str, entry: Mapping[str, Any], default_tz: str) -> Sche
             if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
                 raise ConfigurationError(f"{where}: {key} must be a number of seconds >= 0")
             options[key] = kind_of(value)
-    for key in ("enabled", "coalesce"):
+    for key in ("enabled", "coalesce", "unique"):
         if key in entry:
             if not isinstance(entry[key], bool):
                 raise ConfigurationError(f"{where}: {key} must be True or False")

@@ -209,12 +209,24 @@ class Scheduler:
                 continue
             delay = random.uniform(0, schedule.jitter) if schedule.jitter else 0.0
             try:
-                last_job = enqueue_schedule(
+                last_job, new = enqueue_schedule(
                     self.state, schedule, origin=f"schedule:{schedule.name}", delay=delay
                 )
             except Exception:
                 conn.delete(claim)  # let a retry (or another process) have it
                 raise
+            if not new:  # a unique schedule whose previous run has not finished
+                with conn.pipeline() as pipe:
+                    pipe.hincrby(key, "skipped", 1)
+                    pipe.hset(key, "last_skipped", stamp(fire_time))
+                    pipe.execute()
+                log.info(
+                    "scheduler: skipped %s at %s: its previous run %s is still queued or running",
+                    schedule.name,
+                    fire_time.isoformat(),
+                    last_job,
+                )
+                continue
             fired += 1
             log.info(
                 "scheduler: enqueued %s for %s (due %s)",

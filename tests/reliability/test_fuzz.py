@@ -160,7 +160,7 @@ def test_fuzz_every_route_never_500(fuzz_app: Flask, work: Any, database_url: st
 #: The names the dashboard reads (a bad value in one must not hide behind another's 400).
 READ = ["status", "queue", "function", "origin", "text", "since", "until", "cursor", "limit",
         "range", "window", "poll", "done", "action", "back", "confirm", "job_ids", "offset",
-        "back_to", "attempts"]  # fmt: skip
+        "back_to", "attempts", "workflow"]  # fmt: skip
 
 
 def test_sweep_every_route_name_and_bad_value_never_500(
@@ -171,7 +171,14 @@ def test_sweep_every_route_name_and_bad_value_never_500(
     work()
     with app.app_context():
         job_id = jobs_app.add.enqueue(1, 1).id
-    path_values = {"job_id": job_id, "name": "default", "action": "requeue", "rest": "nope/x"}
+        workflow_id = jobs_app.jobs.chain(jobs_app.add.si(1, 1)).enqueue().id
+    path_values = {
+        "job_id": job_id,
+        "workflow_id": workflow_id,
+        "name": "default",
+        "action": "requeue",
+        "rest": "nope/x",
+    }
     client = app.test_client()
     page = client.get("/jobs/jobs").get_data(as_text=True)
     match = re.search(r'name="csrf_token" value="([^"]+)"', page)

@@ -51,7 +51,13 @@ def _rules(app: Flask) -> list[Any]:
 
 
 def _url(app: Flask, rule: Any, values: dict[str, str] | None = None) -> str:
-    values = values or {"job_id": "some-job", "name": "default", "action": "requeue", "rest": "x"}
+    values = values or {
+        "job_id": "some-job",
+        "workflow_id": "some-workflow",
+        "name": "default",
+        "action": "requeue",
+        "rest": "x",
+    }
     return str(
         app.url_map.bind("localhost").build(rule.endpoint, {k: values[k] for k in rule.arguments})
     )

@@ -4,44 +4,43 @@ a database transaction with writes, held until it commits or written to the outb
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 import redis
 from flask import current_app
+from rq.rate_limit import RateLimit
 from rq.utils import now
 
-from .errors import JobsConnectionError
-from .jobs.eager import eager_job, run_eager
-from .jobs.flask_job import FlaskJob
-from .jobs.prepare import Prepared, prepare
-from .jobs.store import (
+from ..errors import ConfigurationError, JobsConnectionError
+from ..jobs.eager import eager_job, run_eager
+from ..jobs.flask_job import FlaskJob
+from ..jobs.prepare import Prepared, limit_fields, prepare
+from ..jobs.store import (
     STORE_MANY_SCRIPT,
     STORE_SCRIPT,
-    is_refusal,
     job_fields,
     new_job,
     run_at,
     run_pipeline,
     store_job,
     store_many,
+    stored_as,
 )
-from .outbox.held import hold, session_with_writes
-from .outbox.table import OutboxRow
-from .redis.connection import redact_url
+from ..keys import RATE_LIMIT_CONCURRENCY_FIELD, RATE_LIMIT_KEY_FIELD
+from ..outbox.held import hold, session_with_writes
+from ..outbox.table import OutboxRow
+from .limited import kept, limited, mirror_limits, push_limited
+from .sending import new_jobs, own_meta, queued_event, sending
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from .jobs.function import JobCall, JobOptions
-    from .state import JobsClient
+    from ..jobs.function import JobCall, JobOptions
+    from ..state import JobsClient
 
 __all__ = ["enqueue", "enqueue_many", "enqueue_runs"]
-
-#: Redis is up but refuses writes (full under ``noeviction``, or a read-only replica).
-REFUSED = (redis.exceptions.OutOfMemoryError, redis.exceptions.ReadOnlyError)
 
 
 def enqueue(
@@ -62,6 +61,7 @@ def enqueue(
     args = tuple(args)
     kwargs = dict(kwargs)
     prepared = prepare(state.config, path, options, [(args, kwargs)])
+    limit_fields(path, options, args, kwargs)  # a bad key enqueues nothing
     when = None
     if delay is not None:
         when = now() + delay
@@ -90,6 +90,8 @@ def enqueue_runs(
     if not calls:
         return []
     prepared = prepare(state.config, path, options, calls)  # a bad argument enqueues nothing
+    for args, kwargs in calls:
+        limit_fields(path, options, args, kwargs)
     session = _transaction(state, options)
     if session is not None:
         return _with_transaction(state, session, prepared, calls, options, None)
@@ -100,22 +102,9 @@ def enqueue_runs(
         ]
     if options.depends_on is not None or options.job_id is not None:
         return [_push(state, prepared, args, kwargs, options, None) for args, kwargs in calls]
+    if limited(options):
+        return push_limited(state, prepared, calls, options)
     return _push_many(state, prepared, calls, options)
-
-
-@contextmanager
-def _sending(state: JobsClient) -> Iterator[None]:
-    """Turn a Redis that cannot be reached, or refuses the job, into a clear error."""
-    try:
-        yield
-    except (redis.ConnectionError, redis.TimeoutError) as exc:
-        raise state.connection_error(exc) from exc
-    except REFUSED as exc:
-        raise _refused_error(state, exc) from exc
-    except redis.ResponseError as exc:
-        if is_refusal(exc):  # the same refusals, met inside our script
-            raise _refused_error(state, exc) from exc
-        raise
 
 
 def _push(
@@ -130,34 +119,64 @@ def _push(
     """Put one run (or the held ``job``) on its queue, or RQ's scheduled registry: one Lua
     call, or with ``depends_on`` or a fixed ``job_id``, RQ's own enqueue in one MULTI/EXEC."""
     queue = state.queue(prepared.queue_name)
-    if options.depends_on is None and options.job_id is None:
+    limits = limit_fields(prepared.path, options, args, kwargs)
+    if options.depends_on is None and (options.job_id is None or limited(options)):
         if job is None:
-            job = new_job(queue, prepared.func_name, args, kwargs, prepared.rq_options, when=when)
-        event = _queued_event(state, job, prepared, args, kwargs) if state.history_enabled else None
-        fields = job_fields(job)
-        with _sending(state):
-            store_job(
+            job = new_job(
+                queue,
+                prepared.func_name,
+                args,
+                kwargs,
+                prepared.rq_options,
+                when=when,
+                job_id=options.job_id,
+            )
+        mirror_limits(job, limits)
+        event = queued_event(state, job, prepared, args, kwargs) if state.history_enabled else None
+        with sending(state):
+            reply = store_job(
                 state.script(STORE_SCRIPT),
                 state.connection,
                 job.id,
                 queue.name,
-                fields,
+                {**job_fields(job), **limits},
                 state.history_settings.stream,
                 event,
                 run_at=run_at(when),
                 at_front=options.at_front,
             )
-        return job
+        return kept(state, job, stored_as(reply, job.id))
+    if options.unique or options.unique_key is not None:
+        raise ConfigurationError(
+            f"{prepared.func_name}: a unique job cannot have depends_on (a job waiting for "
+            "another is never a duplicate of one on a queue); drop one of the two options"
+        )
     rq_options = {
         **prepared.rq_options,
         "depends_on": options.depends_on,
         "job_id": job.id if job is not None else options.job_id,
     }
+    if options.concurrency is not None:  # RQ's own rate-limited enqueue, same data
+        rq_options["rate_limit"] = RateLimit(
+            limits[RATE_LIMIT_KEY_FIELD], int(limits[RATE_LIMIT_CONCURRENCY_FIELD])
+        )
     if when is not None:  # enqueue_at names the timeout job_timeout
         rq_options["job_timeout"] = rq_options.pop("timeout")
+    elif options.concurrency is not None:
+        # RQ takes a slot for a rate-limited job in a transaction of its own, not ours.
+        with sending(state):
+            rq_job = queue.enqueue_call(
+                prepared.func_name, args=args, kwargs=kwargs, at_front=options.at_front,
+                **rq_options,
+            )  # fmt: skip
+            if state.history_enabled:
+                event = queued_event(state, rq_job, prepared, args, kwargs)
+                state.connection.xadd(state.history_settings.stream, event)  # type: ignore[arg-type]
+        assert isinstance(rq_job, FlaskJob)
+        return rq_job
     for _ in range(10):  # a WatchError means a dependency changed under us: try again
         try:
-            with _sending(state), state.connection.pipeline() as pipe:
+            with sending(state), state.connection.pipeline() as pipe:
                 if when is None:
                     rq_job = queue.enqueue_call(
                         prepared.func_name,
@@ -179,7 +198,7 @@ def _push(
                     )
                 if state.history_enabled:
                     # the "queued" event rides in the same round trip as the enqueue
-                    event = _queued_event(state, rq_job, prepared, args, kwargs)
+                    event = queued_event(state, rq_job, prepared, args, kwargs)
                     pipe.xadd(state.history_settings.stream, event)  # type: ignore[arg-type]
                 pipe.execute()
             break
@@ -204,13 +223,10 @@ def _push_many(
     fields they share sent once, all in one MULTI/EXEC."""
     queue = state.queue(prepared.queue_name)
     if jobs is None:
-        jobs = [
-            new_job(queue, prepared.func_name, args, kwargs, _own_meta(prepared), when=None)
-            for args, kwargs in calls
-        ]
+        jobs = new_jobs(queue, prepared, calls)
     history = state.history_enabled
     runs = [
-        (job.id, job_fields(job), _queued_event(state, job, prepared, a, k) if history else None)
+        (job.id, job_fields(job), queued_event(state, job, prepared, a, k) if history else None)
         for job, (a, k) in zip(jobs, calls, strict=True)
     ]
     script = state.script(STORE_MANY_SCRIPT)
@@ -219,14 +235,9 @@ def _push_many(
     def fill(pipe: Any) -> None:
         store_many(script, pipe, queue.name, runs, stream, at_front=options.at_front)
 
-    with _sending(state):
+    with sending(state):
         run_pipeline(state.connection, fill, transaction=True)
     return jobs
-
-
-def _own_meta(prepared: Prepared) -> dict[str, Any]:
-    """RQ's options with a ``meta`` of the job's own (runs of one enqueue share the rest)."""
-    return {**prepared.rq_options, "meta": dict(prepared.meta)}
 
 
 # -- with the database transaction ------------------------------------------------
@@ -262,7 +273,7 @@ def _with_transaction(
                 prepared.func_name,
                 args,
                 kwargs,
-                _own_meta(prepared),
+                own_meta(prepared),
                 when=when,
                 job_id=options.job_id,
             )
@@ -280,6 +291,8 @@ def _with_transaction(
         elif len(calls) == 1 or options.depends_on is not None or when is not None:
             for job, (args, kwargs) in zip(held, calls, strict=True):
                 _push(state, prepared, args, kwargs, options, when, job)
+        elif limited(options):
+            push_limited(state, prepared, calls, options, held)
         else:
             _push_many(state, prepared, calls, options, held)
 
@@ -308,10 +321,10 @@ def _to_outbox(
         OutboxRow(
             job.id,
             prepared.queue_name,
-            job_fields(job),
+            {**job_fields(job), **limit_fields(prepared.path, options, args, kwargs)},
             run_at(when),
             options.at_front,
-            _queued_event(state, job, prepared, args, kwargs) if history else None,
+            queued_event(state, job, prepared, args, kwargs) if history else None,
         ).to_values()
         for job, (args, kwargs) in zip(jobs, calls, strict=True)
     ]
@@ -334,36 +347,6 @@ def enqueue_many(
     if not calls:
         return []
     return function.jobs._enqueue_many(function.path, calls, call._options)
-
-
-def _refused_error(state: JobsClient, exc: Exception) -> JobsConnectionError:
-    """The error for a Redis that refused an enqueue; nothing was stored."""
-    return JobsConnectionError(
-        f"Redis at {redact_url(state.redis_url)} refused the job ({exc}): it is full "
-        "(maxmemory with noeviction: free memory or raise maxmemory) or a read-only "
-        "replica (point JOBS_REDIS_URL at the master, or use a redis+sentinel:// URL)"
-    )
-
-
-def _queued_event(
-    state: JobsClient,
-    job: Any,
-    prepared: Prepared,
-    args: Sequence[Any],
-    kwargs: Mapping[str, Any],
-) -> dict[str, str]:
-    """The history's "queued" event of ``job``."""
-    return state.events.queued(
-        job_id=job.id,
-        attempt=1,
-        func=prepared.func_name,
-        queue=prepared.queue_name,
-        args=args,
-        kwargs=kwargs,
-        description=job.description,
-        origin=prepared.origin,
-        enqueued_at=job.enqueued_at or now(),
-    )
 
 
 def _eager_job(
