@@ -13,6 +13,8 @@ from flask import url_for
 
 from flask_jobs.history.events import STATUSES
 
+from .openapi_stats import stats_paths, stats_schemas
+
 __all__ = ["openapi_document"]
 
 _TIME = {"type": "string", "format": "date-time"}
@@ -330,9 +332,10 @@ def openapi_document() -> dict[str, Any]:
                     "responses": _ok("One page of the audit log.", "Audit"),
                 }
             },
+            **stats_paths(),
         },
         "components": {
-            "schemas": _schemas(),
+            "schemas": {**_schemas(), **stats_schemas()},
             "responses": {
                 "BadRequest": _error_response("A parameter is malformed; the message says which."),
                 "Forbidden": _error_response("JOBS_DASHBOARD_AUTH denied the request."),

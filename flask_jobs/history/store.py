@@ -12,7 +12,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from .events import STATUS_RANK
-from .rollup import HourlyRollup, hour_of, late_hours
+from .rollup import HISTOGRAM_COLUMNS, HourlyRollup, hour_of, late_hours
+from .samples import QueueSamples, samples_table
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -149,6 +150,8 @@ class HistoryStore:
         self.table = table
         self.hourly = hourly
         self.rollup = HourlyRollup(table, hourly)
+        # On the history's metadata now, so `flask db migrate` sees it beside the history.
+        self.samples = QueueSamples(samples_table(table.metadata))
         self._db = db
         self._uri = uri
         self._engine: Engine | None = None
@@ -182,10 +185,21 @@ class HistoryStore:
             self._engine.dispose(close=False)
 
     def create(self, app: Flask) -> None:
-        """Create the history and roll-up tables and their indexes if they do not exist."""
+        """Create the history, roll-up and queue-sample tables if they do not exist.
+
+        A roll-up table made before its histogram columns is dropped and made again: it
+        only caches counts of the history, and the next reads roll the hours up anew.
+        """
         engine = self.engine(app)
         self.table.create(engine, checkfirst=True)
+        inspector = sa.inspect(engine)
+        if inspector.has_table(self.hourly.name):
+            columns = {column["name"] for column in inspector.get_columns(self.hourly.name)}
+            if not set(HISTOGRAM_COLUMNS) <= columns:
+                log.info("history: remaking %s with its histogram columns", self.hourly.name)
+                self.hourly.drop(engine)
         self.hourly.create(engine, checkfirst=True)
+        self.samples.table.create(engine, checkfirst=True)
 
     def write(self, app: Flask, events: Iterable[Mapping[str, str]]) -> int:
         """Upsert the rows these events describe, in one transaction; return how many."""
@@ -269,4 +283,9 @@ class HistoryStore:
                 conn.execute(sa.delete(self.hourly).where(self.hourly.c.hour < hour_of(cutoff)))
         except sa.exc.DBAPIError as exc:
             log.warning("history: could not purge old hourly roll-ups (%s)", exc)
+        try:
+            with engine.connect() as conn:
+                self.samples.purge(conn, older_than)
+        except sa.exc.DBAPIError as exc:
+            log.warning("history: could not purge old queue samples (%s)", exc)
         return total
