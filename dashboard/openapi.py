@@ -332,7 +332,7 @@ def openapi_document() -> dict[str, Any]:
                     "responses": _ok("One page of the audit log.", "Audit"),
                 }
             },
-            **stats_paths(),
+            **stats_paths(_ok, _error_response),
         },
         "components": {
             "schemas": {**_schemas(), **stats_schemas()},

@@ -7,6 +7,7 @@ bounds here are the ones `views_functions`, `views_queue_charts` and
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["stats_paths", "stats_schemas"]
@@ -23,26 +24,6 @@ def _range() -> dict[str, Any]:
         "required": False,
         "schema": {"type": "string", "enum": _RANGES, "default": "24h"},
         "description": "How far back to look.",
-    }
-
-
-def _ok(description: str, ref: str, **more: Any) -> dict[str, Any]:
-    return {
-        "200": {
-            "description": description,
-            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}},
-        },
-        "400": {"$ref": "#/components/responses/BadRequest"},
-        "403": {"$ref": "#/components/responses/Forbidden"},
-        "503": {"$ref": "#/components/responses/Unavailable"},
-        **more,
-    }
-
-
-def _error(description: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
     }
 
 
@@ -159,8 +140,15 @@ def stats_schemas() -> dict[str, Any]:
     }
 
 
-def stats_paths() -> dict[str, Any]:
-    """The paths of the statistics API."""
+def stats_paths(
+    ok: Callable[[str, str], dict[str, Any]], error: Callable[[str], dict[str, Any]]
+) -> dict[str, Any]:
+    """The paths of the statistics API, with the document's ``ok`` and ``error`` responses."""
+
+    def _ok(description: str, ref: str, **more: Any) -> dict[str, Any]:
+        return {**ok(description, ref), **more}
+
+    _error = error
     missing = _error("The history is off, or holds no run of this function.")
     return {
         "/api/functions": {

@@ -206,3 +206,19 @@ def test_a_roll_up_table_without_histograms_is_made_again(app: Flask, ctx: None)
     columns = {c["name"] for c in sa.inspect(engine).get_columns(state.history.hourly.name)}
     assert {"run_hist", "wait_hist"} <= columns
     assert stats.detail(FUNC, *RANGES["7d"])["runs"] == sum(r["func"] == FUNC for r in rows)
+
+
+def test_an_hour_rolled_again_after_a_late_write_is_read_again(
+    app: Flask, filled: list[dict[str, Any]]
+) -> None:
+    state = jobs_app.jobs.state(app)
+    stats = FunctionStats(state.history, app)
+    before = {row["func"]: row["runs"] for row in stats.functions(RANGES["7d"][0])}
+    assert before == {row["func"]: row["runs"] for row in stats.functions(RANGES["7d"][0])}
+    late = datetime.now(timezone.utc) - timedelta(days=2)
+    row = {**filled[0], "job_id": "late-one", "func": FUNC, "ended_at": late, "status": "finished"}
+    with state.history.engine(app).begin() as conn:
+        conn.execute(sa.insert(state.history.table), [row])
+        state.history.rollup.invalidate(conn, {late.replace(minute=0, second=0, microsecond=0)})
+    after = {row["func"]: row["runs"] for row in stats.functions(RANGES["7d"][0])}
+    assert after[FUNC] == before[FUNC] + 1 and after[OTHER] == before[OTHER]

@@ -27,7 +27,8 @@ def samples(app: Flask) -> list[Any]:
     state = jobs_app.jobs.state(app)
     table = state.history.samples.table
     with state.history.engine(app).connect() as conn:
-        return conn.execute(sa.select(table).order_by(table.c.queue)).all()
+        minutes = sa.select(table).where(table.c.span == 60).order_by(table.c.queue)
+        return conn.execute(minutes).all()
 
 
 def test_one_recorder_a_minute_samples_every_queue(
@@ -52,7 +53,9 @@ def test_one_recorder_a_minute_samples_every_queue(
     assert redis_client.ttl(QUEUE_SAMPLE_LOCK_KEY) > 50
 
 
-def _store(app: Flask, queue: str, points: list[tuple[timedelta, int, float | None]]) -> None:
+def store_samples(
+    app: Flask, queue: str, points: list[tuple[timedelta, int, float | None]]
+) -> None:
     state = jobs_app.jobs.state(app)
     now = datetime.now(timezone.utc)
     with state.history.engine(app).connect() as conn:
@@ -66,8 +69,8 @@ def test_the_queues_page_and_a_queues_page_chart_the_samples(
     app: Flask, ctx: None, client: Any
 ) -> None:
     jobs_app.add.enqueue(1, 2)
-    _store(app, "default", [(timedelta(minutes=m), 10 - m, 60.0 * m) for m in range(10)])
-    _store(app, "reports", [(timedelta(days=2, minutes=m), m, None) for m in range(5)])
+    store_samples(app, "default", [(timedelta(minutes=m), 10 - m, 60.0 * m) for m in range(10)])
+    store_samples(app, "reports", [(timedelta(days=2, minutes=m), m, None) for m in range(5)])
     page = text(client.get("/jobs/queues"))
     assert 'id="fj-queue-charts"' in page and page.count('<svg class="fj-chart"') == 2
     assert 'href="/jobs/queues/default"' in page
@@ -82,6 +85,11 @@ def test_the_queues_page_and_a_queues_page_chart_the_samples(
     data = client.get("/jobs/api/queue-samples?range=1h&queue=default").get_json()
     points = data["queues"]["default"]
     assert len(points) == 10 and max(p["depth"] for p in points) == 10
+    # a week reads the hourly rows: each hour's peak depth and longest wait
+    week_points = client.get("/jobs/api/queue-samples?range=7d").get_json()["queues"]
+    assert set(week_points) == {"default", "reports"}
+    assert max(p["depth"] for p in week_points["default"]) == 10
+    assert max(p["oldest_wait"] for p in week_points["default"]) == 540.0
 
 
 def test_bad_queue_or_range_is_a_clear_4xx(app: Flask, client: Any) -> None:
@@ -95,6 +103,6 @@ def test_bad_queue_or_range_is_a_clear_4xx(app: Flask, client: Any) -> None:
 
 
 def test_samples_are_retained_like_the_history(app: Flask, ctx: None) -> None:
-    _store(app, "default", [(timedelta(days=40), 5, 1.0), (timedelta(minutes=1), 2, 1.0)])
+    store_samples(app, "default", [(timedelta(days=40), 5, 1.0), (timedelta(minutes=1), 2, 1.0)])
     jobs_app.jobs.state(app).history.purge(app, timedelta(days=30))
     assert [row.depth for row in samples(app)] == [2]

@@ -8,6 +8,8 @@ roll-up rows instead of every attempt of the month.
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -61,6 +63,19 @@ class Totals:
         if moment is not None and (self.last_ended is None or moment > self.last_ended):
             self.last_ended = moment
 
+    def copy(self) -> Totals:
+        """A copy that can be added to without changing this one."""
+        return Totals(
+            Counter(self.outcomes), Counter(self.run), Counter(self.wait), self.last_ended
+        )
+
+    def merge(self, other: Totals) -> None:
+        """Add ``other``'s attempts to these."""
+        self.outcomes.update(other.outcomes)
+        self.run.update(other.run)
+        self.wait.update(other.wait)
+        self.seen(other.last_ended)
+
     def summary(self) -> dict[str, Any]:
         """Runs, failures, failure rate, p50/p95/p99 of run and wait times (seconds)."""
         total = sum(self.outcomes.values())
@@ -100,57 +115,80 @@ class FunctionStats:
         key: str,
     ) -> dict[Any, Totals]:
         """Totals per ``key`` ("func", or "bucket": the start of a ``bucket``-wide interval)."""
-        t = self.store.table
-        h = self.store.hourly
         rollup = self.store.rollup
         now = datetime.now(timezone.utc)
         since = now - window
         size = bucket.total_seconds()
         found: dict[Any, Totals] = {}
-
-        def slot(name: str | None, moment: datetime) -> Totals:
-            if key == "func":
-                index: Any = name or "?"
-            else:
-                index = datetime.fromtimestamp(moment.timestamp() // size * size, timezone.utc)
-            return found.setdefault(index, Totals())
-
         live_since = since
         first, end = rollup.span(since, now)
         # Whole hours only: a bucket narrower than an hour cannot be read from roll-ups.
         if size % 3600 == 0 and end > first and rollup.ensure(conn, first, end):
-            stmt = sa.select(
-                h.c.hour, h.c.func, h.c.status, h.c.n, h.c.run_hist, h.c.wait_hist, h.c.last_ended
-            ).where(h.c.hour >= first, h.c.hour < end, h.c.func != "*")
-            if func is not None:
-                stmt = stmt.where(h.c.func == func)
-            for row in conn.execute(stmt):
-                totals = slot(row.func, _utc(row.hour) or now)
-                totals.add(
-                    row.status,
-                    row.n,
-                    histogram.decode(row.run_hist),
-                    histogram.decode(row.wait_hist),
-                )
-                totals.seen(row.last_ended)
+            if func is None and key == "func":
+                for name, totals in _closed_per_function(self.store, conn, first, end).items():
+                    found[name] = totals.copy()
+            else:
+                self._closed(conn, first, end, func, size, found)
             live_since = end
-        # The open hours: the rows themselves, found through the ended_at index.
+        self._live(conn, live_since, func, key, size, found)
+        if key == "func":
+            return found
+        return {datetime.fromtimestamp(i * size, timezone.utc): v for i, v in found.items()}
+
+    def _closed(
+        self,
+        conn: Connection,
+        first: datetime,
+        end: datetime,
+        func: str | None,
+        size: float,
+        found: dict[Any, Totals],
+    ) -> None:
+        """Add the roll-ups of ``func`` in ``[first, end)`` to ``found``, per bucket index."""
+        h = self.store.hourly
+        stmt = sa.select(
+            h.c.hour, h.c.status, h.c.n, h.c.run_hist, h.c.wait_hist, h.c.last_ended
+        ).where(h.c.hour >= first, h.c.hour < end, h.c.func == func)
+        for row in conn.execute(stmt):
+            hour = _utc(row.hour) or first
+            totals = found.setdefault(int(hour.timestamp() // size), Totals())
+            totals.add(
+                row.status, row.n, histogram.decode(row.run_hist), histogram.decode(row.wait_hist)
+            )
+            totals.seen(row.last_ended)
+
+    def _live(
+        self,
+        conn: Connection,
+        since: datetime,
+        func: str | None,
+        key: str,
+        size: float,
+        found: dict[Any, Totals],
+    ) -> None:
+        """Add the attempts that ended since ``since`` (the open hours) to ``found``."""
+        t = self.store.table
         live = sa.select(
             t.c.func, t.c.status, t.c.run_seconds, t.c.wait_seconds, t.c.ended_at
-        ).where(t.c.ended_at >= live_since, unindexed(t.c.status).in_(COUNTED))
+        ).where(t.c.ended_at >= since, unindexed(t.c.status).in_(COUNTED))
         if func is not None:
             live = live.where(unindexed(t.c.func) == func)
-        for found_row in conn.execute(live):
-            ended = _utc(found_row.ended_at) or now
-            totals = slot(found_row.func, ended)
-            totals.add(
-                found_row.status,
-                1,
-                histogram.of([found_row.run_seconds]),
-                histogram.of([found_row.wait_seconds]),
-            )
-            totals.seen(ended)
-        return found
+        bucket_of = histogram.bucket_of
+        # A plain loop: this is the one per-row cost of a page (a few thousand rows).
+        for name, status, run, wait, ended in conn.execute(live):
+            if ended.tzinfo is None:
+                ended = ended.replace(tzinfo=timezone.utc)
+            index = (name or "?") if key == "func" else int(ended.timestamp() // size)
+            totals = found.get(index)
+            if totals is None:
+                totals = found[index] = Totals()
+            totals.outcomes[status] += 1
+            if run is not None:
+                totals.run[bucket_of(run)] += 1
+            if wait is not None:
+                totals.wait[bucket_of(wait)] += 1
+            if totals.last_ended is None or ended > totals.last_ended:
+                totals.last_ended = ended
 
     def functions(self, window: timedelta) -> list[dict[str, Any]]:
         """Every function with attempts that ended within ``window``, most failures first."""
@@ -166,10 +204,7 @@ class FunctionStats:
             per_bucket = self._gather(conn, window, bucket, func, "bucket")
         overall = Totals()
         for totals in per_bucket.values():
-            overall.outcomes.update(totals.outcomes)
-            overall.run.update(totals.run)
-            overall.wait.update(totals.wait)
-            overall.seen(totals.last_ended)
+            overall.merge(totals)
         size = bucket.total_seconds()
         now = datetime.now(timezone.utc)
         first = int((now - window).timestamp() // size)
@@ -254,3 +289,68 @@ class FunctionStats:
                 if row.status in FAILED:
                     counts[0] += row.n
         return {name: (failed, runs) for name, (failed, runs) in found.items()}
+
+
+# -- the closed hours of every function, kept in memory ----------------------------------
+
+#: Per history store: each closed hour's totals per function, with the hour's roll-up total
+#: (an hour rolled up again after a late write has another total, and is read again).
+_HOURS: weakref.WeakKeyDictionary[HistoryStore, dict[datetime, tuple[int, dict[str, Totals]]]]
+_HOURS = weakref.WeakKeyDictionary()
+#: Per history store: the sums of the last few spans asked for, by span and hour totals.
+_SPANS: weakref.WeakKeyDictionary[HistoryStore, dict[Any, dict[str, Totals]]]
+_SPANS = weakref.WeakKeyDictionary()
+_LOCK = threading.Lock()
+#: Hours and spans kept per store (a little more than 30 days; a few ranges).
+KEEP_HOURS, KEEP_SPANS = 800, 8
+
+
+def _closed_per_function(
+    store: HistoryStore, conn: Connection, first: datetime, end: datetime
+) -> dict[str, Totals]:
+    """Every function's totals over the rolled hours ``[first, end)``.
+
+    A roll-up row never changes once written (a late write deletes its hour, which is
+    rolled again with another total), so decoded hours are kept per process: a 30-day
+    Functions page reads only the hours' totals, and new or re-rolled hours.
+    """
+    h = store.hourly
+    totals = {
+        _utc(row.hour) or first: row.n
+        for row in conn.execute(
+            sa.select(h.c.hour, h.c.n).where(h.c.func == "*", h.c.hour >= first, h.c.hour < end)
+        )
+    }
+    signature = (first, end, tuple(sorted(totals.items())))
+    with _LOCK:
+        hours = _HOURS.setdefault(store, {})
+        spans = _SPANS.setdefault(store, {})
+        cached = spans.get(signature)
+        if cached is not None:
+            return cached
+        stale = [hour for hour, n in totals.items() if hours.get(hour, (None,))[0] != n]
+    fresh: dict[datetime, dict[str, Totals]] = {hour: {} for hour in stale}
+    for start in range(0, len(stale), 500):
+        stmt = sa.select(
+            h.c.hour, h.c.func, h.c.status, h.c.n, h.c.run_hist, h.c.wait_hist, h.c.last_ended
+        ).where(h.c.hour.in_(stale[start : start + 500]), h.c.func != "*")
+        for row in conn.execute(stmt):
+            per_func = fresh[_utc(row.hour) or first]
+            found = per_func.setdefault(row.func, Totals())
+            found.add(
+                row.status, row.n, histogram.decode(row.run_hist), histogram.decode(row.wait_hist)
+            )
+            found.seen(row.last_ended)
+    summed: dict[str, Totals] = {}
+    with _LOCK:
+        for hour in stale:
+            hours[hour] = (totals[hour], fresh[hour])
+        for hour in totals:
+            for name, found in hours[hour][1].items():
+                summed.setdefault(name, Totals()).merge(found)
+        spans[signature] = summed
+        for old in sorted(hours)[: max(0, len(hours) - KEEP_HOURS)]:
+            del hours[old]
+        for old in list(spans)[: max(0, len(spans) - KEEP_SPANS)]:
+            del spans[old]
+    return summed

@@ -3,7 +3,9 @@
 Redis holds only the present; a chart of how a queue grew overnight needs its
 past. One recorder (whichever takes `QUEUE_SAMPLE_LOCK_KEY`) samples every
 queue each minute into ``flask_jobs_queue_samples``, on the history's metadata
-and retained like the history (``JOBS_HISTORY_RETENTION``).
+and retained like the history (``JOBS_HISTORY_RETENTION``). Each sample is
+also folded into its hour's row (``span`` 3600: the hour's peak depth and
+longest wait), so a chart of 30 days reads 720 rows a queue, not 43,200.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ SAMPLES_TABLE = "flask_jobs_queue_samples"
 HEAD = 5
 #: The most points a chart asks for; longer ranges are gathered into fewer buckets.
 MAX_POINTS = 240
+MINUTE, HOUR = 60, 3600
+#: Past this range a chart reads the hourly rows.
+HOURLY_FROM = timedelta(days=2)
 
 
 def samples_table(metadata: sa.MetaData) -> sa.Table:
@@ -35,6 +40,8 @@ def samples_table(metadata: sa.MetaData) -> sa.Table:
     return sa.Table(
         SAMPLES_TABLE,
         metadata,
+        # 60: one sample at minute ``at``; 3600: the peaks of the hour that starts at ``at``
+        sa.Column("span", sa.Integer, primary_key=True),
         sa.Column("at", sa.DateTime(timezone=True), primary_key=True),
         sa.Column("queue", sa.String(100), primary_key=True),
         sa.Column("depth", sa.Integer, nullable=False),
@@ -93,16 +100,37 @@ class QueueSamples:
         self.table = table
 
     def write(self, conn: Connection, at: datetime, rows: list[dict[str, Any]]) -> int:
-        """Store one sample of every queue, taken at minute ``at`` (a second sampler's is kept)."""
+        """Store one sample of every queue, taken at minute ``at`` (a second sampler's is kept),
+        and raise its hour's peaks to it."""
         if not rows:
             return 0
-        if conn.dialect.name == "postgresql":
+        t = self.table
+        postgres = conn.dialect.name == "postgresql"
+        if postgres:
             from sqlalchemy.dialects.postgresql import insert
         else:
             from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
-        at = at.replace(second=0, microsecond=0)
+        # the larger of two: SQLite's max() of two arguments is that
+        bigger = getattr(sa.func, "greatest" if postgres else "max")
+        minute = at.replace(second=0, microsecond=0)
+        hour = minute.replace(minute=0)
         conn.execute(
-            insert(self.table).on_conflict_do_nothing(), [{"at": at, **row} for row in rows]
+            insert(t).on_conflict_do_nothing(),
+            [{"span": MINUTE, "at": minute, **row} for row in rows],
+        )
+        hourly = insert(t)
+        new = hourly.excluded
+        conn.execute(
+            hourly.on_conflict_do_update(
+                index_elements=["span", "at", "queue"],
+                set_={
+                    "depth": bigger(t.c.depth, new.depth),
+                    "oldest_wait": sa.func.coalesce(
+                        bigger(t.c.oldest_wait, new.oldest_wait), t.c.oldest_wait, new.oldest_wait
+                    ),
+                },
+            ),
+            [{"span": HOUR, "at": hour, **row} for row in rows],
         )
         conn.commit()
         return len(rows)
@@ -116,9 +144,12 @@ class QueueSamples:
         """
         t = self.table
         now = datetime.now(timezone.utc)
-        since = now - window
-        size = max(60.0, window.total_seconds() / MAX_POINTS)
-        stmt = sa.select(t.c.at, t.c.queue, t.c.depth, t.c.oldest_wait).where(t.c.at >= since)
+        span = HOUR if window >= HOURLY_FROM else MINUTE
+        since = now - window - timedelta(seconds=span)
+        size = max(float(span), window.total_seconds() / MAX_POINTS)
+        stmt = sa.select(t.c.at, t.c.queue, t.c.depth, t.c.oldest_wait).where(
+            t.c.span == span, t.c.at >= since
+        )
         if queue is not None:
             stmt = stmt.where(t.c.queue == queue)
         buckets: dict[str, dict[int, dict[str, Any]]] = {}
