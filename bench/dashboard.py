@@ -20,7 +20,6 @@ import argparse
 import json
 import logging
 import os
-import re
 import socket
 import statistics
 import subprocess
