@@ -222,3 +222,14 @@ def test_an_hour_rolled_again_after_a_late_write_is_read_again(
         state.history.rollup.invalidate(conn, {late.replace(minute=0, second=0, microsecond=0)})
     after = {row["func"]: row["runs"] for row in stats.functions(RANGES["7d"][0])}
     assert after[FUNC] == before[FUNC] + 1 and after[OTHER] == before[OTHER]
+
+
+def test_the_index_of_failures_is_added_to_an_existing_history(app: Flask, ctx: None) -> None:
+    state = jobs_app.jobs.state(app)
+    engine = state.history.engine(app)
+    name = "ix_flask_jobs_history_failed_func_id"
+    [index] = [i for i in state.history.table.indexes if i.name == name]
+    index.drop(engine)
+    assert name not in {i["name"] for i in sa.inspect(engine).get_indexes("flask_jobs_history")}
+    state.history.create(app)
+    assert name in {i["name"] for i in sa.inspect(engine).get_indexes("flask_jobs_history")}

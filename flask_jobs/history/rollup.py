@@ -138,58 +138,62 @@ class HourlyRollup:
 
     def _roll(self, conn: Connection, hour: datetime) -> None:
         t = self.history
-        # Rows, not SQL groups: the histograms are binned here (an hour is a few thousand
-        # rows at most for most apps, and this runs once per hour, off the request path).
-        ended = conn.execute(
+        in_hour = (
+            t.c.ended_at >= hour,
+            t.c.ended_at < hour + HOUR,
+            unindexed(t.c.status).in_(ENDED),
+        )
+        group = (unindexed(t.c.func), t.c.status, t.c.exc_type)
+        grouped = conn.execute(
             sa.select(
                 unindexed(t.c.func).label("func"),
                 t.c.status,
                 t.c.exc_type,
-                t.c.run_seconds,
-                t.c.wait_seconds,
-                t.c.ended_at,
-            ).where(
-                t.c.ended_at >= hour,
-                t.c.ended_at < hour + HOUR,
-                unindexed(t.c.status).in_(ENDED),
+                sa.func.count().label("n"),
+                sa.func.sum(t.c.run_seconds).label("run_seconds"),
+                sa.func.min(t.c.ended_at).label("first_ended"),
+                sa.func.max(t.c.ended_at).label("last_ended"),
             )
-        )
-        groups: dict[tuple[str, str, str], dict[str, Any]] = {}
-        for row in ended:
+            .where(*in_hour)
+            .group_by(*group)
+        ).all()
+        # The histograms are binned here, from the durations alone (no SQL function
+        # buckets a duration on a log scale in both SQLite and PostgreSQL).
+        runs: dict[tuple[str, str, str], Counter[int]] = {}
+        waits: dict[tuple[str, str, str], Counter[int]] = {}
+        bucket_of = histogram.bucket_of
+        durations = sa.select(
+            unindexed(t.c.func), t.c.status, t.c.exc_type, t.c.run_seconds, t.c.wait_seconds
+        ).where(*in_hour)
+        for func, status, exc_type, run, wait in conn.execute(durations):
+            key = (func or "?", status, exc_type or "")
+            if run is not None:
+                counts = runs.get(key)
+                if counts is None:
+                    counts = runs[key] = Counter()
+                counts[bucket_of(run)] += 1
+            if wait is not None:
+                counts = waits.get(key)
+                if counts is None:
+                    counts = waits[key] = Counter()
+                counts[bucket_of(wait)] += 1
+        rows = []
+        for row in grouped:
             key = (row.func or "?", row.status, row.exc_type or "")
-            group = groups.get(key)
-            if group is None:
-                group = groups[key] = {
-                    "n": 0,
-                    "run_seconds": None,
-                    "first_ended": row.ended_at,
-                    "last_ended": row.ended_at,
-                    "run": Counter(),
-                    "wait": Counter(),
+            rows.append(
+                {
+                    "hour": hour,
+                    "func": key[0],
+                    "status": row.status,
+                    "exc_type": key[2],
+                    "n": row.n,
+                    "run_seconds": row.run_seconds,
+                    "first_ended": row.first_ended,
+                    "last_ended": row.last_ended,
+                    "run_hist": histogram.encode(runs.get(key, Counter())),
+                    "wait_hist": histogram.encode(waits.get(key, Counter())),
                 }
-            group["n"] += 1
-            if row.run_seconds is not None:
-                group["run_seconds"] = (group["run_seconds"] or 0.0) + row.run_seconds
-                group["run"][histogram.bucket_of(row.run_seconds)] += 1
-            if row.wait_seconds is not None:
-                group["wait"][histogram.bucket_of(row.wait_seconds)] += 1
-            group["first_ended"] = min(group["first_ended"], row.ended_at)
-            group["last_ended"] = max(group["last_ended"], row.ended_at)
-        rows = [
-            {
-                "hour": hour,
-                "func": func,
-                "status": status,
-                "exc_type": exc_type,
-                "n": group["n"],
-                "run_seconds": group["run_seconds"],
-                "first_ended": group["first_ended"],
-                "last_ended": group["last_ended"],
-                "run_hist": histogram.encode(group["run"]),
-                "wait_hist": histogram.encode(group["wait"]),
-            }
-            for (func, status, exc_type), group in groups.items()
-        ]
+            )
         marker = dict.fromkeys(
             ("run_seconds", "first_ended", "last_ended", "run_hist", "wait_hist")
         )

@@ -24,6 +24,9 @@ __all__ = ["HistoryStore", "history_table"]
 log = logging.getLogger("flask_jobs.history")
 
 TABLE_NAME = "flask_jobs_history"
+#: The outcomes of a failed attempt, as the partial index on failures spells them.
+FAILED = ("failed", "retried", "abandoned")
+FAILED_WHERE = "status IN ('failed', 'retried', 'abandoned')"
 
 #: Columns an event may fill; a later event's non-empty value wins.
 _TEXT = ("func", "queue", "args", "kwargs", "description", "origin", "worker", "host")
@@ -70,6 +73,15 @@ def history_table(metadata: sa.MetaData) -> sa.Table:
         sa.Index("ix_flask_jobs_history_queue_id", "queue", "id"),
         sa.Index("ix_flask_jobs_history_ended_at", "ended_at"),
         sa.Index("ix_flask_jobs_history_enqueued_at", "enqueued_at"),
+        # A function's failures, newest first (its page groups them): partial, so only
+        # failed attempts pay for it on write.
+        sa.Index(
+            "ix_flask_jobs_history_failed_func_id",
+            "func",
+            "id",
+            sqlite_where=sa.text(FAILED_WHERE),
+            postgresql_where=sa.text(FAILED_WHERE),
+        ),
     )
 
 
@@ -192,6 +204,8 @@ class HistoryStore:
         """
         engine = self.engine(app)
         self.table.create(engine, checkfirst=True)
+        for index in self.table.indexes:  # an index added since the table was made
+            index.create(engine, checkfirst=True)
         inspector = sa.inspect(engine)
         if inspector.has_table(self.hourly.name):
             columns = {column["name"] for column in inspector.get_columns(self.hourly.name)}
