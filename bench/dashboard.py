@@ -247,11 +247,15 @@ def compare_with_rq_dashboard(app: Flask, executable: str, repeat: int) -> None:
             f"http://127.0.0.1:{ours_port}/jobs/failed?offset=50",
         ]
         base = f"http://127.0.0.1:{theirs_port}/0"
+        # The same 100 jobs: the latest failures, in both. rq-dashboard 0.9 lists a
+        # registry oldest first whatever its "desc" says, so the latest are its last page.
+        with app.app_context():
+            count = FailedJobRegistry(queue=bench_app.jobs.state(app).queue("default")).count
+        last = -(-count // 100)
         theirs = [
-            f"{base}/view/jobs/default/failed/100/desc/1",
-            f"{base}/data/jobs/default/failed/100/desc/1.json",
+            f"{base}/view/jobs/default/failed/100/asc/{last}",
+            f"{base}/data/jobs/default/failed/100/asc/{last}.json",
         ]
-        # The same 100 jobs: the latest failures, in both.
         data = json.loads(get(theirs[1])[1])
         their_ids = [job["id"] for job in data["jobs"]]
         our_html = b"".join(get(url)[1] for url in ours).decode()

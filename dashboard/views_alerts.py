@@ -8,9 +8,11 @@ import redis
 from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
+from flask_jobs.errors import JobsConnectionError
 from flask_jobs.history.alerts import (
     EVALUATE_EVERY,
     KINDS,
+    alert_state,
     last_evaluated,
     open_alerts,
     recent_incidents,
@@ -25,10 +27,8 @@ __all__ = ["banner", "register"]
 def banner() -> dict[str, Any]:
     """The banner's data: open alerts and whether evaluation stopped; empty if Redis is down."""
     try:
-        conn = state().connection
-        alerts = open_alerts(conn)
-        evaluated = last_evaluated(conn)
-    except redis.RedisError:
+        alerts, evaluated = alert_state(state().connection)
+    except (redis.RedisError, JobsConnectionError):  # the page says Redis is down
         return {"alerts": [], "stale": None}
     return {"alerts": alerts, "stale": evaluated if stale(evaluated) else None}
 

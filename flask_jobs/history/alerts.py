@@ -44,6 +44,7 @@ __all__ = [
     "KINDS",
     "Alert",
     "AlertSource",
+    "alert_state",
     "evaluate",
     "last_evaluated",
     "open_alerts",
@@ -361,8 +362,21 @@ def _apply(
 def open_alerts(conn: redis.Redis) -> list[Alert]:
     """The open incidents, oldest first."""
     stored: Any = conn.hgetall(ALERTS_OPEN_KEY)
+    return _sorted_open(stored)
+
+
+def _sorted_open(stored: dict[bytes, bytes]) -> list[Alert]:
     found = [alert for alert in map(Alert.from_json, stored.values()) if alert is not None]
     return sorted(found, key=lambda alert: (alert.opened_at, alert.key))
+
+
+def alert_state(conn: redis.Redis) -> tuple[list[Alert], datetime | None]:
+    """The open incidents and the last evaluation, in one round trip (every page's banner)."""
+    with conn.pipeline(transaction=False) as pipe:
+        pipe.hgetall(ALERTS_OPEN_KEY)
+        pipe.get(ALERTS_EVALUATED_KEY)
+        stored, raw = pipe.execute()
+    return _sorted_open(stored), _stamp(raw)
 
 
 def recent_incidents(conn: redis.Redis, limit: int = 50) -> list[Alert]:
@@ -374,6 +388,10 @@ def recent_incidents(conn: redis.Redis, limit: int = 50) -> list[Alert]:
 def last_evaluated(conn: redis.Redis) -> datetime | None:
     """When the alerts were last evaluated (None: never, in this Redis)."""
     raw: Any = conn.get(ALERTS_EVALUATED_KEY)
+    return _stamp(raw)
+
+
+def _stamp(raw: bytes | None) -> datetime | None:
     try:
         return datetime.fromtimestamp(float(raw), timezone.utc) if raw else None
     except ValueError:
