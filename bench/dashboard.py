@@ -60,7 +60,7 @@ PAGES = [
     ("jobs: page 100", None),
     ("failed now", "/jobs/failed"),
     ("failures 7d", "/jobs/failures?window=7d"),
-    ("functions 24h", "/jobs/functions"),
+    ("functions 24h", "/jobs/functions?range=24h"),
     ("functions 30d", "/jobs/functions?range=30d"),
     ("function 1h", f"/jobs/functions/{FUNCTION}?range=1h"),
     ("function 24h", f"/jobs/functions/{FUNCTION}?range=24h"),

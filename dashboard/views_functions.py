@@ -111,7 +111,8 @@ def _one(name: str, endpoint: str) -> dict[str, Any] | Response:
 
 def functions() -> ResponseReturnValue:
     """Every function with runs in the range: runs, failure rate, p95 run and wait time."""
-    chosen = arg_choice("range", tuple(RANGES), "24h")
+    # 30 days by default: every function the history (kept 30 days by default) has seen
+    chosen = arg_choice("range", tuple(RANGES), "30d")
     stats = _stats()
     if stats is None:
         return history_off()
