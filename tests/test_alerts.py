@@ -17,7 +17,13 @@ from conftest import text
 from flask_jobs.errors import ConfigurationError
 from flask_jobs.history.alerts import Alert, evaluate, open_alerts, recent_incidents
 from flask_jobs.history.recorder import HistoryRecorder
-from flask_jobs.keys import ALERTS_EVALUATED_KEY, ALERTS_LOCK_KEY, job_key, schedule_key
+from flask_jobs.keys import (
+    ALERTS_EVALUATED_KEY,
+    ALERTS_LOCK_KEY,
+    PAUSED_QUEUES_KEY,
+    job_key,
+    schedule_key,
+)
 
 SENT: list[Alert] = []
 
@@ -94,6 +100,13 @@ def test_a_waiting_queue_with_no_worker_opens_once_and_resolves_once(
     assert 'flask_jobs_alert_open{kind="queue_wait",subject="default"} 1.0' in metrics
     assert 'flask_jobs_alerts_open{kind="no_worker"} 1.0' in metrics
 
+    # a queue paused on purpose waits on purpose: its incidents resolve
+    redis_client.sadd(PAUSED_QUEUES_KEY, "default")
+    paused = evaluate(app, state)
+    assert sorted(a.key for a in paused) == ["no_worker:default", "queue_wait:default"]
+    redis_client.srem(PAUSED_QUEUES_KEY, "default")
+    assert len(evaluate(app, state)) == 2  # resumed, and still waiting: open again
+
     with app.app_context():
         job.delete()
     redis_client.delete("rq:queue:default")
@@ -103,7 +116,10 @@ def test_a_waiting_queue_with_no_worker_opens_once_and_resolves_once(
         ("queue_wait:default", "resolved"),
     ]
     assert evaluate(app, state) == []
-    assert len(SENT) == 4 and open_alerts(redis_client) == []
+    assert [a.state for a in SENT] == ["open"] * 2 + ["resolved"] * 2 + ["open"] * 2 + [
+        "resolved"
+    ] * 2  # once per incident and transition, whatever the number of evaluations
+    assert open_alerts(redis_client) == []
     recent = recent_incidents(redis_client)
     assert {a.key for a in recent} == {"no_worker:default", "queue_wait:default"}
     assert all(a.resolved_at and a.resolved_at >= a.opened_at for a in recent)
