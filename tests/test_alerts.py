@@ -3,6 +3,7 @@ incident opens and resolves once (hooks called once each), shown and exported.""
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -13,7 +14,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 import jobs_app
-from conftest import text
+from conftest import flask_command, stop_process, text, wait_for
 from flask_jobs.errors import ConfigurationError
 from flask_jobs.history.alerts import Alert, evaluate, open_alerts, recent_incidents
 from flask_jobs.history.recorder import HistoryRecorder
@@ -262,3 +263,23 @@ def test_alert_settings_come_from_the_environment_as_text(redis_url: str) -> Non
     config = jobs_app.jobs.state(app).config
     assert config.alert_failure_rate == 0.25 and config.alert_queue_wait == timedelta(minutes=5)
     assert config.alert_min_runs == 20 and config.on_alert == (record,)
+
+
+def test_a_running_workers_recorder_samples_and_raises_the_alert(
+    app: Flask, ctx: None, subprocess_env: dict[str, str], redis_client: redis.Redis
+) -> None:
+    jobs_app.add.options(queue="orphans").enqueue(1, 2)  # nobody listens on "orphans"
+    proc = subprocess.Popen(flask_command("jobs", "worker", "default"), env=subprocess_env)
+    try:
+        wait_for(lambda: [a.key for a in open_alerts(redis_client)] == ["no_worker:orphans"], 60)
+        state = jobs_app.jobs.state(app)
+        table = state.history.samples.table
+
+        def sampled() -> list[Any]:
+            with state.history.engine(app).connect() as conn:
+                return conn.execute(sa.select(table).where(table.c.span == 60)).all()
+
+        rows = wait_for(sampled, 30)
+        assert {row.queue: row.depth for row in rows}["orphans"] == 1
+    finally:
+        stop_process(proc)
