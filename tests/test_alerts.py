@@ -16,7 +16,7 @@ from flask import Flask
 import jobs_app
 from conftest import flask_command, stop_process, text, wait_for
 from flask_jobs.errors import ConfigurationError
-from flask_jobs.history.alerts import Alert, evaluate, open_alerts, recent_incidents
+from flask_jobs.history.alerts import evaluate, open_alerts, recent_incidents
 from flask_jobs.history.recorder import HistoryRecorder
 from flask_jobs.keys import (
     ALERTS_EVALUATED_KEY,
@@ -25,6 +25,7 @@ from flask_jobs.keys import (
     job_key,
     schedule_key,
 )
+from flask_jobs.reporting import Alert
 
 SENT: list[Alert] = []
 
