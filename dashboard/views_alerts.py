@@ -9,9 +9,9 @@ from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
 from flask_jobs.errors import JobsConnectionError
-from flask_jobs.history.alerts import (
+from flask_jobs.history.alerts import KINDS
+from flask_jobs.history.incidents import (
     EVALUATE_EVERY,
-    KINDS,
     alert_state,
     last_evaluated,
     open_alerts,

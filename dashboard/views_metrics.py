@@ -11,7 +11,8 @@ from typing import Any
 from flask import Blueprint, Response, abort, current_app
 from flask.typing import ResponseReturnValue
 
-from flask_jobs.history.alerts import KINDS, last_evaluated, open_alerts
+from flask_jobs.history.alerts import KINDS
+from flask_jobs.history.incidents import last_evaluated, open_alerts
 from flask_jobs.history.query import HistoryQuery
 from flask_jobs.ops.live import status_data
 

@@ -11,7 +11,7 @@ from flask.typing import ResponseReturnValue
 from markupsafe import Markup
 
 from flask_jobs.errors import UnknownQueueError
-from flask_jobs.history.alerts import open_alerts
+from flask_jobs.history.incidents import open_alerts
 from flask_jobs.ops.live import listening, queue_counts
 from flask_jobs.ops.queues import known_queue
 

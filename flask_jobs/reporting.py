@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from .history.alerts import Alert
+from .history.incidents import Alert
 from .worker.reporting import FailureContext
 
 __all__ = ["Alert", "FailureContext"]

@@ -16,7 +16,8 @@ from flask import Flask
 import jobs_app
 from conftest import flask_command, stop_process, text, wait_for
 from flask_jobs.errors import ConfigurationError
-from flask_jobs.history.alerts import evaluate, open_alerts, recent_incidents
+from flask_jobs.history.alerts import evaluate
+from flask_jobs.history.incidents import open_alerts, recent_incidents
 from flask_jobs.history.recorder import HistoryRecorder
 from flask_jobs.keys import (
     ALERTS_EVALUATED_KEY,

@@ -7,7 +7,7 @@ Both transitions are written to Redis first (``HSETNX`` and ``HDEL`` on
 `ALERTS_OPEN_KEY` answer "was I first?") and only the process that made the
 transition calls the ``JOBS_ON_ALERT`` hooks, so each incident is sent once
 when it opens and once when it resolves. The dashboard's banner, its Alerts
-page and the Prometheus gauges read the same Redis keys.
+page and the Prometheus gauges read them through `incidents`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -32,6 +32,7 @@ from ..keys import (
     schedule_key,
 )
 from .functions import FunctionStats
+from .incidents import EVALUATE_EVERY, Alert
 from .samples import sample_queues
 
 if TYPE_CHECKING:
@@ -40,22 +41,10 @@ if TYPE_CHECKING:
     from ..config import JobsConfig
     from .store import HistoryStore
 
-__all__ = [
-    "KINDS",
-    "Alert",
-    "AlertSource",
-    "alert_state",
-    "evaluate",
-    "last_evaluated",
-    "open_alerts",
-    "recent_incidents",
-    "stale",
-]
+__all__ = ["EVALUATE_EVERY", "KINDS", "AlertSource", "evaluate"]
 
 log = logging.getLogger("flask_jobs.alerts")
 
-#: Seconds between two evaluations (the lock's lifetime).
-EVALUATE_EVERY = 30
 #: The window of the failure-rate check.
 FAILURE_WINDOW = timedelta(minutes=15)
 #: Resolved incidents kept in `ALERTS_RECENT_KEY`.
@@ -78,66 +67,6 @@ class AlertSource(Protocol):
     config: JobsConfig
     history: HistoryStore
     history_enabled: bool
-
-
-@dataclass(frozen=True)
-class Alert:
-    """One incident, as the ``JOBS_ON_ALERT`` hooks receive it and the dashboard shows it."""
-
-    #: One of `KINDS`.
-    kind: str
-    #: The schedule, queue or function it is about.
-    subject: str
-    #: ``"open"`` or ``"resolved"``.
-    state: str
-    #: One line for a human: what is wrong, with the figures.
-    message: str
-    opened_at: datetime
-    resolved_at: datetime | None = None
-    #: The measured value and the threshold it crossed (seconds, or a rate).
-    value: float | None = None
-    threshold: float | None = None
-    #: The app, for hooks that need its config or an app context (not stored).
-    app: Flask | None = field(default=None, compare=False, repr=False)
-
-    @property
-    def key(self) -> str:
-        """``kind:subject``: one incident at a time per key."""
-        return f"{self.kind}:{self.subject}"
-
-    def to_dict(self) -> dict[str, Any]:
-        """The incident as JSON-ready data (times as ISO 8601, UTC)."""
-        return {
-            "key": self.key,
-            "kind": self.kind,
-            "subject": self.subject,
-            "state": self.state,
-            "message": self.message,
-            "opened_at": self.opened_at.isoformat(),
-            "resolved_at": self.resolved_at.isoformat() if self.resolved_at else None,
-            "value": self.value,
-            "threshold": self.threshold,
-        }
-
-    @classmethod
-    def from_json(cls, raw: bytes | str) -> Alert | None:
-        """An incident stored by `to_dict` (None if it is not one)."""
-        try:
-            data = json.loads(raw)
-            return cls(
-                kind=str(data["kind"]),
-                subject=str(data["subject"]),
-                state=str(data["state"]),
-                message=str(data["message"]),
-                opened_at=datetime.fromisoformat(data["opened_at"]),
-                resolved_at=(
-                    datetime.fromisoformat(data["resolved_at"]) if data.get("resolved_at") else None
-                ),
-                value=data.get("value"),
-                threshold=data.get("threshold"),
-            )
-        except (ValueError, KeyError, TypeError):
-            return None
 
 
 @dataclass(frozen=True)
@@ -355,53 +284,3 @@ def _apply(
                 pipe.execute()
             transitions.append(resolved)
     return transitions
-
-
-# -- reading ----------------------------------------------------------------------
-
-
-def open_alerts(conn: redis.Redis) -> list[Alert]:
-    """The open incidents, oldest first."""
-    stored: Any = conn.hgetall(ALERTS_OPEN_KEY)
-    return _sorted_open(stored)
-
-
-def _sorted_open(stored: dict[bytes, bytes]) -> list[Alert]:
-    found = [alert for alert in map(Alert.from_json, stored.values()) if alert is not None]
-    return sorted(found, key=lambda alert: (alert.opened_at, alert.key))
-
-
-def alert_state(conn: redis.Redis) -> tuple[list[Alert], datetime | None]:
-    """The open incidents and the last evaluation, in one round trip (every page's banner)."""
-    with conn.pipeline(transaction=False) as pipe:
-        pipe.hgetall(ALERTS_OPEN_KEY)
-        pipe.get(ALERTS_EVALUATED_KEY)
-        stored, raw = pipe.execute()
-    return _sorted_open(stored), _stamp(raw)
-
-
-def recent_incidents(conn: redis.Redis, limit: int = 50) -> list[Alert]:
-    """Resolved incidents, newest first."""
-    stored: Any = conn.lrange(ALERTS_RECENT_KEY, 0, max(0, limit - 1))
-    return [alert for alert in map(Alert.from_json, stored) if alert is not None]
-
-
-def last_evaluated(conn: redis.Redis) -> datetime | None:
-    """When the alerts were last evaluated (None: never, in this Redis)."""
-    raw: Any = conn.get(ALERTS_EVALUATED_KEY)
-    return _stamp(raw)
-
-
-def _stamp(raw: bytes | None) -> datetime | None:
-    try:
-        return datetime.fromtimestamp(float(raw), timezone.utc) if raw else None
-    except ValueError:
-        return None
-
-
-def stale(evaluated: datetime | None, now: datetime | None = None) -> bool:
-    """Whether evaluations stopped (no recorder runs: none in 10 intervals)."""
-    if evaluated is None:
-        return False
-    now = now or datetime.now(timezone.utc)
-    return (now - evaluated).total_seconds() > 10 * EVALUATE_EVERY
