@@ -4,12 +4,15 @@ run and wait percentiles over time, its recent failures and its schedules."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from flask import Blueprint, abort, current_app, jsonify, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.wrappers import Response
 
+from flask_jobs.errors import HistoryUnavailable
 from flask_jobs.history.functions import RANGES, FunctionStats
 from flask_jobs.scheduler.control import ScheduleControl
 
@@ -18,10 +21,20 @@ from .jobs_common import history_off, reading_history
 from .views_api import _json_ready
 from .web import arg_choice, render, state
 
-__all__ = ["register"]
+__all__ = ["api_reading_history", "register"]
 
 #: A function name as the history records it: a dotted path (``app.tasks.sync``).
 FUNCTION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:<>-]{0,254}$")
+
+
+@contextmanager
+def api_reading_history() -> Iterator[None]:
+    """`reading_history` for the JSON API: the database down is a JSON 503, as documented."""
+    try:
+        with reading_history():
+            yield
+    except HistoryUnavailable:
+        abort(503, "The job history database cannot be read right now (the app's log says why).")
 
 
 def _stats() -> FunctionStats | None:
@@ -154,14 +167,15 @@ def api_functions() -> ResponseReturnValue:
     stats = _stats()
     if stats is None:
         abort(404, "The job history is off (JOBS_HISTORY_ENABLED = False).")
-    with reading_history():
+    with api_reading_history():
         rows = stats.functions(RANGES[chosen][0])
     return jsonify({"range": chosen, "functions": _json_ready(rows)})
 
 
 def api_function(name: str) -> ResponseReturnValue:
     """One function's statistics, series, failure groups and schedules, as JSON."""
-    figures = _one(name, "jobs_dashboard.api_function")
+    with api_reading_history():
+        figures = _one(name, "jobs_dashboard.api_function")
     if isinstance(figures, Response):
         return figures
     schedules = [

@@ -9,6 +9,7 @@ from typing import Any
 from flask import Blueprint, abort, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 from markupsafe import Markup
+from sqlalchemy.exc import SQLAlchemyError
 
 from flask_jobs.errors import UnknownQueueError
 from flask_jobs.history.incidents import open_alerts
@@ -18,6 +19,7 @@ from flask_jobs.ops.queues import known_queue
 from .charts import duration, line_chart
 from .jobs_common import reading_history
 from .views_api import _json_ready
+from .views_functions import api_reading_history
 from .web import age, arg_choice, render, state
 
 __all__ = ["queue_charts", "register"]
@@ -32,19 +34,39 @@ RANGES = {
 LINES = ("fj-line-a", "fj-line-b", "fj-line-c", "fj-line-d", "fj-line-e", "fj-line-f")
 
 
-def _series(window: timedelta, queue: str | None = None) -> dict[str, list[dict[str, Any]]]:
-    """The samples of ``window`` per queue ({} when the history is off)."""
+def _series(
+    window: timedelta, queue: str | None = None, *, strict: bool = True
+) -> dict[str, list[dict[str, Any]]] | None:
+    """The samples of ``window`` per queue ({} when the history is off).
+
+    Not ``strict`` (a page's charts), a history that cannot be read (down, or without the
+    samples table: not migrated yet) gives None and the page shows the rest.
+    """
     jobs_state = state()
     if not jobs_state.history_enabled:
         return {}
     store = jobs_state.history
-    with reading_history(), store.engine(current_app._get_current_object()).connect() as conn:  # type: ignore[attr-defined]
-        return store.samples.series(conn, window, queue=queue)
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if strict:
+        with reading_history(), store.engine(app).connect() as conn:
+            return store.samples.series(conn, window, queue=queue)
+    try:
+        with store.engine(app).connect() as conn:
+            return store.samples.series(conn, window, queue=queue)
+    except SQLAlchemyError as exc:
+        current_app.logger.warning(
+            "dashboard: no queue samples (%s); `flask jobs history init` or your migrations "
+            "create their table",
+            str(exc).splitlines()[0][:200],
+        )
+        return None
 
 
 def queue_charts(window: timedelta, queue: str | None = None) -> dict[str, Any]:
     """Depth and oldest-wait charts of ``queue`` (or the busiest queues), and what they show."""
-    per_queue = _series(window, queue)
+    per_queue = _series(window, queue, strict=False)
+    if per_queue is None:
+        return {"depth": None, "wait": None, "shown": [], "hidden": 0, "unavailable": True}
     busiest = sorted(per_queue, key=lambda name: -max(p["depth"] for p in per_queue[name]))
     shown = sorted(busiest[: len(LINES)])
     times = sorted({point["at"] for name in shown for point in per_queue[name]})
@@ -71,7 +93,8 @@ def queue_charts(window: timedelta, queue: str | None = None) -> dict[str, Any]:
             label="wait of the oldest job per queue",
             fmt=duration,
         )
-    return {"depth": depth, "wait": wait, "shown": shown, "hidden": len(per_queue) - len(shown)}
+    hidden = len(per_queue) - len(shown)
+    return {"depth": depth, "wait": wait, "shown": shown, "hidden": hidden, "unavailable": False}
 
 
 def queue_page(name: str) -> ResponseReturnValue:
@@ -110,7 +133,8 @@ def api_queue_samples() -> ResponseReturnValue:
             queue = known_queue(jobs_state, queue)
         except UnknownQueueError as exc:
             abort(404, str(exc))
-    series = _series(RANGES[chosen], queue)
+    with api_reading_history():
+        series = _series(RANGES[chosen], queue) or {}
     return jsonify(_json_ready({"range": chosen, "queues": series}))
 
 

@@ -106,3 +106,16 @@ def test_samples_are_retained_like_the_history(app: Flask, ctx: None) -> None:
     store_samples(app, "default", [(timedelta(days=40), 5, 1.0), (timedelta(minutes=1), 2, 1.0)])
     jobs_app.jobs.state(app).history.purge(app, timedelta(days=30))
     assert [row.depth for row in samples(app)] == [2]
+
+
+def test_without_the_samples_table_the_pages_still_show_the_queues(
+    app: Flask, ctx: None, client: Any
+) -> None:
+    state = jobs_app.jobs.state(app)
+    state.history.samples.table.drop(state.history.engine(app))  # an app not migrated yet
+    for path in ("/jobs/queues", "/jobs/queues/default"):
+        page = client.get(path)
+        assert page.status_code == 200, path
+        assert "queue samples cannot be read" in text(page)
+    api = client.get("/jobs/api/queue-samples")
+    assert api.status_code == 503 and api.get_json()["status"] == 503

@@ -277,7 +277,11 @@ class HistoryRecorder:
                 with self.state.history.engine(self.app).connect() as db:
                     self.state.history.samples.write(db, now, samples)
             except Exception as exc:
-                log.warning("history: could not store queue samples (%s); next minute", exc)
+                log.warning(
+                    "history: could not store queue samples (%s); trying next minute (`flask jobs "
+                    "history init` or your migrations create their table)",
+                    exc,
+                )
         if judge:
             try:
                 evaluate(self.app, self.state, samples=samples, now=now)
