@@ -1,22 +1,33 @@
 """Dashboard page times with many jobs, and rq-dashboard on the same data in the same run.
 
 Fills Redis with N failed jobs (RQ's own layout: job hashes and the failed
-registry) and the history with M rows, then times every dashboard page
-server-side (Flask test client, so the network is not measured) and
-rq-dashboard's failed-jobs page and data on the same Redis.
+registry), the history with M rows over a week and 30 days of queue samples,
+then times every dashboard page server-side (Flask test client, so the
+network is not measured). Then it serves the dashboard over HTTP and starts
+rq-dashboard 0.9 (from a virtualenv of its own, on the same Redis database)
+and times full page loads of the same 100 failed jobs, interleaved: our
+"Failed now" list (two pages of 50) against rq-dashboard's failed-jobs view
+(its HTML page and the JSON its script then fetches).
 
-    .venv/bin/pip install -r bench/requirements.txt
-    .venv/bin/python bench/dashboard.py [--failed 100000] [--history 1000000]
+    python3 -m venv /tmp/rqd-venv && /tmp/rqd-venv/bin/pip install rq-dashboard==0.9.0
+    BENCH_REDIS_URL=redis://127.0.0.1:6379/12 .venv/bin/python bench/dashboard.py \
+        [--failed 100000] [--history 1000000] [--rq-dashboard /tmp/rqd-venv/bin/rq-dashboard]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import os
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
@@ -27,26 +38,44 @@ import sqlalchemy as sa
 from flask import Flask
 from rq.registry import FailedJobRegistry
 from rq.serializers import JSONSerializer
+from werkzeug.serving import make_server
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 import bench_app
 
 from flask_jobs import FlaskJob
+from flask_jobs.history.alerts import evaluate
 
+FUNCTION = "bench_app.task_7"
 PAGES = [
     ("overview", "/jobs/"),
     ("overview 24h", "/jobs/?range=24h"),
     ("overview 7d", "/jobs/?range=7d"),
-    ("queues", "/jobs/queues"),
+    ("queues (charts 24h)", "/jobs/queues"),
+    ("queues (charts 30d)", "/jobs/queues?range=30d"),
+    ("queue page 7d", "/jobs/queues/default?range=7d"),
     ("jobs: failed", "/jobs/jobs?status=failed"),
     ("jobs: text search", "/jobs/jobs?text=timeout"),
     ("jobs: page 100", None),
+    ("failed now", "/jobs/failed"),
     ("failures 7d", "/jobs/failures?window=7d"),
+    ("functions 24h", "/jobs/functions?range=24h"),
+    ("functions 30d", "/jobs/functions?range=30d"),
+    ("function 1h", f"/jobs/functions/{FUNCTION}?range=1h"),
+    ("function 24h", f"/jobs/functions/{FUNCTION}?range=24h"),
+    ("function 7d", f"/jobs/functions/{FUNCTION}?range=7d"),
+    ("function 30d", f"/jobs/functions/{FUNCTION}?range=30d"),
+    ("alerts", "/jobs/alerts"),
     ("job detail", None),
     ("workers", "/jobs/workers"),
     ("api jobs", "/jobs/api/jobs?status=failed"),
+    ("api function 30d", f"/jobs/api/functions/{FUNCTION}?range=30d"),
+    ("api queue samples 7d", "/jobs/api/queue-samples?range=7d"),
+    ("api alerts", "/jobs/api/alerts"),
 ]
+#: Queues sampled each minute for 30 days (what the recorder leaves in the samples table).
+SAMPLED_QUEUES = ("default", "high", "low")
 
 
 def fill_redis(app: Flask, count: int) -> list[str]:
@@ -70,8 +99,9 @@ def fill_redis(app: Flask, count: int) -> list[str]:
                     )
                     job.set_status(job.get_status(refresh=False).FAILED, pipeline=pipe)
                     job.save(pipeline=pipe)
+                    # one second apart: "latest failure first" is one order for both dashboards
                     registry.add(
-                        job, ttl=86_400, pipeline=pipe, exc_string="TimeoutError: upstream"
+                        job, ttl=86_400 + i, pipeline=pipe, exc_string="TimeoutError: upstream"
                     )
                     ids.append(job.id)
                 pipe.execute()
@@ -105,8 +135,8 @@ def fill_history(app: Flask, count: int, failed_ids: list[str]) -> None:
                         "enqueued_at": ended - timedelta(seconds=2),
                         "started_at": ended - timedelta(seconds=1),
                         "ended_at": ended,
-                        "run_seconds": 1.0,
-                        "wait_seconds": 1.0,
+                        "run_seconds": 0.05 + (i % 97) / 20,
+                        "wait_seconds": (i % 13) / 10,
                         "exc_type": "TimeoutError" if failed else None,
                         "exc_message": "timeout talking to upstream" if failed else None,
                         "origin": "bench",
@@ -127,17 +157,131 @@ def timed(call: Callable[[], Any], repeat: int) -> tuple[float, float]:
     return statistics.median(samples), samples[max(0, round(0.95 * (len(samples) - 1)))]
 
 
-def rq_dashboard_client(redis_url: str) -> Any:
+def fill_samples(app: Flask, days: int = 30) -> int:
+    """A sample per queue and minute over ``days`` and each hour's peaks, as the recorders
+    would have left them."""
+    state = bench_app.jobs.state(app)
+    table = state.history.samples.table
+    now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    rows = []
+    hours: dict[tuple[datetime, str], dict[str, Any]] = {}
+    for m in range(days * 1440):
+        at = now - timedelta(minutes=m)
+        for n, queue in enumerate(SAMPLED_QUEUES):
+            row = {"span": 60, "at": at, "queue": queue, "depth": (m * 7 + n) % 120}
+            row["oldest_wait"] = float(m % 300)
+            rows.append(row)
+            hour = hours.setdefault(
+                (at.replace(minute=0), queue),
+                {"span": 3600, "at": at.replace(minute=0), "queue": queue, "depth": 0},
+            )
+            hour["depth"] = max(hour["depth"], row["depth"])
+            hour["oldest_wait"] = max(hour.get("oldest_wait", 0.0), row["oldest_wait"])
+    rows += hours.values()
+    with state.history.engine(app).begin() as conn:
+        conn.execute(sa.delete(table))
+        for start in range(0, len(rows), 20_000):
+            conn.execute(sa.insert(table), rows[start : start + 20_000])
+    return len(rows)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def get(url: str) -> tuple[float, bytes]:
+    """One GET over a new connection (as both servers close them): ms and the body."""
+    begun = time.perf_counter()
+    with urllib.request.urlopen(url, timeout=60) as response:
+        body = response.read()
+        assert response.status == 200, (url, response.status)
+    return (time.perf_counter() - begun) * 1000, body
+
+
+def wait_listening(port: int, proc: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"rq-dashboard exited with {proc.returncode}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on port {port}")
+
+
+def compare_with_rq_dashboard(app: Flask, executable: str, repeat: int) -> None:
+    """Full page loads of the same 100 failed jobs, over HTTP, interleaved."""
+    if not Path(executable).exists():
+        print(
+            f"  rq-dashboard: {executable} not found (python3 -m venv /tmp/rqd-venv && "
+            "/tmp/rqd-venv/bin/pip install rq-dashboard==0.9.0)"
+        )
+        return
+    ours_port, theirs_port = free_port(), free_port()
+    server = make_server("127.0.0.1", ours_port, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    redis_url = app.config["JOBS_REDIS_URL"]
+    peer = subprocess.Popen(
+        [
+            executable,
+            "--redis-url",
+            redis_url,
+            "--port",
+            str(theirs_port),
+            "--json",
+            "-b",
+            "127.0.0.1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
     try:
-        from rq_dashboard import web
-        from rq_dashboard.cli import make_flask_app
-    except ImportError:
-        return None
-    web.config.serializer = JSONSerializer  # our jobs are JSON
-    app = make_flask_app(None, None, None, "/rq")
-    app.config["RQ_DASHBOARD_REDIS_URL"] = redis_url
-    web.setup_rq_connection(app)
-    return app.test_client()
+        wait_listening(ours_port)
+        wait_listening(theirs_port, peer)
+        ours = [
+            f"http://127.0.0.1:{ours_port}/jobs/failed",
+            f"http://127.0.0.1:{ours_port}/jobs/failed?offset=50",
+        ]
+        base = f"http://127.0.0.1:{theirs_port}/0"
+        # The same 100 jobs: the latest failures, in both. rq-dashboard 0.9 lists a
+        # registry oldest first whatever its "desc" says, so the latest are its last page.
+        with app.app_context():
+            count = FailedJobRegistry(queue=bench_app.jobs.state(app).queue("default")).count
+        last = -(-count // 100)
+        theirs = [
+            f"{base}/view/jobs/default/failed/100/asc/{last}",
+            f"{base}/data/jobs/default/failed/100/asc/{last}.json",
+        ]
+        data = json.loads(get(theirs[1])[1])
+        their_ids = [job["id"] for job in data["jobs"]]
+        our_html = b"".join(get(url)[1] for url in ours).decode()
+        missing = [job_id for job_id in their_ids if job_id not in our_html]
+        assert len(their_ids) == 100 and not missing, (len(their_ids), missing[:3])
+        print("  rq-dashboard 0.9 read RQ 3's failed registry: the same 100 job ids as ours")
+        ours_ms: list[float] = []
+        theirs_ms: list[float] = []
+        for _ in range(repeat):
+            for samples, urls in ((ours_ms, ours), (theirs_ms, theirs)):
+                samples.append(sum(get(url)[0] for url in urls))
+    finally:
+        server.shutdown()
+        peer.terminate()
+        peer.wait(10)
+    ours_p50, ours_p95 = _summary(ours_ms)
+    theirs_p50, theirs_p95 = _summary(theirs_ms)
+    print(
+        f"  100 failed jobs, full page loads over HTTP, interleaved x{repeat}: ours (Failed now, "
+        f"2 pages of 50) p50 {ours_p50:.1f} / p95 {ours_p95:.1f} ms; rq-dashboard 0.9 (failed "
+        f"view HTML + its JSON) p50 {theirs_p50:.1f} / p95 {theirs_p95:.1f} ms"
+    )
+    print(
+        f"  ratio rq-dashboard / ours: p50 {theirs_p50 / ours_p50:.1f}x, "
+        f"p95 {theirs_p95 / ours_p95:.1f}x"
+    )
 
 
 def main() -> None:
@@ -145,6 +289,7 @@ def main() -> None:
     parser.add_argument("--failed", type=int, default=100_000)
     parser.add_argument("--history", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--rq-dashboard", default="/tmp/rqd-venv/bin/rq-dashboard")
     options = parser.parse_args()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     folder = Path(tempfile.mkdtemp(prefix="flask-jobs-dashboard-bench-"))
@@ -152,14 +297,16 @@ def main() -> None:
     started = time.perf_counter()
     ids = fill_redis(app, options.failed)
     fill_history(app, options.history, ids)
+    samples = fill_samples(app)
     # What every recorder does once a minute in production: count each closed hour once.
     rolled = time.perf_counter()
     bench_app.jobs.state(app).history.roll_up(app)
     rolled = time.perf_counter() - rolled
+    evaluate(app, bench_app.jobs.state(app))  # what a recorder does every 30 s
     print(
         f"dashboard bench: {options.failed} failed jobs in Redis, {options.history} history rows "
-        f"(SQLite), filled in {time.perf_counter() - started:.0f} s (hourly roll-up of a week: "
-        f"{rolled:.1f} s); {options.repeat} requests each"
+        f"and {samples} queue samples (SQLite), filled in {time.perf_counter() - started:.0f} s "
+        f"(hourly roll-up of a week: {rolled:.1f} s); {options.repeat} requests each"
     )
     client = app.test_client()
     with app.app_context():
@@ -176,33 +323,7 @@ def main() -> None:
         assert path is not None
         results[name] = timed(lambda p=path: client.get(p), options.repeat)
         print(f"  {name:20s} p50 {results[name][0]:7.1f} ms   p95 {results[name][1]:7.1f} ms")
-    peer = rq_dashboard_client(app.config["JOBS_REDIS_URL"])
-    if peer is None:
-        print("  rq-dashboard: not installed (pip install -r bench/requirements.txt)")
-        return
-    # Same data, same process, requests interleaved so machine noise hits both alike.
-    ours_ms: list[float] = []
-    theirs_ms: list[float] = []
-    for _ in range(options.repeat):
-        for samples, call in (
-            (ours_ms, lambda: client.get("/jobs/jobs?status=failed&limit=100")),
-            (theirs_ms, lambda: peer.get("/rq/0/data/jobs/default/failed/100/asc/1.json")),
-        ):
-            begun = time.perf_counter()
-            response = call()
-            samples.append((time.perf_counter() - begun) * 1000)
-            assert response.status_code == 200
-    ours_p50, ours_p95 = _summary(ours_ms)
-    theirs_p50, theirs_p95 = _summary(theirs_ms)
-    print(
-        f"  failed jobs, interleaved x{options.repeat}: ours (100 rows, whole page) p50 "
-        f"{ours_p50:.1f} / p95 {ours_p95:.1f} ms; rq-dashboard (its data call, 100 jobs) "
-        f"p50 {theirs_p50:.1f} / p95 {theirs_p95:.1f} ms"
-    )
-    print(
-        f"  ratio rq-dashboard / ours: p50 {theirs_p50 / ours_p50:.1f}x, "
-        f"p95 {theirs_p95 / ours_p95:.1f}x"
-    )
+    compare_with_rq_dashboard(app, options.rq_dashboard, options.repeat)
 
 
 def _summary(samples: list[float]) -> tuple[float, float]:

@@ -20,15 +20,18 @@ from flask_jobs.ops.audit import audit_table
 from . import (
     jobs_common,
     security,
+    views_alerts,
     views_api,
     views_audit,
     views_failures,
+    views_functions,
     views_job,
     views_jobs,
     views_live,
     views_metrics,
     views_ops,
     views_overview,
+    views_queue_charts,
     views_workers,
 )
 
@@ -83,6 +86,9 @@ def create_blueprint() -> Blueprint:
     views_workers.register(bp)
     views_api.register(bp)
     views_metrics.register(bp)
+    views_functions.register(bp)
+    views_queue_charts.register(bp)
+    views_alerts.register(bp)
     # Last: any other path under the dashboard gets the dashboard's own 404 (or 405) page.
     for rule, endpoint in (("/<path:rest>", "not_found"), ("/api/<path:rest>", "not_found_api")):
         bp.add_url_rule(rule, endpoint, _not_found, methods=["GET", "POST"])

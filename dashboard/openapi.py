@@ -14,6 +14,7 @@ from flask import url_for
 from flask_jobs.history.events import STATUSES
 
 from .openapi_live import live_paths, live_schemas, ok_responses
+from .openapi_stats import stats_paths, stats_schemas
 from .openapi_workflows import workflow_paths, workflow_schemas
 
 __all__ = ["openapi_document"]
@@ -328,9 +329,10 @@ def openapi_document() -> dict[str, Any]:
             },
             **live_paths(),
             **workflow_paths(),
+            **stats_paths(ok_responses, _error_response),
         },
         "components": {
-            "schemas": {**_schemas(), **live_schemas(), **workflow_schemas()},
+            "schemas": {**_schemas(), **live_schemas(), **workflow_schemas(), **stats_schemas()},
             "responses": {
                 "NotFound": _error_response("No such queue."),
                 "BadRequest": _error_response("A parameter is malformed; the message says which."),

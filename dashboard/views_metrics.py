@@ -11,6 +11,8 @@ from typing import Any
 from flask import Blueprint, Response, abort, current_app
 from flask.typing import ResponseReturnValue
 
+from flask_jobs.history.alerts import KINDS
+from flask_jobs.history.incidents import last_evaluated, open_alerts
 from flask_jobs.history.query import HistoryQuery
 from flask_jobs.ops.live import status_data
 
@@ -49,6 +51,7 @@ class _Collector:
         for name, count in sorted(by_state.items()):
             workers.add_metric([name], count)
         yield workers
+        yield from _alert_metrics(jobs_state.connection)
         if not jobs_state.history_enabled:
             return
         query = HistoryQuery(jobs_state.history, current_app._get_current_object())  # type: ignore[attr-defined]
@@ -82,6 +85,34 @@ class _Collector:
             buckets.append(("+Inf", float(len(ordered))))
             histogram.add_metric([func], buckets, sum(ordered))
         yield histogram
+
+
+def _alert_metrics(conn: Any) -> Iterator[Any]:
+    """One gauge per open alert (1), the open count per kind, and the last evaluation's time."""
+    from prometheus_client.core import GaugeMetricFamily
+
+    open_now = open_alerts(conn)
+    per_alert = GaugeMetricFamily(
+        "flask_jobs_alert_open",
+        "1 for each open alert, by kind and what it is about.",
+        labels=["kind", "subject"],
+    )
+    per_kind = GaugeMetricFamily("flask_jobs_alerts_open", "Open alerts by kind.", labels=["kind"])
+    kinds = dict.fromkeys(KINDS, 0)
+    for alert in open_now:
+        per_alert.add_metric([alert.kind, alert.subject], 1)
+        kinds[alert.kind] = kinds.get(alert.kind, 0) + 1
+    for kind, count in kinds.items():
+        per_kind.add_metric([kind], count)
+    yield per_alert
+    yield per_kind
+    evaluated = last_evaluated(conn)
+    if evaluated is not None:
+        yield GaugeMetricFamily(
+            "flask_jobs_alerts_evaluated_timestamp_seconds",
+            "When the alerts were last evaluated (Unix time).",
+            value=evaluated.timestamp(),
+        )
 
 
 def metrics() -> ResponseReturnValue:

@@ -29,7 +29,9 @@ from flask_jobs.scheduler.control import ScheduleControl
 from flask_jobs.state import JobsState
 
 from .views_audit import note
-from .web import age, render, state
+from .views_queue_charts import RANGES as CHART_RANGES
+from .views_queue_charts import queue_charts
+from .web import age, arg_choice, render, state
 
 __all__ = ["register"]
 
@@ -112,12 +114,19 @@ def _queue_name(jobs_state: JobsState, name: str) -> str:
 def queues() -> ResponseReturnValue:
     """Every queue with its size, oldest job, workers, paused state and counts per state."""
     jobs_state = state()
+    chosen = arg_choice("range", tuple(CHART_RANGES), "24h")
+    rows = queue_rows(jobs_state)
+    if request.headers.get("HX-Request") == "true":  # a refresh of the rows: no charts
+        return render("flask_jobs/queues.html", "flask_jobs/_queue_rows.html", rows=rows)
     return render(
         "flask_jobs/queues.html",
-        "flask_jobs/_queue_rows.html",
-        rows=queue_rows(jobs_state),
+        None,
+        rows=rows,
         slots=concurrency_keys(jobs_state.connection),
         done=_done_message(),
+        charts=queue_charts(CHART_RANGES[chosen]),
+        range=chosen,
+        ranges=tuple(CHART_RANGES),
     )
 
 

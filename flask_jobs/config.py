@@ -51,6 +51,11 @@ DEFAULTS: dict[str, Any] = {
     "JOBS_OUTBOX": False,
     "JOBS_OUTBOX_BATCH": 500,
     "JOBS_OUTBOX_POLL_MS": 100,
+    "JOBS_ALERT_QUEUE_WAIT": None,
+    "JOBS_ALERT_FAILURE_RATE": None,
+    "JOBS_ALERT_MIN_RUNS": 10,
+    "JOBS_ALERT_SCHEDULE_GRACE": "5m",
+    "JOBS_ON_ALERT": [],
 }
 
 WORKER_CLASSES = ("fork", "simple", "spawn", "lean")
@@ -97,6 +102,15 @@ class JobsConfig:
     outbox: bool
     outbox_batch: int
     outbox_poll_ms: int
+    #: Alert when a queue's oldest job has waited longer than this (None: off).
+    alert_queue_wait: timedelta | None = None
+    #: Alert when a function's failure rate over 15 minutes exceeds this (0..1; None: off).
+    alert_failure_rate: float | None = None
+    #: The fewest runs in those 15 minutes for the failure-rate alert to judge a function.
+    alert_min_runs: int = 10
+    #: Alert when a schedule's next run is this late (None: off).
+    alert_schedule_grace: timedelta | None = timedelta(minutes=5)
+    on_alert: tuple[Callable[..., Any], ...] = ()
 
 
 def _bad(key: str, value: Any, allowed: str) -> ConfigurationError:
@@ -256,6 +270,18 @@ def _retention(key: str, value: Any) -> timedelta | None:
         raise _bad(key, value, "expected a duration such as '30d' or '12h', or None") from None
 
 
+def _fraction_or_none(key: str, value: Any) -> float | None:
+    if value is None or value == "":
+        return None
+    try:
+        fraction = float(value) if not isinstance(value, bool) else None
+    except (TypeError, ValueError):
+        fraction = None
+    if fraction is None or not 0 < fraction <= 1:
+        raise _bad(key, value, "expected a failure rate above 0 and at most 1, e.g. 0.2, or None")
+    return fraction
+
+
 def _schedule(key: str, value: Any) -> dict[str, Any]:
     if isinstance(value, Mapping):
         return dict(value)
@@ -308,6 +334,11 @@ RULES: dict[str, Callable[[str, Any], Any]] = {
     "JOBS_OUTBOX": _bool,
     "JOBS_OUTBOX_BATCH": lambda k, v: _int(k, v, minimum=1),
     "JOBS_OUTBOX_POLL_MS": lambda k, v: _int(k, v, minimum=1),
+    "JOBS_ALERT_QUEUE_WAIT": _retention,
+    "JOBS_ALERT_FAILURE_RATE": _fraction_or_none,
+    "JOBS_ALERT_MIN_RUNS": lambda k, v: _int(k, v, minimum=1),
+    "JOBS_ALERT_SCHEDULE_GRACE": _retention,
+    "JOBS_ON_ALERT": _callables,
 }
 
 
@@ -346,4 +377,9 @@ def load_config(config: Mapping[str, Any]) -> JobsConfig:
         outbox=values["JOBS_OUTBOX"],
         outbox_batch=values["JOBS_OUTBOX_BATCH"],
         outbox_poll_ms=values["JOBS_OUTBOX_POLL_MS"],
+        alert_queue_wait=values["JOBS_ALERT_QUEUE_WAIT"],
+        alert_failure_rate=values["JOBS_ALERT_FAILURE_RATE"],
+        alert_min_runs=values["JOBS_ALERT_MIN_RUNS"],
+        alert_schedule_grace=values["JOBS_ALERT_SCHEDULE_GRACE"],
+        on_alert=values["JOBS_ON_ALERT"],
     )

@@ -94,6 +94,24 @@ DESCRIPTIONS: dict[str, str] = {
     ),
     "JOBS_OUTBOX_BATCH": "Rows the outbox relay moves per batch (one transaction, one round trip).",
     "JOBS_OUTBOX_POLL_MS": "How often an idle outbox relay looks for new rows, in milliseconds.",
+    "JOBS_ALERT_QUEUE_WAIT": (
+        "Open an alert when a queue's oldest waiting job has waited longer than this (`None`: off)."
+    ),
+    "JOBS_ALERT_FAILURE_RATE": (
+        "Open an alert when a function's failed attempts over the last 15 minutes are more "
+        "than this share of its runs, e.g. `0.2` (`None`: off)."
+    ),
+    "JOBS_ALERT_MIN_RUNS": (
+        "The fewest runs in those 15 minutes before the failure-rate alert judges a function."
+    ),
+    "JOBS_ALERT_SCHEDULE_GRACE": (
+        "Open an alert when a schedule's next run is this late: the scheduler is down or "
+        "stuck (`None`: off)."
+    ),
+    "JOBS_ON_ALERT": (
+        "Functions (or their import paths) called with an `Alert` once when an incident "
+        "opens and once when it resolves, as `JOBS_ON_FAILURE` hooks are called."
+    ),
 }
 
 

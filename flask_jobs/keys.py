@@ -26,6 +26,10 @@ from rq.registry import ScheduledJobRegistry
 from rq.suspension import WORKERS_SUSPENDED
 
 __all__ = [
+    "ALERTS_EVALUATED_KEY",
+    "ALERTS_LOCK_KEY",
+    "ALERTS_OPEN_KEY",
+    "ALERTS_RECENT_KEY",
     "HISTORY_STREAM",
     "JOB_ID",
     "JOB_RATE_FIELD",
@@ -40,6 +44,7 @@ __all__ = [
     "OWNER_KEY",
     "PAUSED_QUEUES_KEY",
     "QUEUE_NAME",
+    "QUEUE_SAMPLE_LOCK_KEY",
     "RATE_LIMIT_CONCURRENCY_FIELD",
     "RATE_LIMIT_KEY_FIELD",
     "RECORDER_GROUP",
@@ -163,6 +168,16 @@ RECORDER_GROUP = "flask_jobs:recorders"
 ROLLUP_LOCK_KEY = "flask_jobs:history:rollup-lock"
 #: Held by the one recorder that deletes rows past ``JOBS_HISTORY_RETENTION`` (hourly).
 RETENTION_LOCK_KEY = "flask_jobs:history:purge-lock"
+#: Held for a minute by the one recorder that samples every queue's depth and oldest wait.
+QUEUE_SAMPLE_LOCK_KEY = "flask_jobs:queue-samples:lock"
+#: Held by the one recorder that evaluates the alerts (for one evaluation interval).
+ALERTS_LOCK_KEY = "flask_jobs:alerts:lock"
+#: A hash of the open alerts: the alert's key (``kind:subject``) -> its incident as JSON.
+ALERTS_OPEN_KEY = "flask_jobs:alerts:open"
+#: A list (newest first, capped) of recent incidents as JSON: opened and resolved ones.
+ALERTS_RECENT_KEY = "flask_jobs:alerts:recent"
+#: When the alerts were last evaluated (seconds since the epoch).
+ALERTS_EVALUATED_KEY = "flask_jobs:alerts:evaluated"
 #: A set of the names of queues that our workers leave alone (paused).
 PAUSED_QUEUES_KEY = "flask_jobs:paused_queues"
 #: The token of the scheduler process that leads (fires schedules).

@@ -64,6 +64,11 @@ ENV_EXAMPLES: dict[str, tuple[str, Any]] = {
     "JOBS_OUTBOX": ("false", False),
     "JOBS_OUTBOX_BATCH": ("100", 100),
     "JOBS_OUTBOX_POLL_MS": ("50", 50),
+    "JOBS_ALERT_QUEUE_WAIT": ("5m", timedelta(minutes=5)),
+    "JOBS_ALERT_FAILURE_RATE": ("0.25", 0.25),
+    "JOBS_ALERT_MIN_RUNS": ("20", 20),
+    "JOBS_ALERT_SCHEDULE_GRACE": ("null", None),
+    "JOBS_ON_ALERT": ('["test_config_env:report_failure"]', (report_failure,)),
 }
 
 

@@ -77,7 +77,9 @@ def test_openapi_document_is_valid_and_covers_every_api_route(app: Flask, client
     validate(document)
     assert document["servers"] == [{"url": "/jobs"}]
     documented = {
-        path.replace("{job_id}", "<path:job_id>").replace("{workflow_id}", "<workflow_id>")
+        path.replace("{job_id}", "<path:job_id>")
+        .replace("{workflow_id}", "<workflow_id>")
+        .replace("{name}", "<name>")
         for path in document["paths"]
     }
     mounted = {
@@ -108,6 +110,8 @@ def test_responses_match_the_openapi_schemas(app: Flask, ctx: None, client: Any,
         template = path.split("?")[0]
         if template.startswith("/api/jobs/"):
             template = "/api/jobs/{job_id}"
+        if template.startswith("/api/functions/"):
+            template = "/api/functions/{name}"
         answers = document["paths"][template]["get"]["responses"]
         spec = answers[str(expected)]
         if "$ref" in spec:
@@ -125,3 +129,8 @@ def test_responses_match_the_openapi_schemas(app: Flask, ctx: None, client: Any,
     check("/api/jobs?limit=0", 400)
     check("/api/failures?window=1h")
     check("/api/schedules")
+    check("/api/functions?range=1h")
+    check("/api/functions/jobs_app.fail?range=7d")
+    check("/api/functions/jobs_app.nope", 404)
+    check("/api/queue-samples?range=24h")
+    check("/api/alerts")

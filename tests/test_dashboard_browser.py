@@ -67,9 +67,11 @@ def test_1_refresh_keeps_every_filter(app: Flask, ctx: None) -> None:
 
 
 def _chart_labels(page: Any) -> list[str]:
-    """The x-axis labels of the chart (after its two y-axis ticks)."""
-    texts = page.eval_on_selector_all("svg.fj-chart text", "els => els.map(e => e.textContent)")
-    return list(texts[2:])
+    """The x-axis labels of the chart."""
+    texts = page.eval_on_selector_all(
+        "svg.fj-chart text.fj-x", "els => els.map(e => e.textContent)"
+    )
+    return list(texts)
 
 
 def test_2_the_seven_day_chart_is_labelled_with_dates(app: Flask, ctx: None) -> None:

@@ -29,9 +29,11 @@ def test_counts_names_and_origins_link_to_lists(
     assert {"/jobs/jobs?queue=other", "/jobs/running?queue=other", "/jobs/failed?queue=default",
             "/jobs/jobs?status=finished&queue=other"} <= overview  # fmt: skip
     queues = _links(text(client.get("/jobs/queues")))
-    assert {"/jobs/jobs?queue=default", "/jobs/jobs?status=queued&queue=default",
+    assert {"/jobs/queues/default", "/jobs/jobs?status=queued&queue=default",
             "/jobs/failed?queue=default", "/jobs/scheduled?queue=default",
             "/jobs/running?queue=default", "/jobs/workers"} <= queues  # fmt: skip
+    # a queue's page: its charts, and its jobs
+    assert "/jobs/jobs?queue=default" in _links(text(client.get("/jobs/queues/default")))
     failures = _links(text(client.get("/jobs/failures?window=1h")))
     assert "/jobs/jobs?function=jobs_app.fail&text=RuntimeError&attempts=all" in failures
     listed = _links(text(client.get("/jobs/jobs")))

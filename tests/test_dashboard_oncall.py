@@ -158,12 +158,14 @@ def test_9_unknown_paths_and_get_on_actions_get_the_dashboard_frame(
     app: Flask, ctx: None, client: Any
 ) -> None:
     job = jobs_app.add.enqueue(1, 2)
-    for path in ("/jobs/nonexistent", "/jobs/queues/nope", "/jobs/a/b/c"):
+    for path, says in (
+        ("/jobs/nonexistent", "There is no dashboard page"),
+        ("/jobs/queues/nope", "There is no queue named"),  # a queue's page, of no queue
+        ("/jobs/a/b/c", "There is no dashboard page"),
+    ):
         response = client.get(path)
         assert response.status_code == 404, path
-        assert 'class="fj-header"' in text(response) and "There is no dashboard page" in text(
-            response
-        )
+        assert 'class="fj-header"' in text(response) and says in text(response)
     for path in (f"/jobs/job/{job.id}/requeue", "/jobs/queues/default/pause"):
         response = client.get(path)
         assert response.status_code == 405, path

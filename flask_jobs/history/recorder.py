@@ -4,6 +4,15 @@ Recorders of all workers form one consumer group on the events stream. An
 event is acknowledged (and deleted) only once its row is committed, so a
 database outage or a crashed recorder loses nothing: the events wait in the
 stream, and pending events of a dead recorder are claimed by a live one.
+
+Beside that, each recorder offers to do the history's chores, and one at a
+time does each (a lock in Redis): roll up closed hours, purge rows past the
+retention, sample every queue's depth and oldest wait once a minute
+(`samples`), and evaluate the alerts (`alerts`). The alerts run here rather
+than in the scheduler because every deployment runs workers, and so
+recorders, while many run no scheduler; and a recorder already holds the
+history database the failure-rate check reads. A dashboard banner says when
+no recorder has evaluated them for a while.
 """
 
 from __future__ import annotations
@@ -12,18 +21,21 @@ import logging
 import os
 import threading
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Protocol
 
 import redis
 
 from ..forking import start_companion, stop_companion
+from ..keys import ALERTS_LOCK_KEY, QUEUE_SAMPLE_LOCK_KEY, RETENTION_LOCK_KEY, ROLLUP_LOCK_KEY
 from ..keys import RECORDER_GROUP as GROUP
-from ..keys import RETENTION_LOCK_KEY, ROLLUP_LOCK_KEY
+from .alerts import EVALUATE_EVERY, evaluate
+from .samples import sample_queues
 
 if TYPE_CHECKING:
     from flask import Flask
 
+    from ..config import JobsConfig
     from .events import HistorySettings
     from .store import HistoryStore
 
@@ -45,7 +57,9 @@ class RecorderSource(Protocol):
     @property
     def connection(self) -> redis.Redis: ...
 
+    config: JobsConfig
     history: HistoryStore
+    history_enabled: bool
     history_settings: HistorySettings
     history_retention: timedelta | None
 
@@ -238,6 +252,7 @@ class HistoryRecorder:
                 )
         self._retention()
         self._roll_up()
+        self._sample_and_alert()
 
     def _roll_up(self) -> None:
         # Closed hours are counted once, ahead of the dashboard's week-long charts.
@@ -246,6 +261,34 @@ class HistoryRecorder:
                 self.state.history.roll_up(self.app)
             except Exception as exc:
                 log.warning("history: could not roll up closed hours (%s); will retry", exc)
+
+    def _sample_and_alert(self) -> None:
+        # Whoever takes a lock does a chore, so a fleet samples once a minute and
+        # evaluates the alerts once an interval, not once per recorder.
+        conn = self.state.connection
+        sample = bool(conn.set(QUEUE_SAMPLE_LOCK_KEY, self.name, nx=True, ex=60))
+        judge = bool(conn.set(ALERTS_LOCK_KEY, self.name, nx=True, ex=EVALUATE_EVERY))
+        if not sample and not judge:
+            return
+        now = datetime.now(timezone.utc)
+        samples = sample_queues(conn, self.state.config.queues, now)
+        if sample:
+            try:
+                with self.state.history.engine(self.app).connect() as db:
+                    self.state.history.samples.write(db, now, samples)
+            except Exception as exc:
+                log.warning(
+                    "history: could not store queue samples (%s); trying next minute (`flask jobs "
+                    "history init` or your migrations create their table)",
+                    exc,
+                )
+        if judge:
+            try:
+                evaluate(self.app, self.state, samples=samples, now=now)
+            except redis.RedisError:
+                raise
+            except Exception:
+                log.exception("alerts: evaluation failed; trying again next interval")
 
     def _retention(self) -> None:
         retention = self.state.history_retention

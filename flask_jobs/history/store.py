@@ -12,7 +12,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from .events import STATUS_RANK
-from .rollup import HourlyRollup, hour_of, late_hours
+from .rollup import HISTOGRAM_COLUMNS, HourlyRollup, hour_of, late_hours
+from .samples import QueueSamples, samples_table
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -23,6 +24,9 @@ __all__ = ["HistoryStore", "history_table"]
 log = logging.getLogger("flask_jobs.history")
 
 TABLE_NAME = "flask_jobs_history"
+#: The outcomes of a failed attempt, as the partial index on failures spells them.
+FAILED = ("failed", "retried", "abandoned")
+FAILED_WHERE = "status IN ('failed', 'retried', 'abandoned')"
 
 #: Columns an event may fill; a later event's non-empty value wins.
 _TEXT = (
@@ -82,6 +86,15 @@ def history_table(metadata: sa.MetaData) -> sa.Table:
         sa.Index("ix_flask_jobs_history_ended_at", "ended_at"),
         sa.Index("ix_flask_jobs_history_enqueued_at", "enqueued_at"),
         sa.Index("ix_flask_jobs_history_workflow_id", "workflow_id"),
+        # A function's failures, newest first (its page groups them): partial, so only
+        # failed attempts pay for it on write.
+        sa.Index(
+            "ix_flask_jobs_history_failed_func_id",
+            "func",
+            "id",
+            sqlite_where=sa.text(FAILED_WHERE),
+            postgresql_where=sa.text(FAILED_WHERE),
+        ),
     )
 
 
@@ -184,6 +197,8 @@ class HistoryStore:
         self.table = table
         self.hourly = hourly
         self.rollup = HourlyRollup(table, hourly)
+        # On the history's metadata now, so `flask db migrate` sees it beside the history.
+        self.samples = QueueSamples(samples_table(table.metadata))
         self._db = db
         self._uri = uri
         self._engine: Engine | None = None
@@ -217,11 +232,24 @@ class HistoryStore:
             self._engine.dispose(close=False)
 
     def create(self, app: Flask) -> None:
-        """Create the history and roll-up tables and their indexes if they do not exist."""
+        """Create the history, roll-up and queue-sample tables if they do not exist.
+
+        A roll-up table made before its histogram columns is dropped and made again: it
+        only caches counts of the history, and the next reads roll the hours up anew.
+        """
         engine = self.engine(app)
         self.table.create(engine, checkfirst=True)
+        for index in self.table.indexes:  # an index added since the table was made
+            index.create(engine, checkfirst=True)
+        inspector = sa.inspect(engine)
+        if inspector.has_table(self.hourly.name):
+            columns = {column["name"] for column in inspector.get_columns(self.hourly.name)}
+            if not set(HISTOGRAM_COLUMNS) <= columns:
+                log.info("history: remaking %s with its histogram columns", self.hourly.name)
+                self.hourly.drop(engine)
         self.hourly.create(engine, checkfirst=True)
         add_missing_columns(engine, self.table)
+        self.samples.table.create(engine, checkfirst=True)
 
     def write(self, app: Flask, events: Iterable[Mapping[str, str]]) -> int:
         """Upsert the rows these events describe, in one transaction; return how many."""
@@ -305,4 +333,9 @@ class HistoryStore:
                 conn.execute(sa.delete(self.hourly).where(self.hourly.c.hour < hour_of(cutoff)))
         except sa.exc.DBAPIError as exc:
             log.warning("history: could not purge old hourly roll-ups (%s)", exc)
+        try:
+            with engine.connect() as conn:
+                self.samples.purge(conn, older_than)
+        except sa.exc.DBAPIError as exc:
+            log.warning("history: could not purge old queue samples (%s)", exc)
         return total

@@ -1,0 +1,85 @@
+"""Alerts: the banner on every page, the Alerts page (open and recent incidents), their JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+from flask import Blueprint, jsonify
+from flask.typing import ResponseReturnValue
+
+from flask_jobs.errors import JobsConnectionError
+from flask_jobs.history.alerts import KINDS
+from flask_jobs.history.incidents import (
+    EVALUATE_EVERY,
+    alert_state,
+    last_evaluated,
+    open_alerts,
+    recent_incidents,
+    stale,
+)
+
+from .web import arg_int, render, state
+
+__all__ = ["banner", "register"]
+
+
+def banner() -> dict[str, Any]:
+    """The banner's data: open alerts and whether evaluation stopped; empty if Redis is down."""
+    try:
+        alerts, evaluated = alert_state(state().connection)
+    except (redis.RedisError, JobsConnectionError):  # the page says Redis is down
+        return {"alerts": [], "stale": None}
+    return {"alerts": alerts, "stale": evaluated if stale(evaluated) else None}
+
+
+def _config() -> dict[str, Any]:
+    config = state().config
+    return {
+        "queue_wait": config.alert_queue_wait,
+        "failure_rate": config.alert_failure_rate,
+        "min_runs": config.alert_min_runs,
+        "schedule_grace": config.alert_schedule_grace,
+        "hooks": len(config.on_alert),
+    }
+
+
+def alerts() -> ResponseReturnValue:
+    """Open incidents, recently resolved ones, and what each check watches."""
+    limit = arg_int("limit", 50, minimum=1, maximum=200)
+    conn = state().connection
+    return render(
+        "flask_jobs/alerts.html",
+        None,
+        open_now=open_alerts(conn),
+        recent=recent_incidents(conn, limit),
+        evaluated=last_evaluated(conn),
+        every=EVALUATE_EVERY,
+        kinds=KINDS,
+        settings=_config(),
+    )
+
+
+def api_alerts() -> ResponseReturnValue:
+    """Open and recent incidents, and when they were last evaluated, as JSON."""
+    limit = arg_int("limit", 50, minimum=1, maximum=200)
+    conn = state().connection
+    evaluated = last_evaluated(conn)
+    return jsonify(
+        {
+            "open": [alert.to_dict() for alert in open_alerts(conn)],
+            "recent": [alert.to_dict() for alert in recent_incidents(conn, limit)],
+            "evaluated_at": evaluated.isoformat() if evaluated else None,
+            "stale": stale(evaluated),
+        }
+    )
+
+
+def register(bp: Blueprint) -> None:
+    """Add the Alerts page, its JSON and the banner to the dashboard blueprint."""
+    bp.add_url_rule("/alerts", "alerts", alerts)
+    bp.add_url_rule("/api/alerts", "api_alerts", api_alerts)
+
+    @bp.context_processor
+    def _banner() -> dict[str, object]:
+        return {"alert_banner": banner()}
