@@ -20,6 +20,7 @@ extensions = [
     "sphinx.ext.autodoc",
     "pallets_sphinx_themes",
     "jobs_config",
+    "jobs_openapi",
 ]
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 exclude_patterns = ["_build"]
