@@ -29,9 +29,11 @@ DEFAULTS: dict[str, Any] = {
     "JOBS_EAGER": False,
     "JOBS_EAGER_PROPAGATE": True,
     "JOBS_EMBEDDED_REDIS": True,
-    "JOBS_WORKER_CLASS": "lean",
+    "JOBS_WORKER_CLASS": "default",
     "JOBS_WORKER_CONCURRENCY": 1,
     "JOBS_WORKER_THREADS": 8,
+    "JOBS_WORKER_ASYNC_LIMIT": 100,
+    "JOBS_MIDDLEWARE": [],
     "JOBS_LOG_LEVEL": "INFO",
     "JOBS_LOG_FORMAT": "text",
     "JOBS_ON_FAILURE": [],
@@ -53,7 +55,7 @@ DEFAULTS: dict[str, Any] = {
     "JOBS_OUTBOX_POLL_MS": 100,
 }
 
-WORKER_CLASSES = ("fork", "simple", "spawn", "lean")
+WORKER_CLASSES = ("default", "fork", "rq", "simple", "spawn", "lean")
 SERIALIZERS = ("json", "pickle")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("text", "json")
@@ -76,6 +78,9 @@ class JobsConfig:
     worker_class: str
     worker_concurrency: int
     worker_threads: int
+    worker_async_limit: int
+    #: ``JOBS_MIDDLEWARE``: worker middleware objects (a class given is instantiated).
+    middleware: tuple[Any, ...]
     log_level: str
     log_format: str
     on_failure: tuple[Callable[..., Any], ...]
@@ -231,6 +236,22 @@ def _callables(key: str, value: Any) -> tuple[Callable[..., Any], ...]:
     return tuple(_imported(key, item, allowed) for item in value)
 
 
+def _middleware(key: str, value: Any) -> tuple[Any, ...]:
+    if value is None or value == "":
+        return ()
+    if isinstance(value, str):  # from the environment: "app.mw:Timing,app.mw:Audit"
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    allowed = "expected a list of worker middleware (objects, classes or import paths)"
+    if not isinstance(value, list | tuple):
+        raise _bad(key, value, allowed)
+    found = []
+    for item in value:
+        if isinstance(item, str):
+            item = _imported(key, item, allowed)
+        found.append(item() if isinstance(item, type) else item)
+    return tuple(found)
+
+
 def _database_uri(key: str, value: Any) -> str | None:
     if value is None or value == "":
         return None
@@ -287,6 +308,8 @@ _RULES: dict[str, Callable[[str, Any], Any]] = {
     "JOBS_WORKER_CLASS": lambda k, v: _choice(k, v, WORKER_CLASSES),
     "JOBS_WORKER_CONCURRENCY": lambda k, v: _int(k, v, minimum=1),
     "JOBS_WORKER_THREADS": lambda k, v: _int(k, v, minimum=1),
+    "JOBS_WORKER_ASYNC_LIMIT": lambda k, v: _int(k, v, minimum=1),
+    "JOBS_MIDDLEWARE": lambda k, v: _middleware(k, v),
     "JOBS_LOG_LEVEL": lambda k, v: _choice(k, v, LOG_LEVELS),
     "JOBS_LOG_FORMAT": lambda k, v: _choice(k, v, LOG_FORMATS),
     "JOBS_ON_FAILURE": _callables,
@@ -325,6 +348,8 @@ def load_config(config: Mapping[str, Any]) -> JobsConfig:
         worker_class=values["JOBS_WORKER_CLASS"],
         worker_concurrency=values["JOBS_WORKER_CONCURRENCY"],
         worker_threads=values["JOBS_WORKER_THREADS"],
+        worker_async_limit=values["JOBS_WORKER_ASYNC_LIMIT"],
+        middleware=values["JOBS_MIDDLEWARE"],
         log_level=values["JOBS_LOG_LEVEL"],
         log_format=values["JOBS_LOG_FORMAT"],
         on_failure=values["JOBS_ON_FAILURE"],

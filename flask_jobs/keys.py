@@ -16,11 +16,21 @@ from __future__ import annotations
 
 import re
 
+from rq.command import PUBSUB_CHANNEL_TEMPLATE
+from rq.defaults import RQ_KEY_PREFIX
+from rq.executions import WORKER_EXECUTIONS_KEY_TEMPLATE, ExecutionRegistry
 from rq.intermediate_queue import IntermediateQueue
 from rq.job import Job
 from rq.queue import Queue
-from rq.registry import ScheduledJobRegistry
+from rq.registry import (
+    FailedJobRegistry,
+    FinishedJobRegistry,
+    ScheduledJobRegistry,
+    StartedJobRegistry,
+)
+from rq.results import Result
 from rq.suspension import WORKERS_SUSPENDED
+from rq.worker import Worker
 
 __all__ = [
     "HISTORY_STREAM",
@@ -36,6 +46,7 @@ __all__ = [
     "RQ_QUEUES_KEY",
     "RQ_QUEUE_PREFIX",
     "RQ_SUSPENDED_KEY",
+    "RQ_WORKER_PREFIX",
     "SCHEDULER_LEADER_KEY",
     "SCHEDULE_NAME",
     "WORKER_CURRENT_FIELD",
@@ -43,13 +54,24 @@ __all__ = [
     "WORKER_RSS_FIELD",
     "WORKER_SLOTS_FIELD",
     "WORKER_SUPERVISOR_FIELD",
+    "dependencies_key",
+    "dependents_key",
+    "execution_key",
+    "executions_key",
+    "failed_key",
+    "finished_key",
     "intermediate_key",
     "job_key",
     "outbox_sent_key",
     "queue_key",
+    "results_key",
     "schedule_fired_key",
     "schedule_key",
     "scheduled_key",
+    "started_key",
+    "worker_channel",
+    "worker_executions_key",
+    "worker_key",
 ]
 
 # -- names that go into keys ----------------------------------------------------
@@ -94,6 +116,71 @@ def intermediate_key(queue_key: str) -> str:
     """RQ's list of the jobs a worker took off ``queue_key`` and has not started yet."""
     key: str = IntermediateQueue.get_intermediate_queue_key(queue_key)
     return key
+
+
+def started_key(name: str) -> str:
+    """RQ's started registry of queue ``name`` (members ``<job id>:<execution id>``)."""
+    key: str = StartedJobRegistry.key_template.format(name)
+    return key
+
+
+def finished_key(name: str) -> str:
+    """RQ's registry of the jobs of queue ``name`` that finished."""
+    key: str = FinishedJobRegistry.key_template.format(name)
+    return key
+
+
+def failed_key(name: str) -> str:
+    """RQ's registry of the jobs of queue ``name`` that failed."""
+    key: str = FailedJobRegistry.key_template.format(name)
+    return key
+
+
+def results_key(job_id: str) -> str:
+    """RQ's stream of the results of job ``job_id``'s runs."""
+    key: str = Result.get_key(job_id)  # type: ignore[no-untyped-call]
+    return key
+
+
+def dependents_key(job_id: str) -> str:
+    """RQ's set of the jobs waiting for job ``job_id``."""
+    key: str = Job.dependents_key_for(job_id)
+    return key
+
+
+def dependencies_key(job_id: str) -> str:
+    """RQ's set of the jobs job ``job_id`` waits for (RQ spells it ``rq:job::<id>:...``)."""
+    return f"{RQ_JOB_PREFIX}:{job_id}:dependencies"
+
+
+def execution_key(job_id: str, execution_id: str) -> str:
+    """RQ's hash of one run (execution) of job ``job_id``."""
+    return f"{RQ_KEY_PREFIX}:execution:{job_id}:{execution_id}"
+
+
+def executions_key(job_id: str) -> str:
+    """RQ's registry of the runs of job ``job_id`` now going on."""
+    key: str = ExecutionRegistry.key_template.format(job_id)
+    return key
+
+
+#: ``rq:worker:<name>``: the hash of one registered worker.
+RQ_WORKER_PREFIX: str = Worker.redis_worker_namespace_prefix
+
+
+def worker_key(name: str) -> str:
+    """RQ's hash of worker ``name``."""
+    return RQ_WORKER_PREFIX + name
+
+
+def worker_executions_key(name: str) -> str:
+    """RQ's set of the runs worker ``name`` is busy with."""
+    return WORKER_EXECUTIONS_KEY_TEMPLATE.format(name)
+
+
+def worker_channel(name: str) -> str:
+    """RQ's pubsub channel of worker ``name``: its stop-job and shutdown commands."""
+    return PUBSUB_CHANNEL_TEMPLATE % name
 
 
 # -- ours -------------------------------------------------------------------------

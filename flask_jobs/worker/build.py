@@ -6,7 +6,7 @@ import os
 import socket
 import uuid
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rq.worker import SimpleWorker, Worker
 
@@ -14,6 +14,7 @@ from ..jobs.flask_job import FlaskJob
 from .app_context import FlaskForkWorker, FlaskSimpleWorker, FlaskSpawnWorker
 from .lanes import ThreadedLeanWorker
 from .lean import LeanWorker
+from .loop import JobsWorker
 from .stopping import StopSafeQueue
 
 if TYPE_CHECKING:
@@ -26,7 +27,9 @@ __all__ = ["MAINTENANCE_SECONDS", "WORKER_CLASSES", "build_worker", "default_wor
 #: How often a worker runs RQ's registry cleanup (abandoned jobs, stuck intermediate lists).
 MAINTENANCE_SECONDS = 60
 
-WORKER_CLASSES: dict[str, type[Worker] | type[SimpleWorker]] = {
+WORKER_CLASSES: dict[str, type[Worker] | type[SimpleWorker] | type[JobsWorker]] = {
+    "default": JobsWorker,
+    "rq": Worker,
     "fork": FlaskForkWorker,
     "simple": FlaskSimpleWorker,
     "spawn": FlaskSpawnWorker,
@@ -48,13 +51,33 @@ def build_worker(
     name: str | None = None,
     threads: int | None = None,
     max_memory: int | None = None,
-) -> Worker | SimpleWorker:
+    supervisor: str | None = None,
+) -> Worker | SimpleWorker | JobsWorker:
     """A worker for ``app`` listening on ``queues`` (default: ``JOBS_QUEUES``, in order);
     with ``max_memory`` (MB), one that stops after a job that leaves it bigger than that."""
     config = state.config
     kind = worker_class or config.worker_class
-    cls = WORKER_CLASSES[kind]
     threads = threads or config.worker_threads
+    if kind == "default":
+        return JobsWorker(
+            app,
+            state,
+            queues,
+            name=name or default_worker_name(),
+            threads=threads,
+            max_memory=max_memory,
+            supervisor=supervisor,
+        )
+    if kind == "rq":
+        return Worker(
+            [state.queue(q) for q in (queues or config.queues)],
+            name=name or default_worker_name(),
+            connection=state.connection,
+            default_result_ttl=config.result_ttl,
+            job_class=FlaskJob,
+            serializer=state.serializer,
+        )
+    cls: Any = WORKER_CLASSES[kind]
     if kind == "lean" and threads > 1:
         cls = type("ThreadedLeanWorker", (ThreadedLeanWorker,), {"threads": threads})
     worker = cls(
@@ -80,6 +103,7 @@ def build_worker(
         # (and retried) by a long-running worker; the cleanup is a few cheap reads.
         maintenance_interval=MAINTENANCE_SECONDS,
     )
-    worker.flask_app = app  # type: ignore[union-attr]
-    worker.max_memory_mb = max_memory  # type: ignore[union-attr]
-    return worker
+    worker.flask_app = app
+    worker.max_memory_mb = max_memory
+    built: Worker | SimpleWorker = worker
+    return built

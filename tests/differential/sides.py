@@ -35,6 +35,8 @@ __all__ = ["OURS", "Side", "restored_process_state"]
 
 #: Our worker kinds the scenarios run under: (name, worker class, threads).
 OURS: dict[str, tuple[str, int]] = {
+    "default": ("default", 1),
+    "default-threads": ("default", 4),
     "lean": ("lean", 1),
     "lean-threads": ("lean", 4),
     "fork": ("fork", 1),

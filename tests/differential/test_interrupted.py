@@ -67,7 +67,10 @@ def scenario_killed_then_abandoned(side: Side) -> None:
 
 @pytest.mark.parametrize(
     ("scenario", "kind"),
-    params([scenario_stop_job], ["lean", "lean-threads", "fork", "rq-enqueued:lean"]),
+    params(
+        [scenario_stop_job],
+        ["default", "default-threads", "lean", "lean-threads", "fork", "rq-enqueued:lean"],
+    ),
 )
 def test_stop_job_as_rqs_forking_worker(
     scenario: Callable[[Side], None], kind: str, compare_runs: Callable[..., None]
@@ -81,7 +84,10 @@ def test_stop_job_as_rqs_forking_worker(
     ("scenario", "kind"),
     # not `fork`: its work horse sits in a process group of its own, which a SIGKILL of
     # the worker leaves running (a scenario of the reliability suite, not this one)
-    params([scenario_killed_then_abandoned], ["lean", "lean-threads", "rq-enqueued:lean"]),
+    params(
+        [scenario_killed_then_abandoned],
+        ["default", "default-threads", "lean", "lean-threads", "rq-enqueued:lean"],
+    ),
 )
 def test_killed_worker_as_rqs(
     scenario: Callable[[Side], None], kind: str, compare_runs: Callable[..., None]

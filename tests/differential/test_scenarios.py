@@ -20,7 +20,15 @@ from differential.sides import Side
 from flask_jobs import Retry
 
 #: Our worker kinds each scenario runs under, and a plain-RQ enqueue run by our default.
-KINDS = ["lean", "lean-threads", "fork", "rq-enqueued:lean"]
+KINDS = [
+    "default",
+    "default-threads",
+    "lean",
+    "lean-threads",
+    "fork",
+    "rq-enqueued:lean",
+    "rq-enqueued:default",
+]
 
 
 def scenario_success(side: Side) -> None:

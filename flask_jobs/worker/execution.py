@@ -1,0 +1,289 @@
+"""One job, start to end: the start script, the call in a fresh app context under its
+timeout, and the end: the finish script (with the next claim) on success, or the failure
+path (`flask_jobs.worker.failure`); every middleware hook on the way."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+import uuid
+from base64 import b64encode
+from typing import TYPE_CHECKING, Any, Protocol
+
+from rq.callbacks import execute_failure_callback, execute_success_callback
+from rq.defaults import UNSERIALIZABLE_RETURN_VALUE_PAYLOAD
+from rq.job import JobStatus
+from rq.job import Retry as RQRetry
+from rq.job_lifecycle import format_exc_info
+from rq.queue import Queue
+from rq.rate_limit import release_slot
+from rq.timeouts import JobTimeoutException, TimerDeathPenalty, UnixSignalDeathPenalty
+from rq.utils import current_timestamp, now, utcformat
+
+from ..errors import JobStopped
+from ..keys import (
+    dependencies_key,
+    dependents_key,
+    execution_key,
+    executions_key,
+    finished_key,
+    intermediate_key,
+    job_key,
+    queue_key,
+    results_key,
+    started_key,
+    worker_executions_key,
+    worker_key,
+)
+from .control import COLD, ColdShutdown
+from .failure import Run, record_failure
+from .scripts import claim_keys, parse_claim
+
+if TYPE_CHECKING:
+    import threading as _threading
+
+    import redis
+    from flask import Flask
+    from rq.job import Job
+
+    from .control import Control
+    from .middleware import MiddlewareChain
+    from .scripts import Claimed, Scripts
+
+
+class JobsWorker(Protocol):
+    """What running a job needs of the worker loop (`flask_jobs.worker.loop.JobsWorker`)."""
+
+    name: str
+    app: Flask
+    connection: redis.Redis
+    serializer: Any
+    result_ttl: int
+    stream: str
+    stream_maxlen: int
+    scripts: Scripts
+    control: Control
+    middleware: MiddlewareChain
+    running: dict[str, Any]
+    state_lock: _threading.Lock
+
+    def take_events(self) -> list[dict[str, str]]: ...
+    def current_field(self, running: list[str]) -> tuple[str, str]: ...
+    def call(self, script: Any, keys: list[str], args: list[Any]) -> Any: ...
+    def queue(self, name: str) -> Any: ...
+    def enqueue_dependents(self, job: Job) -> None: ...
+
+
+__all__ = ["execute"]
+
+log = logging.getLogger("flask_jobs.worker")
+
+#: RQ's SimpleWorker's heartbeat TTL for a job without a timeout.
+DEFAULT_WORKER_TTL = 420
+#: A job's timeout when neither it nor its queue has one (RQ's).
+DEFAULT_TIMEOUT = Queue.DEFAULT_TIMEOUT
+
+
+def _ttl(job: Job) -> int:
+    """RQ's SimpleWorker's heartbeat TTL for ``job``."""
+    if job.timeout == -1:
+        return DEFAULT_WORKER_TTL
+    return int(job.timeout or DEFAULT_WORKER_TTL) + 60
+
+
+def _flat(events: list[dict[str, str]]) -> list[Any]:
+    words: list[Any] = [len(events)]
+    for event in events:
+        words.append(2 * len(event))
+        for key, value in event.items():
+            words += [key, value]
+    return words
+
+
+def _run_keys(worker: JobsWorker, job: Job, run: Run) -> list[str]:
+    """The keys of a run both its start and its end write (KEYS 1 to 6 of both scripts)."""
+    return [
+        job_key(job.id),
+        execution_key(job.id, run.execution_id),
+        executions_key(job.id),
+        started_key(job.origin),
+        worker_key(worker.name),
+        worker_executions_key(worker.name),
+    ]
+
+
+def start(worker: JobsWorker, job: Job) -> Run:
+    """Mark ``job`` started (one script call, carrying the "started" events)."""
+    moment = now()
+    job.worker_name = worker.name
+    job.started_at = job.last_heartbeat = moment
+    job._status = JobStatus.STARTED
+    run = Run(job.id, uuid.uuid4().hex, moment, job.origin)
+    worker.middleware.emit("before_job", worker, job)
+    ttl = _ttl(job)
+    stamp = moment.timestamp()
+    with worker.state_lock:
+        worker.running[job.id] = run
+        running = list(worker.running)
+        keys = [
+            *_run_keys(worker, job, run),
+            intermediate_key(queue_key(job.origin)),
+            worker.stream,
+        ]
+        args = [
+            job.id,
+            run.execution_id,
+            worker.name,
+            utcformat(moment),
+            repr(stamp),
+            int(stamp),
+            ttl,
+            "busy",
+            *worker.current_field(running),
+            worker.stream_maxlen,
+            *_flat(worker.take_events()),
+        ]
+        worker.call(worker.scripts.start, keys, args)
+    return run
+
+
+def _return_value(worker: JobsWorker, value: Any) -> str:
+    if value is None:
+        return ""
+    try:
+        data = worker.serializer.dumps(value)
+    except Exception:  # as RQ: a result it cannot store is replaced by a marker
+        data = worker.serializer.dumps(UNSERIALIZABLE_RETURN_VALUE_PAYLOAD)
+    return b64encode(data).decode()
+
+
+def finish(worker: JobsWorker, job: Job, run: Run, value: Any, claim: list[str]) -> Claimed:
+    """Write the success of ``job`` and claim the next job from ``claim`` (one call)."""
+    assert job.ended_at is not None
+    result_ttl = job.get_result_ttl(worker.result_ttl)
+    if result_ttl < 0:
+        score: Any = "+inf" if result_ttl == -1 else result_ttl
+    else:
+        score = current_timestamp() + result_ttl
+    claim_k, claim_a = claim_keys(claim) if claim else ([], [0])
+    with worker.state_lock:
+        worker.running.pop(job.id, None)
+        running = list(worker.running)
+        keys = [
+            *_run_keys(worker, job, run),
+            results_key(job.id),
+            finished_key(job.origin),
+            dependents_key(job.id),
+            dependencies_key(job.id),
+            worker.stream,
+            *claim_k,
+        ]
+        args = [
+            job.id,
+            run.execution_id,
+            worker.name,
+            utcformat(job.ended_at),
+            repr((job.ended_at - run.started).total_seconds()),
+            result_ttl,
+            score,
+            _return_value(worker, value),
+            repr(run.started.timestamp()),
+            repr(job.ended_at.timestamp()),
+            "busy" if running else "idle",
+            *worker.current_field(running),
+            worker.stream_maxlen,
+            *_flat(worker.take_events()),
+            *claim_a,
+        ]
+        has_dependents, found = worker.call(worker.scripts.finish, keys, args)
+    if has_dependents:
+        worker.enqueue_dependents(job)
+    if result_ttl == 0:
+        job.delete(remove_from_queue=False)
+    if job.has_rate_limit:
+        release_slot(job)
+    return parse_claim(found)
+
+
+def _penalty(worker: JobsWorker) -> type[Any]:
+    on_main = threading.current_thread() is threading.main_thread()
+    return UnixSignalDeathPenalty if on_main else TimerDeathPenalty
+
+
+def execute(worker: JobsWorker, job: Job, claim: list[str]) -> Claimed:
+    """Run ``job`` in a fresh app context; on success, also claim the next job from
+    ``claim`` (empty: claim nothing). Never raises but for a cold shutdown."""
+    job._jobs_attempt = job.attempt if hasattr(job, "attempt") else 1  # type: ignore[attr-defined]
+    clock = time.monotonic()
+    penalty = _penalty(worker)
+    ident = threading.get_ident()
+    with worker.app.app_context():
+        run = start(worker, job)
+        value: Any = None
+        exc_info: Any = None
+        worker.control.threads[job.id] = ident
+        try:
+            timeout = job.timeout or DEFAULT_TIMEOUT
+            with penalty(timeout, JobTimeoutException, job_id=job.id):
+                value = job.perform()
+        except BaseException:  # as RQ: whatever a job raises (SystemExit too) fails it
+            exc_info = sys.exc_info()
+        finally:
+            worker.control.threads.pop(job.id, None)
+        job.ended_at = now()
+        job._jobs_seconds = time.monotonic() - clock  # type: ignore[attr-defined]
+        if exc_info is None and not isinstance(value, RQRetry):
+            job._status = JobStatus.FINISHED
+            job._result = value
+            try:
+                execute_success_callback(job, penalty, value)
+            except BaseException:
+                exc_info = sys.exc_info()
+        if exc_info is None and not isinstance(value, RQRetry):
+            worker.middleware.emit("after_job", worker, job, value)
+            return finish(worker, job, run, value, claim)
+        if exc_info is None:
+            exc_info = (ValueError, ValueError("a job returning rq.Retry is not supported"), None)
+        _fail(worker, job, run, exc_info, penalty)
+    if isinstance(exc_info[1], ColdShutdown) or worker.control.cold:
+        raise ColdShutdown(1)
+    return None
+
+
+def _fail(worker: JobsWorker, job: Job, run: Run, exc_info: Any, penalty: Any) -> None:
+    """The failure path: RQ's failure callback, the write (retried or not), the hooks."""
+    stopped = job.id in worker.control.stopping or isinstance(exc_info[1], JobStopped)
+    worker.control.stopping.discard(job.id)
+    if isinstance(exc_info[1], ColdShutdown):
+        exc_info = (ColdShutdown, ColdShutdown(COLD), exc_info[2])
+    job._status = JobStatus.FAILED
+    job._jobs_exc_type = exc_info[0]  # type: ignore[attr-defined]  # for the retry policy
+    job._jobs_exc_info = exc_info  # type: ignore[attr-defined]
+    try:
+        execute_failure_callback(job, penalty, *exc_info)
+    except BaseException:
+        exc_info = sys.exc_info()
+    queue = worker.queue(job.origin)
+    with worker.state_lock:
+        worker.running.pop(job.id, None)
+    try:
+        retried = record_failure(
+            worker.connection,
+            job,
+            queue,
+            run,
+            worker.name,
+            format_exc_info(exc_info),
+            stopped=stopped,
+        )
+    except Exception:
+        log.exception("worker %s: could not record the failure of job %s", worker.name, job.id)
+        return
+    worker.middleware.emit("on_retry" if retried else "on_failure", worker, job, exc_info)
+    job._jobs_exc_info = None  # type: ignore[attr-defined]  # no traceback kept alive
+    if not retried:
+        worker.enqueue_dependents(job)
+        if job.has_rate_limit:
+            release_slot(job)

@@ -1,0 +1,428 @@
+"""The worker loop of flask-jobs: RQ's data in Redis, our own code walking jobs through it.
+
+One process claims jobs with one Lua call (``rq suspend`` honoured, paused queues
+skipped, the id moved to RQ's intermediate list, the hash returned), starts each with
+one more, and ends a success with a third that also claims the next job: two round trips
+per job in the serial mode. Jobs declared `flask_jobs.thread_safe` run in up to
+``threads`` threads beside the others (which run alone in the main thread). Every job
+runs in a fresh app context, with the middleware of `flask_jobs.worker.middleware`.
+
+RQ's tools see a worker of theirs: its registration and heartbeat, its state (idle or
+busy), the started, finished and failed registries, results, the stop-job command.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+import redis
+from rq.job import Job
+
+from ..history.recorder import start_recorder_process, stop_recorder_process
+from ..jobs.flask_job import FlaskJob
+from ..jobs.thread_safety import is_thread_safe
+from ..keys import (
+    PAUSED_QUEUES_KEY,
+    RQ_SUSPENDED_KEY,
+    WORKER_CURRENT_FIELD,
+    dependents_key,
+    intermediate_key,
+    job_key,
+    queue_key,
+    worker_key,
+)
+from ..outbox import start_relay_process, stop_relay_process
+from .builtin import default_middleware
+from .control import ColdShutdown, Control, Interrupted
+from .execution import execute
+from .failure import fail_malformed
+from .maintenance import Maintenance
+from .memory import over_limit
+from .middleware import MiddlewareChain
+from .registration import Registration
+from .scripts import Claimed, Scripts, claim_keys, parse_claim
+
+if TYPE_CHECKING:
+    from flask import Flask
+    from rq import Queue
+
+    from ..state import JobsState
+
+__all__ = ["IDLE_BLOCK", "JobsWorker"]
+
+log = logging.getLogger("flask_jobs.worker")
+
+#: Longest an idle worker blocks on its queues before it looks around (paused queues,
+#: suspension, heartbeat, delayed jobs) again.
+IDLE_BLOCK = 1
+#: The errors that mean Redis cannot be reached right now.
+REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError)
+
+
+class JobsWorker:
+    """One worker process: ``work()`` claims and runs jobs until stopped (or, with
+    ``burst``, until its queues are empty)."""
+
+    def __init__(
+        self,
+        app: Flask,
+        state: JobsState,
+        queues: Sequence[str] | None = None,
+        *,
+        name: str,
+        threads: int = 1,
+        max_memory: int | None = None,
+        supervisor: str | None = None,
+        middleware: Sequence[Any] = (),
+    ) -> None:
+        self.app = app
+        self.state = state
+        self.connection = state.connection
+        self.serializer = state.serializer
+        self.name = name
+        self.names = list(queues or state.config.queues)
+        self.threads = max(1, threads)
+        self.mode = "threads" if self.threads > 1 else "serial"
+        self.max_memory_mb = max_memory
+        self.result_ttl = state.config.result_ttl
+        self.stream = state.history_settings.stream
+        self.stream_maxlen = state.history_settings.stream_maxlen
+        self.scripts = Scripts(self.connection)
+        self.control = Control(name)
+        self.registration = Registration(
+            self.connection, name, self.names, self.mode, self.threads, supervisor
+        )
+        self.middleware = MiddlewareChain([*default_middleware(state), *middleware])
+        #: Whether this process runs a history recorder (and with JOBS_OUTBOX a relay)
+        #: process beside it (tests that drive their own turn it off).
+        self.run_recorder = True
+        #: Whether the worker stopped because it went over ``max_memory_mb``.
+        self.recycled = False
+        #: The jobs running now, by id (their `Run`), guarded by `state_lock`.
+        self.running: dict[str, Any] = {}
+        self.state_lock = threading.Lock()
+        self._events: list[dict[str, str]] = []
+        self._events_lock = threading.Lock()
+        self._dependents_lock = threading.Lock()
+        self._queues: dict[str, Queue] = {}
+        self._pool: ThreadPoolExecutor | None = None
+        self._lanes_busy = 0
+        self._lanes_done = threading.Condition()
+        self._ahead: Claimed = None
+        self._state = "started"
+        self.done = 0
+
+    # -- what the execution and the middleware use -------------------------------------
+
+    def queue_names(self) -> list[str]:
+        """The names of the queues this worker takes jobs from, highest priority first."""
+        return list(self.names)
+
+    def queue(self, name: str) -> Queue:
+        """RQ's queue ``name`` (for the failure path and dependents)."""
+        queue = self._queues.get(name)
+        if queue is None:
+            queue = self._queues[name] = self.state.queue(name)
+        return queue
+
+    def record(self, *events: dict[str, str]) -> None:
+        """Queue history events; they go out with this worker's next call to Redis."""
+        if events:
+            with self._events_lock:
+                self._events.extend(events)
+
+    def take_events(self) -> list[dict[str, str]]:
+        """The events waiting to go out (and forget them)."""
+        with self._events_lock:
+            events, self._events = self._events, []
+        return events
+
+    def current_field(self, running: list[str]) -> tuple[str, str]:
+        """Our worker-hash field of the running job ids, and its value."""
+        return WORKER_CURRENT_FIELD, json.dumps(running)
+
+    def call(self, script: Any, keys: list[str], args: list[Any]) -> Any:
+        """Run a script; through a Redis outage, wait and send it again (each of our
+        scripts may run twice: its writes are the same the second time)."""
+        while True:
+            try:
+                return script(keys=keys, args=args)
+            except REDIS_DOWN as exc:
+                if self.control.cold:
+                    raise
+                log.warning("worker %s: Redis unavailable (%s); waiting", self.name, exc)
+                time.sleep(1.0)
+
+    def enqueue_dependents(self, job: Job) -> None:
+        """RQ's enqueue of the dependents whose dependencies are all met, one at a time in
+        this process (two threads finishing two parents must not both enqueue a child)."""
+        with self._dependents_lock:
+            try:
+                self._forget_released(job)
+                self.queue(job.origin).enqueue_dependents(job)
+            except Exception:
+                log.exception(
+                    "worker %s: could not enqueue the dependents of %s", self.name, job.id
+                )
+
+    def _forget_released(self, job: Job) -> None:
+        """Take out of ``job``'s dependents the ones another parent's end already released
+        (RQ's release does not look, and would enqueue them a second time)."""
+        key = dependents_key(job.id)
+        members = [m.decode() for m in self.connection.smembers(key)]  # type: ignore[union-attr]
+        if not members:
+            return
+        with self.connection.pipeline(transaction=False) as pipe:
+            for member in members:
+                pipe.hget(job_key(member), "status")
+            statuses = pipe.execute()
+        released = [
+            member
+            for member, status in zip(members, statuses, strict=True)
+            if status is not None and status not in (b"deferred", b"canceled")
+        ]
+        if released:
+            self.connection.srem(key, *released)
+
+    def handle_job_failure(self, job: Job, queue: Queue, exc_string: str = "", **_: Any) -> None:
+        """RQ's intermediate-list cleanup calls this for a job stuck there: fail it."""
+        from .failure import record_failure
+
+        record_failure(self.connection, job, queue, None, self.name, exc_string)
+
+    # -- the loop ---------------------------------------------------------------------
+
+    def work(self, burst: bool = False, max_jobs: int | None = None, **_: Any) -> bool:
+        """Claim and run jobs until stopped (``burst``: until nothing is left to run);
+        whether any job ran."""
+        recorder = relay = None
+        if self.run_recorder and self.state.history_enabled:
+            recorder = start_recorder_process(self.app, self.state, self.name)
+        if self.run_recorder and self.state.config.outbox:
+            relay = start_relay_process(self.app, self.state, self.name)
+        self.registration.birth()
+        self.control.install()
+        self.control.subscribe(self.connection)
+        if self.threads > 1:
+            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="flask-jobs-lane")
+        maintenance = Maintenance(
+            [self.queue(n) for n in self.names],
+            self,
+            lambda job: self.middleware.emit("on_abandoned", self, job),
+        )
+        self.middleware.emit("on_worker_start", self)
+        try:
+            self._loop(maintenance, burst, max_jobs)
+        except ColdShutdown:
+            log.warning("worker %s: stopped cold", self.name)
+        finally:
+            self._teardown()
+            if recorder is not None:
+                stop_recorder_process(recorder)
+            if relay is not None:
+                stop_relay_process(relay)
+        return self.done > 0
+
+    def _loop(self, maintenance: Maintenance, burst: bool, max_jobs: int | None) -> None:
+        control = self.control
+        while True:
+            if maintenance.due():
+                if burst and self.connection.exists(RQ_SUSPENDED_KEY):
+                    log.info("worker %s: suspended (rq suspend), burst ends", self.name)
+                    return  # as RQ's: checked before its maintenance
+                try:
+                    maintenance.run()
+                except REDIS_DOWN as exc:
+                    log.warning("worker %s: maintenance skipped (%s)", self.name, exc)
+            found, self._ahead = self._ahead, None
+            if found is None:
+                if control.stop_requested:
+                    return
+                found = self._next(burst)
+                if found is None:
+                    return
+            job = self._load(found)
+            if job is None:
+                continue
+            last = max_jobs is not None and self.done + 1 >= max_jobs
+            self._ahead = self._dispatch(job, last)
+            self.done += 1
+            if self._ahead is not None and isinstance(self._ahead, str):
+                self._ahead = None  # "suspended": the next claim says it again
+            if last or self._over_memory():
+                control.stop_requested = True
+                self._wait_lanes()
+                return
+
+    def _dispatch(self, job: Job, last: bool) -> Claimed:
+        """Run ``job`` here (claiming the next one in its end call), or hand it to a lane."""
+        if self._pool is not None:
+            if is_thread_safe(job):
+                with self._lanes_done:
+                    while self._lanes_busy >= self.threads:
+                        self._lanes_done.wait(0.5)
+                    self._lanes_busy += 1
+                self._pool.submit(self._lane, job)
+                return None
+            self._wait_lanes()  # a job not declared thread-safe runs alone
+        claim = [] if last or self.control.stop_requested else self.names
+        return execute(self, job, claim)
+
+    def _lane(self, job: Job) -> None:
+        try:
+            execute(self, job, [])
+        except BaseException:  # a lane outlives anything but the process
+            log.exception("worker %s: error around job %s", self.name, job.id)
+        finally:
+            with self._lanes_done:
+                self._lanes_busy -= 1
+                self._lanes_done.notify_all()
+
+    def _wait_lanes(self) -> None:
+        with self._lanes_done:
+            while self._lanes_busy:
+                self._lanes_done.wait(0.5)
+
+    def _over_memory(self) -> bool:
+        if self.max_memory_mb is None or not over_limit(self.name, self.max_memory_mb):
+            return False
+        self.recycled = True
+        return True
+
+    def _set_idle(self) -> None:
+        if self._state != "idle" and not self.running:
+            self._state = "idle"
+            self.connection.hset(worker_key(self.name), "state", "idle")
+
+    def _next(self, burst: bool) -> Claimed:
+        """The next job: claimed at once, or (not in a burst) waited for; None to stop."""
+        while not self.control.stop_requested:
+            try:
+                found = self._claim()
+                if found == "suspended":
+                    if burst:
+                        log.info("worker %s: suspended (rq suspend), burst ends", self.name)
+                        self._wait_lanes()
+                        return None
+                    self._idle()
+                    time.sleep(1.0)
+                    continue
+                if found is not None:
+                    self._state = "busy"
+                    return found
+                if burst:
+                    if self._lanes_busy:  # their jobs may enqueue dependents
+                        self._wait_lanes()
+                        continue
+                    self._set_idle()
+                    return None
+                self._idle()
+                found = self._wait()
+                if found is not None:
+                    return found
+            except REDIS_DOWN as exc:
+                log.warning("worker %s: Redis unavailable (%s); waiting", self.name, exc)
+                time.sleep(1.0)
+        return None
+
+    def _claim(self) -> Claimed:
+        keys, args = claim_keys(self.names)
+        return parse_claim(self.scripts.claim(keys=keys, args=args))
+
+    def _idle(self, *, final: bool = False) -> None:
+        """Between waits: the heartbeat (carrying waiting history events) and our fields.
+        The ``final`` one leaves a worker that never claimed a job "started", as RQ's."""
+        with self.state_lock:
+            running = list(self.running)
+        if not (final and self._state == "started"):
+            self._state = "busy" if running else "idle"
+        self.registration.heartbeat(self._state, running)
+        events = self.take_events()
+        if events:
+            with self.connection.pipeline(transaction=False) as pipe:
+                for event in events:
+                    pipe.xadd(self.stream, event, maxlen=self.stream_maxlen, approximate=True)  # type: ignore[arg-type]
+                pipe.execute()
+
+    def _wait(self) -> Claimed:
+        """Block on the unpaused queues (RQ's BLMOVE for one, BLPOP for several)."""
+        paused = {m.decode() for m in self.connection.smembers(PAUSED_QUEUES_KEY)}  # type: ignore[union-attr]
+        active = [name for name in self.names if name not in paused]
+        if not active or self.connection.exists(RQ_SUSPENDED_KEY):
+            time.sleep(IDLE_BLOCK)
+            return None
+        conn = self.connection
+        popped: Any
+        self.control.waiting = True
+        try:
+            if self.control.stop_requested:
+                return None
+            if len(active) == 1:
+                key = queue_key(active[0])
+                job_id = conn.blmove(key, intermediate_key(key), IDLE_BLOCK)
+                popped = None if job_id is None else (key, job_id)
+            else:
+                popped = conn.blpop([queue_key(n) for n in active], IDLE_BLOCK)
+        except Interrupted:
+            return None
+        finally:
+            self.control.waiting = False
+        if popped is None:
+            return None
+        key, job_id = (v.decode() if isinstance(v, bytes) else v for v in popped)
+        with conn.pipeline() as pipe:
+            if len(active) > 1:
+                pipe.rpush(intermediate_key(key), job_id)
+            pipe.hgetall(job_key(job_id))
+            fields = pipe.execute()[-1]
+        name = key.removeprefix(queue_key(""))
+        if not fields:
+            conn.lrem(intermediate_key(key), 1, job_id)
+            return None
+        return name, job_id, fields
+
+    def _load(self, found: Claimed) -> Job | None:
+        """The job of a claim; a hash that cannot be read fails that job, not the worker."""
+        assert isinstance(found, tuple)
+        name, job_id, fields = found
+        job = FlaskJob(job_id, connection=self.connection, serializer=self.serializer)
+        try:
+            job.restore(fields)  # the payload is read when the job runs, and fails it there
+        except Exception as exc:
+            message = fail_malformed(
+                self.connection, job_id, name, self.state.config.failure_ttl, exc
+            )
+            self.record(
+                self.state.events.malformed(
+                    job_id=job_id, queue=name, worker=self.name, message=message
+                )
+            )
+            return None
+        return job
+
+    def _teardown(self) -> None:
+        """Put back a job claimed ahead, let the lanes finish, unregister."""
+        ahead, self._ahead = self._ahead, None
+        try:
+            if isinstance(ahead, tuple):
+                name, job_id, _ = ahead
+                with self.connection.pipeline() as pipe:
+                    pipe.lrem(intermediate_key(queue_key(name)), 1, job_id)
+                    pipe.lpush(queue_key(name), job_id)
+                    pipe.execute()
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+            self.middleware.emit("on_worker_stop", self)
+            self._idle(final=True)
+            self.registration.death()
+        except REDIS_DOWN as exc:
+            log.warning("worker %s: could not unregister (%s)", self.name, exc)
+        finally:
+            self.control.unsubscribe()
+            self.control.uninstall()
