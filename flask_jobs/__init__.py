@@ -15,6 +15,7 @@ from .jobs.flask_job import FlaskJob, HeldStatus
 from .jobs.function import JobCall, JobFunction
 from .jobs.retry import Retry
 from .jobs.thread_safety import thread_safe
+from .worker.middleware import Middleware
 
 __version__ = "0.1.0"
 
@@ -28,6 +29,7 @@ __all__ = [
     "Jobs",
     "JobsConnectionError",
     "JobsError",
+    "Middleware",
     "Retry",
     "UnknownJobError",
     "__version__",

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from rq.job import JobStatus
-from test_lean_worker import CountingConnection
+from test_worker_loop import CountingConnection
 
 import jobs_app
 from conftest import drain_history

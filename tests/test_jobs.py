@@ -359,10 +359,10 @@ def test_a_full_redis_is_a_clear_error_at_enqueue_and_stores_nothing(
 
 
 def test_workers_look_for_abandoned_jobs_every_minute(app: Flask, ctx: None) -> None:
-    from flask_jobs.worker import build_worker
+    from flask_jobs.worker.maintenance import Maintenance
 
-    worker: Any = build_worker(app, jobs_app.jobs.state(app))
-    worker.last_cleaned_at = datetime.now(timezone.utc) - timedelta(seconds=30)
-    assert not worker.should_run_maintenance_tasks
-    worker.last_cleaned_at = datetime.now(timezone.utc) - timedelta(seconds=61)
-    assert worker.should_run_maintenance_tasks  # RQ's own default waits 10 minutes
+    chores = Maintenance([], None, lambda job: None)
+    chores.cleaned_at = time.monotonic() - 30
+    assert not chores.cleaning_due
+    chores.cleaned_at = time.monotonic() - 61
+    assert chores.cleaning_due  # RQ's own default waits 10 minutes

@@ -25,6 +25,7 @@ PUBLIC = [
     "Jobs",
     "JobsConnectionError",
     "JobsError",
+    "Middleware",
     "Retry",
     "UnknownJobError",
     "__version__",

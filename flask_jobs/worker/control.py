@@ -62,6 +62,8 @@ class Control:
         self.stopping: set[str] = set()
         self.threads: dict[str, int] = {}
         self._first_signal = 0.0
+        #: Called on the warm stop (the worker records it in its hash, as RQ's does).
+        self.on_warm: Any = None
         self._pubsub: Any = None
         self._thread: Any = None
         self._previous: dict[int, Any] = {}
@@ -92,6 +94,8 @@ class Control:
                 self.name,
                 signal.Signals(signum).name,
             )
+            if self.on_warm is not None:
+                self.on_warm()
             if self.waiting:
                 raise Interrupted
             return

@@ -4,6 +4,7 @@ path (`flask_jobs.worker.failure`); every middleware hook on the way."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 import threading
@@ -167,6 +168,8 @@ def finish(worker: JobsWorker, job: Job, run: Run, value: Any, claim: list[str])
         score: Any = "+inf" if result_ttl == -1 else result_ttl
     else:
         score = current_timestamp() + result_ttl
+    if worker.control.stop_requested:
+        claim = []  # a warm stop came while the job ran: nothing new
     claim_k, claim_a = claim_keys(claim) if claim else ([], [0])
     with worker.state_lock:
         worker.running.pop(job.id, None)
@@ -212,6 +215,16 @@ def _penalty(worker: JobsWorker) -> type[Any]:
     return UnixSignalDeathPenalty if on_main else TimerDeathPenalty
 
 
+@functools.cache
+def _timeout_error(timeout: int) -> type[JobTimeoutException]:
+    """RQ's `JobTimeoutException` for a ``timeout`` in a thread: RQ's timer writes the
+    message into the class it is given (an exception raised in another thread is a class),
+    so each timeout gets a subclass of its own, never RQ's class itself."""
+    error = type("JobTimeoutException", (JobTimeoutException,), {})
+    error.__module__ = JobTimeoutException.__module__
+    return error
+
+
 def execute(worker: JobsWorker, job: Job, claim: list[str]) -> Claimed:
     """Run ``job`` in a fresh app context; on success, also claim the next job from
     ``claim`` (empty: claim nothing). Never raises but for a cold shutdown."""
@@ -226,7 +239,12 @@ def execute(worker: JobsWorker, job: Job, claim: list[str]) -> Claimed:
         worker.control.threads[job.id] = ident
         try:
             timeout = job.timeout or DEFAULT_TIMEOUT
-            with penalty(timeout, JobTimeoutException, job_id=job.id):
+            error = (
+                JobTimeoutException
+                if penalty is UnixSignalDeathPenalty
+                else _timeout_error(timeout)
+            )
+            with penalty(timeout, error, job_id=job.id):
                 value = job.perform()
         except BaseException:  # as RQ: whatever a job raises (SystemExit too) fails it
             exc_info = sys.exc_info()

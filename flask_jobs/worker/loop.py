@@ -28,18 +28,16 @@ from ..history.recorder import start_recorder_process, stop_recorder_process
 from ..jobs.flask_job import FlaskJob
 from ..jobs.thread_safety import is_thread_safe
 from ..keys import (
-    PAUSED_QUEUES_KEY,
     RQ_SUSPENDED_KEY,
     WORKER_CURRENT_FIELD,
-    dependents_key,
     intermediate_key,
-    job_key,
     queue_key,
     worker_key,
 )
 from ..outbox import start_relay_process, stop_relay_process
 from .builtin import default_middleware
-from .control import ColdShutdown, Control, Interrupted
+from .control import ColdShutdown, Control
+from .dependents import Dependents
 from .execution import execute
 from .failure import fail_malformed
 from .maintenance import Maintenance
@@ -47,6 +45,7 @@ from .memory import over_limit
 from .middleware import MiddlewareChain
 from .registration import Registration
 from .scripts import Claimed, Scripts, claim_keys, parse_claim
+from .waiting import wait_for_job
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -54,13 +53,10 @@ if TYPE_CHECKING:
 
     from ..state import JobsState
 
-__all__ = ["IDLE_BLOCK", "JobsWorker"]
+__all__ = ["JobsWorker"]
 
 log = logging.getLogger("flask_jobs.worker")
 
-#: Longest an idle worker blocks on its queues before it looks around (paused queues,
-#: suspension, heartbeat, delayed jobs) again.
-IDLE_BLOCK = 1
 #: The errors that mean Redis cannot be reached right now.
 REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError)
 
@@ -98,6 +94,7 @@ class JobsWorker:
         self.registration = Registration(
             self.connection, name, self.names, self.mode, self.threads, supervisor
         )
+        self.control.on_warm = self.registration.shutdown_requested
         self.middleware = MiddlewareChain([*default_middleware(state), *middleware])
         #: Whether this process runs a history recorder (and with JOBS_OUTBOX a relay)
         #: process beside it (tests that drive their own turn it off).
@@ -109,7 +106,7 @@ class JobsWorker:
         self.state_lock = threading.Lock()
         self._events: list[dict[str, str]] = []
         self._events_lock = threading.Lock()
-        self._dependents_lock = threading.Lock()
+        self.dependents = Dependents(self.connection)
         self._queues: dict[str, Queue] = {}
         self._pool: ThreadPoolExecutor | None = None
         self._lanes_busy = 0
@@ -117,6 +114,11 @@ class JobsWorker:
         self._ahead: Claimed = None
         self._state = "started"
         self.done = 0
+        self.maintenance = Maintenance(
+            [self.queue(n) for n in self.names],
+            self,
+            lambda job: self.middleware.emit("on_abandoned", self, job),
+        )
 
     # -- what the execution and the middleware use -------------------------------------
 
@@ -160,35 +162,14 @@ class JobsWorker:
                 time.sleep(1.0)
 
     def enqueue_dependents(self, job: Job) -> None:
-        """RQ's enqueue of the dependents whose dependencies are all met, one at a time in
-        this process (two threads finishing two parents must not both enqueue a child)."""
-        with self._dependents_lock:
-            try:
-                self._forget_released(job)
-                self.queue(job.origin).enqueue_dependents(job)
-            except Exception:
-                log.exception(
-                    "worker %s: could not enqueue the dependents of %s", self.name, job.id
-                )
+        """Enqueue ``job``'s dependents whose dependencies are all met."""
+        self.dependents.release(job, self.queue(job.origin))
 
-    def _forget_released(self, job: Job) -> None:
-        """Take out of ``job``'s dependents the ones another parent's end already released
-        (RQ's release does not look, and would enqueue them a second time)."""
-        key = dependents_key(job.id)
-        members = [m.decode() for m in self.connection.smembers(key)]  # type: ignore[union-attr]
-        if not members:
-            return
-        with self.connection.pipeline(transaction=False) as pipe:
-            for member in members:
-                pipe.hget(job_key(member), "status")
-            statuses = pipe.execute()
-        released = [
-            member
-            for member, status in zip(members, statuses, strict=True)
-            if status is not None and status not in (b"deferred", b"canceled")
-        ]
-        if released:
-            self.connection.srem(key, *released)
+    def clean_registries(self) -> None:
+        """RQ's registry cleanup now (abandoned jobs found are failed or retried, and told
+        to the middleware), whenever it last ran; their history events go out at once."""
+        self.maintenance.clean()
+        self._idle(final=True)
 
     def handle_job_failure(self, job: Job, queue: Queue, exc_string: str = "", **_: Any) -> None:
         """RQ's intermediate-list cleanup calls this for a job stuck there: fail it."""
@@ -211,14 +192,9 @@ class JobsWorker:
         self.control.subscribe(self.connection)
         if self.threads > 1:
             self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="flask-jobs-lane")
-        maintenance = Maintenance(
-            [self.queue(n) for n in self.names],
-            self,
-            lambda job: self.middleware.emit("on_abandoned", self, job),
-        )
         self.middleware.emit("on_worker_start", self)
         try:
-            self._loop(maintenance, burst, max_jobs)
+            self._loop(self.maintenance, burst, max_jobs)
         except ColdShutdown:
             log.warning("worker %s: stopped cold", self.name)
         finally:
@@ -251,6 +227,9 @@ class JobsWorker:
             if job is None:
                 continue
             last = max_jobs is not None and self.done + 1 >= max_jobs
+            if not self._free_for(job):
+                self._ahead = found  # a stop came while it waited: back on its queue
+                return
             self._ahead = self._dispatch(job, last)
             self.done += 1
             if self._ahead is not None and isinstance(self._ahead, str):
@@ -260,17 +239,29 @@ class JobsWorker:
                 self._wait_lanes()
                 return
 
+    def _free_for(self, job: Job) -> bool:
+        """Wait until ``job`` may start: a free lane for a thread-safe job, every lane idle
+        for any other (it runs alone); False when a stop comes first."""
+        if self._pool is None:
+            return True
+        safe = is_thread_safe(job)
+        job._jobs_lane = safe  # type: ignore[attr-defined]
+        with self._lanes_done:
+            while self._lanes_busy >= (self.threads if safe else 1):
+                if self.control.stop_requested:
+                    return False
+                self._lanes_done.wait(0.2)
+            if self.control.stop_requested:
+                return False
+            if safe:
+                self._lanes_busy += 1
+        return True
+
     def _dispatch(self, job: Job, last: bool) -> Claimed:
         """Run ``job`` here (claiming the next one in its end call), or hand it to a lane."""
-        if self._pool is not None:
-            if is_thread_safe(job):
-                with self._lanes_done:
-                    while self._lanes_busy >= self.threads:
-                        self._lanes_done.wait(0.5)
-                    self._lanes_busy += 1
-                self._pool.submit(self._lane, job)
-                return None
-            self._wait_lanes()  # a job not declared thread-safe runs alone
+        if self._pool is not None and getattr(job, "_jobs_lane", False):
+            self._pool.submit(self._lane, job)
+            return None
         claim = [] if last or self.control.stop_requested else self.names
         return execute(self, job, claim)
 
@@ -304,7 +295,7 @@ class JobsWorker:
         """The next job: claimed at once, or (not in a burst) waited for; None to stop."""
         while not self.control.stop_requested:
             try:
-                found = self._claim()
+                found = self.claim()
                 if found == "suspended":
                     if burst:
                         log.info("worker %s: suspended (rq suspend), burst ends", self.name)
@@ -323,7 +314,7 @@ class JobsWorker:
                     self._set_idle()
                     return None
                 self._idle()
-                found = self._wait()
+                found = wait_for_job(self.connection, self.names, self.control)
                 if found is not None:
                     return found
             except REDIS_DOWN as exc:
@@ -331,7 +322,8 @@ class JobsWorker:
                 time.sleep(1.0)
         return None
 
-    def _claim(self) -> Claimed:
+    def claim(self) -> Claimed:
+        """One claim (see claim.lua): a job, ``"suspended"``, or None."""
         keys, args = claim_keys(self.names)
         return parse_claim(self.scripts.claim(keys=keys, args=args))
 
@@ -349,43 +341,6 @@ class JobsWorker:
                 for event in events:
                     pipe.xadd(self.stream, event, maxlen=self.stream_maxlen, approximate=True)  # type: ignore[arg-type]
                 pipe.execute()
-
-    def _wait(self) -> Claimed:
-        """Block on the unpaused queues (RQ's BLMOVE for one, BLPOP for several)."""
-        paused = {m.decode() for m in self.connection.smembers(PAUSED_QUEUES_KEY)}  # type: ignore[union-attr]
-        active = [name for name in self.names if name not in paused]
-        if not active or self.connection.exists(RQ_SUSPENDED_KEY):
-            time.sleep(IDLE_BLOCK)
-            return None
-        conn = self.connection
-        popped: Any
-        self.control.waiting = True
-        try:
-            if self.control.stop_requested:
-                return None
-            if len(active) == 1:
-                key = queue_key(active[0])
-                job_id = conn.blmove(key, intermediate_key(key), IDLE_BLOCK)
-                popped = None if job_id is None else (key, job_id)
-            else:
-                popped = conn.blpop([queue_key(n) for n in active], IDLE_BLOCK)
-        except Interrupted:
-            return None
-        finally:
-            self.control.waiting = False
-        if popped is None:
-            return None
-        key, job_id = (v.decode() if isinstance(v, bytes) else v for v in popped)
-        with conn.pipeline() as pipe:
-            if len(active) > 1:
-                pipe.rpush(intermediate_key(key), job_id)
-            pipe.hgetall(job_key(job_id))
-            fields = pipe.execute()[-1]
-        name = key.removeprefix(queue_key(""))
-        if not fields:
-            conn.lrem(intermediate_key(key), 1, job_id)
-            return None
-        return name, job_id, fields
 
     def _load(self, found: Claimed) -> Job | None:
         """The job of a claim; a hash that cannot be read fails that job, not the worker."""

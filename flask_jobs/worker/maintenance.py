@@ -46,26 +46,28 @@ class Maintenance:
         #: What RQ's intermediate-list cleanup calls ``handle_job_failure`` on (the worker).
         self.failer = failer
         self.on_abandoned = on_abandoned
-        self._cleaned_at = float("-inf")
-        self._moved_at = float("-inf")
+        #: When (``time.monotonic()``) the registries were last cleaned, and delayed jobs moved.
+        self.cleaned_at = float("-inf")
+        self.moved_at = float("-inf")
+
+    @property
+    def cleaning_due(self) -> bool:
+        """Whether RQ's registry cleanup is due (every `MAINTENANCE_SECONDS`)."""
+        return time.monotonic() - self.cleaned_at >= MAINTENANCE_SECONDS
 
     def due(self) -> bool:
         """Whether a chore is due now."""
-        clock = time.monotonic()
-        return (
-            clock - self._moved_at >= DELAYED_SECONDS
-            or clock - self._cleaned_at >= MAINTENANCE_SECONDS
-        )
+        return time.monotonic() - self.moved_at >= DELAYED_SECONDS or self.cleaning_due
 
     def run(self) -> None:
         """Every chore that is due."""
         clock = time.monotonic()
-        if clock - self._moved_at >= DELAYED_SECONDS:
-            self._moved_at = clock
+        if clock - self.moved_at >= DELAYED_SECONDS:
+            self.moved_at = clock
             for queue in self.queues:
                 self.move_delayed(queue)
-        if clock - self._cleaned_at >= MAINTENANCE_SECONDS:
-            self._cleaned_at = clock
+        if self.cleaning_due:
+            self.cleaned_at = clock
             self.clean()
 
     def clean(self) -> None:

@@ -4,6 +4,7 @@ rq-dashboard read), our fields beside RQ's, the heartbeat, and the death notice.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import sys
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
     import redis
 
 __all__ = ["WORKER_TTL", "Registration"]
+
+log = logging.getLogger("flask_jobs.worker")
 
 #: RQ's worker TTL: a worker that sends no heartbeat for this long (plus 60 s) is gone.
 WORKER_TTL = 420
@@ -96,6 +99,13 @@ class Registration:
             pipe.expire(self.key, ttl)
             pipe.expire(worker_executions_key(self.name), ttl)
             pipe.execute()
+
+    def shutdown_requested(self) -> None:
+        """Record a warm shutdown request (RQ's ``shutdown_requested_date``)."""
+        try:
+            self.connection.hset(self.key, "shutdown_requested_date", utcformat(now()))
+        except Exception as exc:  # in a signal handler: never let Redis break the stop
+            log.warning("worker %s: could not record the shutdown request (%s)", self.name, exc)
 
     def death(self) -> None:
         """Unregister as RQ's ``register_death`` does."""
