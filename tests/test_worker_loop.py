@@ -210,26 +210,6 @@ def test_rq_info_sees_the_worker_and_rq_requeue_works(
     assert failed.get_status() == JobStatus.QUEUED
 
 
-def test_second_signal_is_a_cold_shutdown(
-    app: Flask, ctx: None, subprocess_env: dict[str, str]
-) -> None:
-    slow = jobs_app.whoami.options(timeout=60).enqueue(pause=30.0)
-    proc = subprocess.Popen(
-        flask_command("jobs", "worker", "--worker-class", "default"), env=subprocess_env
-    )
-    try:
-        wait_for(lambda: slow.get_status() == JobStatus.STARTED)
-        worker_key = f"rq:worker:{jobs_app.jobs.fetch_job(slow.id).worker_name}"
-        proc.send_signal(signal.SIGTERM)
-        wait_for(lambda: jobs_app.jobs.connection.hget(worker_key, "shutdown_requested_date"))
-        time.sleep(1.2)  # RQ ignores a repeat within 1 s
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=10)
-    finally:
-        stop_process(proc)
-    assert slow.get_status() != JobStatus.FINISHED
-
-
 def test_killed_worker_job_is_recorded_abandoned(
     app: Flask, ctx: None, subprocess_env: dict[str, str]
 ) -> None:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from rq.worker import SimpleWorker, Worker
 
 from ..jobs.flask_job import FlaskJob
-from .app_context import FlaskForkWorker, FlaskSimpleWorker, FlaskSpawnWorker
+from .app_context import FlaskSimpleWorker, FlaskSpawnWorker
 from .lanes import ThreadedLeanWorker
 from .lean import LeanWorker
 from .loop import JobsWorker
@@ -29,8 +29,7 @@ MAINTENANCE_SECONDS = 60
 
 WORKER_CLASSES: dict[str, type[Worker] | type[SimpleWorker] | type[JobsWorker]] = {
     "default": JobsWorker,
-    "rq": Worker,
-    "fork": FlaskForkWorker,
+    "fork": JobsWorker,
     "simple": FlaskSimpleWorker,
     "spawn": FlaskSpawnWorker,
     "lean": LeanWorker,
@@ -58,13 +57,14 @@ def build_worker(
     config = state.config
     kind = worker_class or config.worker_class
     threads = threads or config.worker_threads
-    if kind == "default":
+    if kind in ("default", "fork"):
         return JobsWorker(
             app,
             state,
             queues,
             name=name or default_worker_name(),
             threads=threads,
+            fork=kind == "fork",
             max_memory=max_memory,
             supervisor=supervisor,
         )

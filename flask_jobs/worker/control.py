@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import logging
+import os
 import signal
 import threading
 import time
@@ -61,6 +62,10 @@ class Control:
         #: The job ids asked to stop (stop-job), and the thread of each running job.
         self.stopping: set[str] = set()
         self.threads: dict[str, int] = {}
+        #: The child process of each job running in one (the fork mode).
+        self.horses: dict[str, int] = {}
+        #: The event loop and task of each ``async def`` job running.
+        self.tasks: dict[str, tuple[Any, Any]] = {}
         self._first_signal = 0.0
         #: Called on the warm stop (the worker records it in its hash, as RQ's does).
         self.on_warm: Any = None
@@ -107,6 +112,8 @@ class Control:
         for ident in list(self.threads.values()):
             if ident != main:
                 raise_in_thread(ident, ColdShutdown)
+        for loop, task in list(self.tasks.values()):
+            loop.call_soon_threadsafe(task.cancel)
         raise ColdShutdown(1)
 
     def _stop_job(self, signum: int, frame: Any) -> None:
@@ -150,7 +157,7 @@ class Control:
         if command == "stop-job":
             self.stop_job(str(payload.get("job_id")))
         elif command == "kill-horse":
-            for job_id in list(self.threads):
+            for job_id in [*self.threads, *self.horses, *self.tasks]:
                 self.stop_job(job_id)
         elif command == "shutdown":
             log.info("worker %s: shutdown command, warm shutdown", self.name)
@@ -158,9 +165,17 @@ class Control:
 
     def stop_job(self, job_id: str) -> None:
         """Raise `JobStopped` in the job's thread, if this worker runs it."""
-        ident = self.threads.get(job_id)
-        if ident is None:
+        ident, horse = self.threads.get(job_id), self.horses.get(job_id)
+        task = self.tasks.get(job_id)
+        if ident is None and horse is None and task is None:
             return
         log.info("worker %s: stopping job %s on request", self.name, job_id)
         self.stopping.add(job_id)
-        raise_in_thread(ident, JobStopped)
+        if task is not None:
+            loop, running = task
+            loop.call_soon_threadsafe(running.cancel)
+        elif horse is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(horse, signal.SIGKILL)
+        elif ident is not None:
+            raise_in_thread(ident, JobStopped)

@@ -71,13 +71,14 @@ class JobsWorker(Protocol):
     state_lock: _threading.Lock
 
     def take_events(self) -> list[dict[str, str]]: ...
+    def flush_events(self) -> None: ...
     def current_field(self, running: list[str]) -> tuple[str, str]: ...
     def call(self, script: Any, keys: list[str], args: list[Any]) -> Any: ...
     def queue(self, name: str) -> Any: ...
     def enqueue_dependents(self, job: Job) -> None: ...
 
 
-__all__ = ["execute"]
+__all__ = ["DEFAULT_TIMEOUT", "conclude", "execute", "fail", "start"]
 
 log = logging.getLogger("flask_jobs.worker")
 
@@ -115,13 +116,13 @@ def _run_keys(worker: JobsWorker, job: Job, run: Run) -> list[str]:
     ]
 
 
-def start(worker: JobsWorker, job: Job) -> Run:
+def start(worker: JobsWorker, job: Job, execution_id: str | None = None) -> Run:
     """Mark ``job`` started (one script call, carrying the "started" events)."""
     moment = now()
     job.worker_name = worker.name
     job.started_at = job.last_heartbeat = moment
     job._status = JobStatus.STARTED
-    run = Run(job.id, uuid.uuid4().hex, moment, job.origin)
+    run = Run(job.id, execution_id or uuid.uuid4().hex, moment, job.origin)
     worker.middleware.emit("before_job", worker, job)
     ttl = _ttl(job)
     stamp = moment.timestamp()
@@ -225,7 +226,40 @@ def _timeout_error(timeout: int) -> type[JobTimeoutException]:
     return error
 
 
-def execute(worker: JobsWorker, job: Job, claim: list[str]) -> Claimed:
+def conclude(
+    worker: JobsWorker,
+    job: Job,
+    run: Run,
+    value: Any,
+    exc_info: Any,
+    penalty: Any,
+    claim: list[str],
+    clock: float,
+) -> tuple[Claimed, Any]:
+    """End a run whose call returned ``value`` or raised ``exc_info`` (in its app
+    context): finish it (claiming the next job) or fail it; the claim, and the
+    exception it failed with (None on success)."""
+    job.ended_at = now()
+    job._jobs_seconds = time.monotonic() - clock  # type: ignore[attr-defined]
+    if exc_info is None and not isinstance(value, RQRetry):
+        job._status = JobStatus.FINISHED
+        job._result = value
+        try:
+            execute_success_callback(job, penalty, value)
+        except BaseException:
+            exc_info = sys.exc_info()
+    if exc_info is None and not isinstance(value, RQRetry):
+        worker.middleware.emit("after_job", worker, job, value)
+        return finish(worker, job, run, value, claim), None
+    if exc_info is None:
+        exc_info = (ValueError, ValueError("a job returning rq.Retry is not supported"), None)
+    fail(worker, job, run, exc_info, penalty)
+    return None, exc_info
+
+
+def execute(
+    worker: JobsWorker, job: Job, claim: list[str], execution_id: str | None = None
+) -> Claimed:
     """Run ``job`` in a fresh app context; on success, also claim the next job from
     ``claim`` (empty: claim nothing). Never raises but for a cold shutdown."""
     job._jobs_attempt = job.attempt if hasattr(job, "attempt") else 1  # type: ignore[attr-defined]
@@ -233,7 +267,7 @@ def execute(worker: JobsWorker, job: Job, claim: list[str]) -> Claimed:
     penalty = _penalty(worker)
     ident = threading.get_ident()
     with worker.app.app_context():
-        run = start(worker, job)
+        run = start(worker, job, execution_id)
         value: Any = None
         exc_info: Any = None
         worker.control.threads[job.id] = ident
@@ -250,39 +284,32 @@ def execute(worker: JobsWorker, job: Job, claim: list[str]) -> Claimed:
             exc_info = sys.exc_info()
         finally:
             worker.control.threads.pop(job.id, None)
-        job.ended_at = now()
-        job._jobs_seconds = time.monotonic() - clock  # type: ignore[attr-defined]
-        if exc_info is None and not isinstance(value, RQRetry):
-            job._status = JobStatus.FINISHED
-            job._result = value
-            try:
-                execute_success_callback(job, penalty, value)
-            except BaseException:
-                exc_info = sys.exc_info()
-        if exc_info is None and not isinstance(value, RQRetry):
-            worker.middleware.emit("after_job", worker, job, value)
-            return finish(worker, job, run, value, claim)
+        found, exc_info = conclude(worker, job, run, value, exc_info, penalty, claim, clock)
         if exc_info is None:
-            exc_info = (ValueError, ValueError("a job returning rq.Retry is not supported"), None)
-        _fail(worker, job, run, exc_info, penalty)
+            return found
     if isinstance(exc_info[1], ColdShutdown) or worker.control.cold:
         raise ColdShutdown(1)
     return None
 
 
-def _fail(worker: JobsWorker, job: Job, run: Run, exc_info: Any, penalty: Any) -> None:
-    """The failure path: RQ's failure callback, the write (retried or not), the hooks."""
-    stopped = job.id in worker.control.stopping or isinstance(exc_info[1], JobStopped)
+def fail(
+    worker: JobsWorker, job: Job, run: Run, exc_info: Any, penalty: Any, exc_string: str = ""
+) -> None:
+    """The failure path: RQ's failure callback, the write (retried or not), the hooks.
+    ``exc_info`` None: the job's process died without a word (``exc_string`` says how)."""
+    stopped = job.id in worker.control.stopping
     worker.control.stopping.discard(job.id)
-    if isinstance(exc_info[1], ColdShutdown):
-        exc_info = (ColdShutdown, ColdShutdown(COLD), exc_info[2])
     job._status = JobStatus.FAILED
-    job._jobs_exc_type = exc_info[0]  # type: ignore[attr-defined]  # for the retry policy
-    job._jobs_exc_info = exc_info  # type: ignore[attr-defined]
-    try:
-        execute_failure_callback(job, penalty, *exc_info)
-    except BaseException:
-        exc_info = sys.exc_info()
+    if exc_info is not None:
+        stopped = stopped or isinstance(exc_info[1], JobStopped)
+        if isinstance(exc_info[1], ColdShutdown):
+            exc_info = (ColdShutdown, ColdShutdown(COLD), exc_info[2])
+        job._jobs_exc_type = exc_info[0]  # type: ignore[attr-defined]  # for the retry policy
+        job._jobs_exc_info = exc_info  # type: ignore[attr-defined]
+        try:
+            execute_failure_callback(job, penalty, *exc_info)
+        except BaseException:
+            exc_info = sys.exc_info()
     queue = worker.queue(job.origin)
     with worker.state_lock:
         worker.running.pop(job.id, None)
@@ -293,7 +320,7 @@ def _fail(worker: JobsWorker, job: Job, run: Run, exc_info: Any, penalty: Any) -
             queue,
             run,
             worker.name,
-            format_exc_info(exc_info),
+            exc_string or format_exc_info(exc_info),
             stopped=stopped,
         )
     except Exception:

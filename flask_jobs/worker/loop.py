@@ -18,7 +18,6 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import redis
@@ -37,14 +36,17 @@ from ..keys import (
 from ..outbox import start_relay_process, stop_relay_process
 from .builtin import default_middleware
 from .control import ColdShutdown, Control
+from .coroutines import AsyncRunner, is_async_job
 from .dependents import Dependents
 from .execution import execute
 from .failure import fail_malformed
+from .forked import execute_forked
 from .maintenance import Maintenance
 from .memory import over_limit
 from .middleware import MiddlewareChain
 from .registration import Registration
 from .scripts import Claimed, Scripts, claim_keys, parse_claim
+from .threads import Lanes
 from .waiting import wait_for_job
 
 if TYPE_CHECKING:
@@ -73,6 +75,7 @@ class JobsWorker:
         *,
         name: str,
         threads: int = 1,
+        fork: bool = False,
         max_memory: int | None = None,
         supervisor: str | None = None,
         middleware: Sequence[Any] = (),
@@ -83,8 +86,8 @@ class JobsWorker:
         self.serializer = state.serializer
         self.name = name
         self.names = list(queues or state.config.queues)
-        self.threads = max(1, threads)
-        self.mode = "threads" if self.threads > 1 else "serial"
+        self.threads = 1 if fork else max(1, threads)
+        self.mode = "fork" if fork else "threads" if self.threads > 1 else "serial"
         self.max_memory_mb = max_memory
         self.result_ttl = state.config.result_ttl
         self.stream = state.history_settings.stream
@@ -108,9 +111,8 @@ class JobsWorker:
         self._events_lock = threading.Lock()
         self.dependents = Dependents(self.connection)
         self._queues: dict[str, Queue] = {}
-        self._pool: ThreadPoolExecutor | None = None
-        self._lanes_busy = 0
-        self._lanes_done = threading.Condition()
+        self._lanes: Lanes | None = None
+        self._async: AsyncRunner | None = None
         self._ahead: Claimed = None
         self._state = "started"
         self.done = 0
@@ -144,6 +146,15 @@ class JobsWorker:
         with self._events_lock:
             events, self._events = self._events, []
         return events
+
+    def flush_events(self) -> None:
+        """Send the waiting history events now (one round trip)."""
+        events = self.take_events()
+        if events:
+            with self.connection.pipeline(transaction=False) as pipe:
+                for event in events:
+                    pipe.xadd(self.stream, event, maxlen=self.stream_maxlen, approximate=True)  # type: ignore[arg-type]
+                pipe.execute()
 
     def current_field(self, running: list[str]) -> tuple[str, str]:
         """Our worker-hash field of the running job ids, and its value."""
@@ -191,7 +202,7 @@ class JobsWorker:
         self.control.install()
         self.control.subscribe(self.connection)
         if self.threads > 1:
-            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="flask-jobs-lane")
+            self._lanes = Lanes(self, self.threads)
         self.middleware.emit("on_worker_start", self)
         try:
             self._loop(self.maintenance, burst, max_jobs)
@@ -240,45 +251,41 @@ class JobsWorker:
                 return
 
     def _free_for(self, job: Job) -> bool:
-        """Wait until ``job`` may start: a free lane for a thread-safe job, every lane idle
-        for any other (it runs alone); False when a stop comes first."""
-        if self._pool is None:
+        """Wait until ``job`` may start: room on the event loop for an ``async def`` job, a
+        free lane for a thread-safe job, every lane idle for any other (it runs alone);
+        False when a stop comes first."""
+        if self.mode != "fork" and is_async_job(job):
+            job._jobs_async = True  # type: ignore[attr-defined]
+            if self._async is None:
+                self._async = AsyncRunner(self, self.state.config.worker_async_limit)
+            return self._async.reserve(lambda: self.control.stop_requested)
+        if self._lanes is None:
             return True
         safe = is_thread_safe(job)
         job._jobs_lane = safe  # type: ignore[attr-defined]
-        with self._lanes_done:
-            while self._lanes_busy >= (self.threads if safe else 1):
-                if self.control.stop_requested:
-                    return False
-                self._lanes_done.wait(0.2)
-            if self.control.stop_requested:
-                return False
-            if safe:
-                self._lanes_busy += 1
-        return True
+        return self._lanes.reserve(safe, lambda: self.control.stop_requested)
 
     def _dispatch(self, job: Job, last: bool) -> Claimed:
         """Run ``job`` here (claiming the next one in its end call), or hand it to a lane."""
-        if self._pool is not None and getattr(job, "_jobs_lane", False):
-            self._pool.submit(self._lane, job)
+        if getattr(job, "_jobs_async", False):
+            assert self._async is not None
+            self._async.submit(job)
+            return None
+        if self._lanes is not None and getattr(job, "_jobs_lane", False):
+            self._lanes.submit(job)
+            return None
+        if self.mode == "fork":
+            execute_forked(self, job)
             return None
         claim = [] if last or self.control.stop_requested else self.names
         return execute(self, job, claim)
 
-    def _lane(self, job: Job) -> None:
-        try:
-            execute(self, job, [])
-        except BaseException:  # a lane outlives anything but the process
-            log.exception("worker %s: error around job %s", self.name, job.id)
-        finally:
-            with self._lanes_done:
-                self._lanes_busy -= 1
-                self._lanes_done.notify_all()
-
     def _wait_lanes(self) -> None:
-        with self._lanes_done:
-            while self._lanes_busy:
-                self._lanes_done.wait(0.5)
+        """Wait until no job runs in a lane or on the event loop."""
+        if self._lanes is not None:
+            self._lanes.wait_idle()
+        if self._async is not None:
+            self._async.wait_idle()
 
     def _over_memory(self) -> bool:
         if self.max_memory_mb is None or not over_limit(self.name, self.max_memory_mb):
@@ -308,7 +315,8 @@ class JobsWorker:
                     self._state = "busy"
                     return found
                 if burst:
-                    if self._lanes_busy:  # their jobs may enqueue dependents
+                    if (self._lanes and self._lanes.busy) or (self._async and self._async.running):
+                        # their jobs may enqueue dependents
                         self._wait_lanes()
                         continue
                     self._set_idle()
@@ -335,12 +343,7 @@ class JobsWorker:
         if not (final and self._state == "started"):
             self._state = "busy" if running else "idle"
         self.registration.heartbeat(self._state, running)
-        events = self.take_events()
-        if events:
-            with self.connection.pipeline(transaction=False) as pipe:
-                for event in events:
-                    pipe.xadd(self.stream, event, maxlen=self.stream_maxlen, approximate=True)  # type: ignore[arg-type]
-                pipe.execute()
+        self.flush_events()
 
     def _load(self, found: Claimed) -> Job | None:
         """The job of a claim; a hash that cannot be read fails that job, not the worker."""
@@ -371,8 +374,12 @@ class JobsWorker:
                     pipe.lrem(intermediate_key(queue_key(name)), 1, job_id)
                     pipe.lpush(queue_key(name), job_id)
                     pipe.execute()
-            if self._pool is not None:
-                self._pool.shutdown(wait=True)
+            if self._lanes is not None:
+                self._lanes.close()
+            if self._async is not None:
+                if self.control.cold:
+                    self._async.cancel_all()
+                self._async.close()
             self.middleware.emit("on_worker_stop", self)
             self._idle(final=True)
             self.registration.death()

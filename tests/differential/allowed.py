@@ -24,7 +24,7 @@ EMPTY_AT_ENQUEUE = (
 )
 
 #: Our own worker loop's kinds (flask_jobs/worker/loop.py).
-LOOP = ("default", "default-threads", "rq-enqueued:default")
+LOOP = ("default", "default-threads", "fork", "rq-enqueued:default")
 
 ALLOWED: list[Allowed] = [
     Allowed(
