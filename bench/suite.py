@@ -172,17 +172,7 @@ def setups(url: str) -> list[Setup]:
             "flask-jobs",
             1,
             [*flask, "--threads", "1"],
-            note="`flask jobs worker --threads 1`: the lean loop, one job at a time",
-            compare="self",
-        ),
-        Setup(
-            "flask-jobs simple",
-            "flask-jobs",
-            1,
-            [*flask, "--worker-class", "simple"],
-            # Not in the default run (the 10-minute budget): --only "flask-jobs simple".
-            optional=True,
-            note="`--worker-class simple`: RQ's SimpleWorker loop with our app context and history",
+            note="`flask jobs worker --threads 1`: our loop, one job at a time",
             compare="self",
         ),
         Setup(

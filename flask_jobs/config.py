@@ -55,7 +55,9 @@ DEFAULTS: dict[str, Any] = {
     "JOBS_OUTBOX_POLL_MS": 100,
 }
 
-WORKER_CLASSES = ("default", "fork", "rq", "simple", "spawn", "lean")
+WORKER_CLASSES = ("default", "fork", "rq")
+#: Worker classes of earlier releases, and what replaced them.
+RETIRED_WORKER_CLASSES = {"lean": "default", "simple": "default", "spawn": "fork"}
 SERIALIZERS = ("json", "pickle")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("text", "json")
@@ -236,6 +238,15 @@ def _callables(key: str, value: Any) -> tuple[Callable[..., Any], ...]:
     return tuple(_imported(key, item, allowed) for item in value)
 
 
+def _worker_class(key: str, value: Any) -> str:
+    if isinstance(value, str) and value.strip().lower() in RETIRED_WORKER_CLASSES:
+        instead = RETIRED_WORKER_CLASSES[value.strip().lower()]
+        raise _bad(
+            key, value, f"that worker class was replaced by our worker loop: use {instead!r}"
+        )
+    return _choice(key, value, WORKER_CLASSES)
+
+
 def _middleware(key: str, value: Any) -> tuple[Any, ...]:
     if value is None or value == "":
         return ()
@@ -305,7 +316,7 @@ _RULES: dict[str, Callable[[str, Any], Any]] = {
     "JOBS_EAGER": _bool,
     "JOBS_EAGER_PROPAGATE": _bool,
     "JOBS_EMBEDDED_REDIS": _bool,
-    "JOBS_WORKER_CLASS": lambda k, v: _choice(k, v, WORKER_CLASSES),
+    "JOBS_WORKER_CLASS": lambda k, v: _worker_class(k, v),
     "JOBS_WORKER_CONCURRENCY": lambda k, v: _int(k, v, minimum=1),
     "JOBS_WORKER_THREADS": lambda k, v: _int(k, v, minimum=1),
     "JOBS_WORKER_ASYNC_LIMIT": lambda k, v: _int(k, v, minimum=1),

@@ -146,13 +146,13 @@ def test_queue_pause_and_resume(app: Flask, ctx: None, runner: FlaskCliRunner, w
     assert jobs_app.jobs.connection.smembers(PAUSED_QUEUES_KEY) == {b"default"}
     data = json.loads(runner.invoke(args=["jobs", "status", "--json"]).output)
     assert {q["name"]: q["paused"] for q in data["queues"]}["default"] is True
-    work(worker_class="lean")
+    work()
     assert job.get_status() == JobStatus.QUEUED  # a paused queue is left alone
 
     resumed = runner.invoke(args=["jobs", "queue", "resume", "default"])
     assert resumed.exit_code == 0 and "queue default is resumed" in resumed.output
     assert jobs_app.jobs.connection.smembers(PAUSED_QUEUES_KEY) == set()
-    work(worker_class="lean")
+    work()
     assert job.return_value(refresh=True) == 5
 
 

@@ -35,7 +35,7 @@ ENV_EXAMPLES: dict[str, tuple[str, Any]] = {
     "JOBS_EAGER": ("true", True),
     "JOBS_EAGER_PROPAGATE": ("false", False),
     "JOBS_EMBEDDED_REDIS": ("false", False),
-    "JOBS_WORKER_CLASS": ("simple", "simple"),
+    "JOBS_WORKER_CLASS": ("fork", "fork"),
     "JOBS_WORKER_CONCURRENCY": ("4", 4),
     "JOBS_WORKER_THREADS": ("2", 2),
     "JOBS_LOG_LEVEL": ("DEBUG", "DEBUG"),

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 import redis
 from flask import Flask
 from rq.job import Job, JobStatus
@@ -19,6 +20,8 @@ from rq.worker import Worker
 
 import jobs_app
 from conftest import drain_history, flask_command, stop_process, wait_for
+from flask_jobs.config import DEFAULTS, load_config
+from flask_jobs.errors import ConfigurationError
 from flask_jobs.keys import PAUSED_QUEUES_KEY
 from flask_jobs.worker import build_worker
 
@@ -301,3 +304,12 @@ def test_stop_job_command_stops_a_job_in_a_lane(
         assert running[0].get_status() == JobStatus.STARTED
     finally:
         stop_process(proc)
+
+
+def test_retired_worker_classes_say_what_to_use(runner: Any, app: Flask) -> None:
+    result = runner.invoke(args=["jobs", "worker", "--burst", "--worker-class", "lean"])
+    assert result.exit_code != 0
+    assert "replaced by flask-jobs' own worker loop: use --worker-class default" in result.output
+    assert "Traceback" not in result.output
+    with pytest.raises(ConfigurationError, match=r"JOBS_WORKER_CLASS.*use 'fork'"):
+        load_config(dict(DEFAULTS, JOBS_REDIS_URL="redis://x:6379/0", JOBS_WORKER_CLASS="spawn"))

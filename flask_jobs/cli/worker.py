@@ -20,7 +20,7 @@ from ..redis.connection import redact_url
 from ..scheduler.declarations import app_schedules
 from ..scheduler.loop import Scheduler
 from ..state import JobsState
-from ..worker.build import build_worker
+from ..worker.build import build_worker, check_worker_class
 from ..worker.logs import configure_logging
 from ..worker.memory import RECYCLE_EXIT
 from ..worker.supervisor import Supervisor
@@ -59,11 +59,11 @@ __all__ = ["embedded_command", "scheduler_command", "worker_command"]
 )
 @click.option(
     "--worker-class",
-    type=click.Choice(["default", "fork", "rq", "lean", "simple", "spawn"]),
     default=None,
+    metavar="default|fork|rq",
     help="default: our loop, jobs in the worker process (thread-safe ones in --threads "
-    "threads); fork: a fresh process per job; rq: RQ's own Worker with our job class "
-    "(slower) [default: JOBS_WORKER_CLASS].",
+    "threads, async def ones on an event loop); fork: our loop, a fresh process per job; "
+    "rq: RQ's own Worker with our job class (slower) [default: JOBS_WORKER_CLASS].",
 )
 @click.option(
     "--threads",
@@ -104,7 +104,7 @@ def worker_command(
     state.connection.ping()
     claim_database(state.connection, state.app_name, state.redis_url)
     concurrency = concurrency or state.config.worker_concurrency
-    kind = worker_class or state.config.worker_class
+    kind = check_worker_class(worker_class or state.config.worker_class)
 
     supervised = concurrency > 1 or with_scheduler or max_memory is not None
     supervisor = f"{socket.gethostname()}.{os.getpid()}" if supervised else None

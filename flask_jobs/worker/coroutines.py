@@ -88,8 +88,6 @@ class AsyncRunner:
                 if stopping():
                     return False
                 self._room.wait(0.2)
-            if stopping():
-                return False
             self.running += 1
         return True
 

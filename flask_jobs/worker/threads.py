@@ -41,8 +41,6 @@ class Lanes:
                 if stopping():
                     return False
                 self._done.wait(0.2)
-            if stopping():
-                return False
             if safe:
                 self.busy += 1
         return True
