@@ -258,7 +258,12 @@ def _middleware(key: str, value: Any) -> tuple[Any, ...]:
     found = []
     for item in value:
         if isinstance(item, str):
-            item = _imported(key, item, allowed)
+            if not re.fullmatch(r"[\w.]+[:.][\w.]+", item.strip()):
+                raise _bad(key, item, allowed)
+            try:
+                item = import_path(item.strip())
+            except UnknownJobError as exc:
+                raise _bad(key, item, f"{allowed} ({exc})") from None
         found.append(item() if isinstance(item, type) else item)
     return tuple(found)
 

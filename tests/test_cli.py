@@ -31,16 +31,14 @@ def test_status_table_and_json(app: Flask, ctx: None, runner: FlaskCliRunner, wo
 
 def test_worker_burst_drains_the_queue(app: Flask, ctx: None, runner: FlaskCliRunner) -> None:
     job = jobs_app.add.enqueue(5, 5)
-    result = runner.invoke(args=["jobs", "worker", "--burst", "--worker-class", "simple"])
+    result = runner.invoke(args=["jobs", "worker", "--burst", "--threads", "1"])
     assert result.exit_code == 0, result.output
     assert job.get_status() == JobStatus.FINISHED
 
 
 def test_worker_max_jobs_stops_after_n_jobs(app: Flask, ctx: None, runner: FlaskCliRunner) -> None:
     queued = [jobs_app.add.enqueue(i, i) for i in range(3)]
-    result = runner.invoke(
-        args=["jobs", "worker", "--burst", "--worker-class", "simple", "--max-jobs", "2"]
-    )
+    result = runner.invoke(args=["jobs", "worker", "--burst", "--threads", "1", "--max-jobs", "2"])
     assert result.exit_code == 0, result.output
     assert [job.get_status() for job in queued] == [
         JobStatus.FINISHED,
