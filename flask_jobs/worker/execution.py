@@ -5,6 +5,7 @@ path (`flask_jobs.worker.failure`); every middleware hook on the way."""
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import sys
 import threading
@@ -25,6 +26,7 @@ from rq.utils import current_timestamp, now, utcformat
 
 from ..errors import JobStopped
 from ..keys import (
+    WORKER_CURRENT_FIELD,
     dependencies_key,
     dependents_key,
     execution_key,
@@ -58,6 +60,7 @@ class JobsWorker(Protocol):
     """What running a job needs of the worker loop (`flask_jobs.worker.loop.JobsWorker`)."""
 
     name: str
+    mode: str
     app: Flask
     connection: redis.Redis
     serializer: Any
@@ -72,13 +75,21 @@ class JobsWorker(Protocol):
 
     def take_events(self) -> list[dict[str, str]]: ...
     def flush_events(self) -> None: ...
-    def current_field(self, running: list[str]) -> tuple[str, str]: ...
     def call(self, script: Any, keys: list[str], args: list[Any]) -> Any: ...
     def queue(self, name: str) -> Any: ...
     def enqueue_dependents(self, job: Job) -> None: ...
+    def took(self, job: Job) -> None: ...
 
 
-__all__ = ["DEFAULT_TIMEOUT", "conclude", "execute", "fail", "start"]
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "MONITORING_SECONDS",
+    "conclude",
+    "execute",
+    "fail",
+    "heartbeat_ttl",
+    "start",
+]
 
 log = logging.getLogger("flask_jobs.worker")
 
@@ -88,8 +99,18 @@ DEFAULT_WORKER_TTL = 420
 DEFAULT_TIMEOUT = Queue.DEFAULT_TIMEOUT
 
 
-def _ttl(job: Job) -> int:
-    """RQ's SimpleWorker's heartbeat TTL for ``job``."""
+#: How often the fork mode's parent renews a running child's heartbeat (RQ's
+#: ``job_monitoring_interval``): a dead worker's job is found abandoned this long + 60 s on.
+MONITORING_SECONDS = 30
+
+
+def heartbeat_ttl(worker: JobsWorker, job: Job) -> int:
+    """The TTL of a run's heartbeat: RQ's SimpleWorker's (the job's timeout + 60 s) when
+    the worker runs the job itself; RQ's forking worker's (renewed every
+    `MONITORING_SECONDS`) when a child does."""
+    if worker.mode == "fork":
+        timeout = job.timeout if job.timeout and job.timeout > 0 else MONITORING_SECONDS
+        return int(min(timeout, MONITORING_SECONDS)) + 60
     if job.timeout == -1:
         return DEFAULT_WORKER_TTL
     return int(job.timeout or DEFAULT_WORKER_TTL) + 60
@@ -124,7 +145,7 @@ def start(worker: JobsWorker, job: Job, execution_id: str | None = None) -> Run:
     job._status = JobStatus.STARTED
     run = Run(job.id, execution_id or uuid.uuid4().hex, moment, job.origin)
     worker.middleware.emit("before_job", worker, job)
-    ttl = _ttl(job)
+    ttl = heartbeat_ttl(worker, job)
     stamp = moment.timestamp()
     with worker.state_lock:
         worker.running[job.id] = run
@@ -143,7 +164,8 @@ def start(worker: JobsWorker, job: Job, execution_id: str | None = None) -> Run:
             int(stamp),
             ttl,
             "busy",
-            *worker.current_field(running),
+            WORKER_CURRENT_FIELD,
+            json.dumps(running),
             worker.stream_maxlen,
             *_flat(worker.take_events()),
         ]
@@ -196,7 +218,8 @@ def finish(worker: JobsWorker, job: Job, run: Run, value: Any, claim: list[str])
             repr(run.started.timestamp()),
             repr(job.ended_at.timestamp()),
             "busy" if running else "idle",
-            *worker.current_field(running),
+            WORKER_CURRENT_FIELD,
+            json.dumps(running),
             worker.stream_maxlen,
             *_flat(worker.take_events()),
             *claim_a,

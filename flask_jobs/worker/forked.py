@@ -12,15 +12,25 @@ import contextlib
 import logging
 import os
 import signal
+import threading
+import time
 import uuid
 from typing import TYPE_CHECKING
 
 from rq.job import JobStatus
-from rq.utils import now
+from rq.utils import now, utcformat
 
 from ..forking import dispose_db_pools
+from ..keys import (
+    execution_key,
+    executions_key,
+    job_key,
+    started_key,
+    worker_executions_key,
+    worker_key,
+)
 from .control import ColdShutdown
-from .execution import execute, fail
+from .execution import MONITORING_SECONDS, execute, fail, heartbeat_ttl
 from .failure import Run
 
 if TYPE_CHECKING:
@@ -63,6 +73,12 @@ def execute_forked(worker: JobsWorker, job: Job) -> None:
     if pid == 0:
         _child(worker, job, execution_id)
     worker.control.horses[job.id] = pid
+    run = Run(job.id, execution_id, started, job.origin)
+    done = threading.Event()
+    beats = threading.Thread(
+        target=_monitor, args=(worker, job, run, done), name="flask-jobs-horse-monitor"
+    )
+    beats.start()
     status = 0
     try:
         while True:
@@ -77,11 +93,32 @@ def execute_forked(worker: JobsWorker, job: Job) -> None:
                 worker.control.cold = True
     finally:
         worker.control.horses.pop(job.id, None)
+        done.set()
+        beats.join()
     if status == 0 and not worker.control.cold:
         return
-    _after_dead_child(worker, job, Run(job.id, execution_id, started, job.origin), status)
+    _after_dead_child(worker, job, run, status)
     if worker.control.cold:
         raise ColdShutdown(1)
+
+
+def _monitor(worker: JobsWorker, job: Job, run: Run, done: threading.Event) -> None:
+    """Renew the running child's heartbeat every `MONITORING_SECONDS` (as RQ's forking
+    worker does): if this whole worker dies, its job is found abandoned soon after."""
+    ttl = heartbeat_ttl(worker, job)
+    while not done.wait(MONITORING_SECONDS):
+        at = time.time()
+        try:
+            with worker.connection.pipeline(transaction=False) as pipe:
+                pipe.zadd(started_key(run.queue), {run.composite: int(at) + ttl}, xx=True)
+                pipe.zadd(executions_key(job.id), {run.execution_id: int(at) + ttl + 60}, xx=True)
+                pipe.expire(execution_key(job.id, run.execution_id), ttl)
+                pipe.expire(worker_key(worker.name), ttl)
+                pipe.expire(worker_executions_key(worker.name), ttl)
+                pipe.hset(job_key(job.id), "last_heartbeat", utcformat(now()))
+                pipe.execute()
+        except Exception as exc:  # Redis away: the next beat tries again
+            log.warning("heartbeat of job %s failed (%s)", job.id, exc)
 
 
 def _after_dead_child(worker: JobsWorker, job: Job, run: Run, status: int) -> None:

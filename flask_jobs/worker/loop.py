@@ -13,7 +13,6 @@ busy), the started, finished and failed registries, results, the stop-job comman
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -28,7 +27,6 @@ from ..jobs.flask_job import FlaskJob
 from ..jobs.thread_safety import is_thread_safe
 from ..keys import (
     RQ_SUSPENDED_KEY,
-    WORKER_CURRENT_FIELD,
     intermediate_key,
     queue_key,
     worker_key,
@@ -55,7 +53,11 @@ if TYPE_CHECKING:
 
     from ..state import JobsState
 
-__all__ = ["JobsWorker"]
+__all__ = ["INLINE_SECONDS", "JobsWorker"]
+
+#: In the threads mode, a thread-safe function whose last run took less than this runs in
+#: the main thread (claimed and ended in the same calls as serial jobs), not in a lane.
+INLINE_SECONDS = 0.002
 
 log = logging.getLogger("flask_jobs.worker")
 
@@ -112,13 +114,15 @@ class JobsWorker:
         self.dependents = Dependents(self.connection)
         self._queues: dict[str, Queue] = {}
         self._lanes: Lanes | None = None
+        #: Seconds the last run of each function took (the threads mode reads them).
+        self.durations: dict[str, float] = {}
         self._async: AsyncRunner | None = None
         self._ahead: Claimed = None
         self._state = "started"
         self.done = 0
         self.maintenance = Maintenance(
             [self.queue(n) for n in self.names],
-            self,
+            name,
             lambda job: self.middleware.emit("on_abandoned", self, job),
         )
 
@@ -156,10 +160,6 @@ class JobsWorker:
                     pipe.xadd(self.stream, event, maxlen=self.stream_maxlen, approximate=True)  # type: ignore[arg-type]
                 pipe.execute()
 
-    def current_field(self, running: list[str]) -> tuple[str, str]:
-        """Our worker-hash field of the running job ids, and its value."""
-        return WORKER_CURRENT_FIELD, json.dumps(running)
-
     def call(self, script: Any, keys: list[str], args: list[Any]) -> Any:
         """Run a script; through a Redis outage, wait and send it again (each of our
         scripts may run twice: its writes are the same the second time)."""
@@ -181,12 +181,6 @@ class JobsWorker:
         to the middleware), whenever it last ran; their history events go out at once."""
         self.maintenance.clean()
         self._idle(final=True)
-
-    def handle_job_failure(self, job: Job, queue: Queue, exc_string: str = "", **_: Any) -> None:
-        """RQ's intermediate-list cleanup calls this for a job stuck there: fail it."""
-        from .failure import record_failure
-
-        record_failure(self.connection, job, queue, None, self.name, exc_string)
 
     # -- the loop ---------------------------------------------------------------------
 
@@ -262,6 +256,8 @@ class JobsWorker:
         if self._lanes is None:
             return True
         safe = is_thread_safe(job)
+        if safe and self.durations.get(job.func_name or "", INLINE_SECONDS) < INLINE_SECONDS:
+            return True  # a quick one runs here, beside the lanes: a hand-over costs more
         job._jobs_lane = safe  # type: ignore[attr-defined]
         return self._lanes.reserve(safe, lambda: self.control.stop_requested)
 
@@ -278,7 +274,19 @@ class JobsWorker:
             execute_forked(self, job)
             return None
         claim = [] if last or self.control.stop_requested else self.names
-        return execute(self, job, claim)
+        found = execute(self, job, claim)
+        self.took(job)
+        return found
+
+    def took(self, job: Job) -> None:
+        """Remember how long ``job``'s function took (threads mode: quick ones run inline)."""
+        seconds = getattr(job, "_jobs_seconds", None)
+        if self._lanes is None or not isinstance(seconds, float):
+            return
+        try:
+            self.durations[job.func_name or ""] = seconds
+        except Exception:  # an unreadable payload: its job failed, nothing to remember
+            return
 
     def _wait_lanes(self) -> None:
         """Wait until no job runs in a lane or on the event loop."""

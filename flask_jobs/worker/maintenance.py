@@ -17,6 +17,7 @@ from rq.utils import current_timestamp
 from rq.worker_registration import clean_worker_registry
 
 from ..jobs.flask_job import FlaskJob
+from .failure import record_failure
 
 if TYPE_CHECKING:
     from rq import Queue
@@ -39,12 +40,12 @@ class Maintenance:
     def __init__(
         self,
         queues: list[Queue],
-        failer: Any,
+        worker: str | None,
         on_abandoned: Callable[[Job], None],
     ) -> None:
         self.queues = queues
-        #: What RQ's intermediate-list cleanup calls ``handle_job_failure`` on (the worker).
-        self.failer = failer
+        #: The worker's name (the failures of jobs stuck in an intermediate list are its).
+        self.worker = worker or ""
         self.on_abandoned = on_abandoned
         #: When (``time.monotonic()``) the registries were last cleaned, and delayed jobs moved.
         self.cleaned_at = float("-inf")
@@ -81,7 +82,7 @@ class Maintenance:
                 suspects = self._started_expired(queue)
                 clean_registries(queue)
                 clean_worker_registry(queue)
-                queue.intermediate_queue.cleanup(self.failer, queue)
+                queue.intermediate_queue.cleanup(self, queue)  # type: ignore[arg-type]
                 abandoned += self._abandoned(suspects)
             finally:
                 queue.release_maintenance_lock()  # type: ignore[no-untyped-call]
@@ -91,6 +92,10 @@ class Maintenance:
                 Group.clean_registries(connection=connection)
         for job in abandoned:
             self.on_abandoned(job)
+
+    def handle_job_failure(self, job: Job, queue: Queue, exc_string: str = "", **_: Any) -> None:
+        """What RQ's intermediate-list cleanup calls for a job stuck there: fail it."""
+        record_failure(queue.connection, job, queue, None, self.worker, exc_string)
 
     def _started_expired(self, queue: Queue) -> list[Job]:
         registry = StartedJobRegistry(queue=queue, job_class=FlaskJob)

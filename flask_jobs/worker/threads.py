@@ -52,6 +52,7 @@ class Lanes:
     def _lane(self, job: Job) -> None:
         try:
             execute(self.worker, job, [])
+            self.worker.took(job)
         except BaseException:  # a lane outlives anything but the process
             log.exception("worker %s: error around job %s", self.worker.name, job.id)
         finally:
