@@ -41,7 +41,7 @@ def fill(app: Flask, count: int) -> None:
 
 def drain(app: Flask) -> float:
     handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    worker = build_worker(app, bench_app.jobs.state(app), worker_class="simple")
+    worker = build_worker(app, bench_app.jobs.state(app), worker_class="default")
     started = time.perf_counter()
     worker.work(burst=True, logging_level="ERROR", with_scheduler=False)
     elapsed = time.perf_counter() - started
@@ -89,7 +89,7 @@ def main() -> None:
     rows = fresh[-1][2]
     ratio = on_rate / off_rate
     print(
-        f"history bench: {options.jobs} no-op jobs, 1 worker process (simple), "
+        f"history bench: {options.jobs} no-op jobs, 1 worker process (default), "
         f"median of {options.repeat}"
     )
     print(f"  history off : {off_rate:8.0f} jobs/s")

@@ -1,7 +1,7 @@
 """Cost of the per-job log lines (``job started`` / ``job finished``), text and JSON.
 
-Drains N pre-queued no-op jobs with one worker process (RQ's SimpleWorker loop
-with our app context, history off), with our log lines off (level WARNING), as
+Drains N pre-queued no-op jobs with one worker process (our default loop, one
+thread, history off), with our log lines off (level WARNING), as
 key=value text and as JSON, written to a file (as a process manager's log
 would), on the same Redis in the same run; reports jobs/s and the ratio to off.
 Then times the two calls a worker makes per job (`job_started`, `job_ended`)
@@ -77,7 +77,7 @@ def main() -> None:
             rates[mode].append(run(mode, options.jobs, log_file))
     off = statistics.median(rates["off"])
     print(
-        f"logging bench: {options.jobs} no-op jobs, 1 worker (simple), median of {options.repeat}"
+        f"logging bench: {options.jobs} no-op jobs, 1 worker (default), median of {options.repeat}"
     )
     for mode, values in rates.items():
         rate = statistics.median(values)

@@ -23,8 +23,8 @@ def table(results: dict[str, Any]) -> str:
     }
     out = [
         "| worker set-up | procs | no-op jobs/s | 10 ms jobs/s | latency p50 / p95 / p99 ms "
-        "| peak RSS MB | cmds / job | round trips / job |",
-        "|---|---|---|---|---|---|---|---|",
+        "| peak RSS MB | PSS MB | cmds / job | round trips / job | Redis CPU µs / job |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         ref = refs.get(r["compare"])
@@ -39,8 +39,9 @@ def table(results: dict[str, Any]) -> str:
             f"{ratio(ref and ref['noop_jobs_per_s'], r['noop_jobs_per_s'])} "
             f"| {r['sleep10_jobs_per_s']:,.0f}"
             f"{ratio(ref and ref['sleep10_jobs_per_s'], r['sleep10_jobs_per_s'])} "
-            f"| {lat} | {r['peak_rss_mb']:.0f} "
-            f"| {r['commands_per_job']:.1f} | {r['round_trips_per_job']:.1f} |"
+            f"| {lat} | {r['peak_rss_mb']:.0f} | {r.get('pss_mb', float('nan')):.0f} "
+            f"| {r['commands_per_job']:.1f} | {r['round_trips_per_job']:.1f} "
+            f"| {r.get('redis_cpu_us_per_job', float('nan')):.0f} |"
         )
     enq = {e["family"]: e for e in results["enqueue"]}
     ours = enq.get("flask-jobs")

@@ -120,10 +120,17 @@ class Counters:
     commands: int
     reads: int
 
+    cpu: float = 0.0
+
     @classmethod
     def read(cls, conn: redis.Redis) -> Counters:
         stats = conn.info("stats")
-        return cls(int(stats["total_commands_processed"]), int(stats["total_reads_processed"]))
+        cpu = conn.info("cpu")
+        return cls(
+            int(stats["total_commands_processed"]),
+            int(stats["total_reads_processed"]),
+            float(cpu["used_cpu_sys"]) + float(cpu["used_cpu_user"]),
+        )
 
 
 @dataclass
@@ -172,17 +179,7 @@ def setups(url: str) -> list[Setup]:
             "flask-jobs",
             1,
             [*flask, "--threads", "1"],
-            note="`flask jobs worker --threads 1`: the lean loop, one job at a time",
-            compare="self",
-        ),
-        Setup(
-            "flask-jobs simple",
-            "flask-jobs",
-            1,
-            [*flask, "--worker-class", "simple"],
-            # Not in the default run (the 10-minute budget): --only "flask-jobs simple".
-            optional=True,
-            note="`--worker-class simple`: RQ's SimpleWorker loop with our app context and history",
+            note="`flask jobs worker --threads 1`: our loop, one job at a time",
             compare="self",
         ),
         Setup(
@@ -282,6 +279,23 @@ class Suite:
                 continue
         return total / 1024
 
+    def pss(self, proc: subprocess.Popen[bytes]) -> float:
+        """Proportional set size (MB) summed over the worker's process tree, now: shared
+        pages (a forked recorder's, a child's) count once."""
+        total = 0
+        try:
+            tree = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return float("nan")
+        for p in tree:
+            try:
+                for line in Path(f"/proc/{p.pid}/smaps_rollup").read_text().splitlines():
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1])
+            except OSError:
+                continue
+        return total / 1024
+
     def wait_last(self, proc: subprocess.Popen[bytes], timeout: float) -> float:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -312,6 +326,7 @@ class Suite:
             seconds = self.wait_last(proc, timeout=max(120.0, count / 20))
             after = Counters.read(self.conn)
             rss = self.peak_rss(proc)
+            pss = self.pss(proc)
         finally:
             self.stop(proc)
         commands = after.commands - before.commands - self.polls
@@ -321,6 +336,8 @@ class Suite:
             "commands_per_job": commands / count,
             "round_trips_per_job": reads / count,
             "peak_rss_mb": rss,
+            "pss_mb": pss,
+            "redis_cpu_us_per_job": (after.cpu - before.cpu) * 1e6 / count,
         }
 
     def latency(self, setup: Setup, count: int) -> dict[str, float]:
@@ -363,6 +380,8 @@ class Suite:
             "commands_per_job": noop["commands_per_job"],
             "round_trips_per_job": noop["round_trips_per_job"],
             "peak_rss_mb": noop["peak_rss_mb"],
+            "pss_mb": noop["pss_mb"],
+            "redis_cpu_us_per_job": noop["redis_cpu_us_per_job"],
             **lat,
         }
 

@@ -16,6 +16,7 @@ from .jobs.function import JobCall, JobFunction, Signature
 from .jobs.retry import Retry
 from .jobs.thread_safety import thread_safe
 from .producer import Producer
+from .worker.middleware import Middleware
 from .workflows import Progress, WorkflowHandle
 
 __version__ = "0.1.0"
@@ -30,6 +31,7 @@ __all__ = [
     "Jobs",
     "JobsConnectionError",
     "JobsError",
+    "Middleware",
     "Producer",
     "Progress",
     "Retry",

@@ -41,12 +41,21 @@ DESCRIPTIONS: dict[str, str] = {
     "JOBS_EMBEDDED_REDIS": (
         "Allow the embedded redis-server when `JOBS_REDIS_URL` is unset in a debug or testing app."
     ),
-    "JOBS_WORKER_CLASS": "The worker `flask jobs worker` runs without `--worker-class`.",
+    "JOBS_WORKER_CLASS": (
+        "The worker `flask jobs worker` runs without `--worker-class`: `default` (our loop: "
+        "serial, threads for `@thread_safe` jobs, an event loop for `async def` jobs), "
+        "`fork` (a fresh process per job) or `rq` (RQ's own worker, slower)."
+    ),
     "JOBS_WORKER_CONCURRENCY": (
         "Worker processes `flask jobs worker` starts without `--processes` (`--concurrency`)."
     ),
     "JOBS_WORKER_THREADS": (
         "Threads of a worker process for jobs declared `@thread_safe` (without `--threads`)."
+    ),
+    "JOBS_WORKER_ASYNC_LIMIT": "The most `async def` jobs one worker process runs at once.",
+    "JOBS_MIDDLEWARE": (
+        "Worker middleware: `Middleware` objects, classes or their import paths, called "
+        "around every job in every worker mode (after the built-in ones)."
     ),
     "JOBS_LOG_LEVEL": "Level of the worker's log lines.",
     "JOBS_LOG_FORMAT": "Worker log lines as `key=value` text, or `json` (one object per line).",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
@@ -57,8 +57,17 @@ class Jobs:
     with ``@jobs.job`` and run workers with ``flask jobs worker``.
     """
 
-    def __init__(self, app: Flask | None = None, *, db: SQLAlchemy | None = None) -> None:
+    def __init__(
+        self,
+        app: Flask | None = None,
+        *,
+        db: SQLAlchemy | None = None,
+        middleware: Sequence[Any] = (),
+    ) -> None:
         self.db = db
+        #: Worker middleware of this extension's apps (before ``JOBS_MIDDLEWARE``'s): objects
+        #: with the hooks of `flask_jobs.Middleware`.
+        self.middleware: tuple[Any, ...] = tuple(middleware)
         self._periodic: dict[str, dict[str, Any]] = {}
         # On db.metadata, so Flask-Migrate/Alembic sees the table; else on a metadata of ours.
         metadata = db.metadata if db is not None else sa.MetaData()

@@ -16,20 +16,30 @@ from __future__ import annotations
 
 import re
 
+from rq.command import PUBSUB_CHANNEL_TEMPLATE
 from rq.defaults import RQ_KEY_PREFIX
+from rq.executions import WORKER_EXECUTIONS_KEY_TEMPLATE, ExecutionRegistry
 from rq.group import Group
 from rq.intermediate_queue import IntermediateQueue
 from rq.job import Job
 from rq.queue import Queue
 from rq.rate_limit import RateLimitRegistry
-from rq.registry import ScheduledJobRegistry
+from rq.registry import (
+    FailedJobRegistry,
+    FinishedJobRegistry,
+    ScheduledJobRegistry,
+    StartedJobRegistry,
+)
+from rq.results import Result
 from rq.suspension import WORKERS_SUSPENDED
+from rq.worker import Worker
 
 __all__ = [
     "ALERTS_EVALUATED_KEY",
     "ALERTS_LOCK_KEY",
     "ALERTS_OPEN_KEY",
     "ALERTS_RECENT_KEY",
+    "DEPENDENTS_LOCK_KEY",
     "HISTORY_STREAM",
     "JOB_ID",
     "JOB_RATE_FIELD",
@@ -48,7 +58,6 @@ __all__ = [
     "RATE_LIMIT_CONCURRENCY_FIELD",
     "RATE_LIMIT_KEY_FIELD",
     "RECORDER_GROUP",
-    "RESULTS_PREFIX",
     "RETENTION_LOCK_KEY",
     "ROLLUP_LOCK_KEY",
     "RQ_GROUPS_KEY",
@@ -57,6 +66,7 @@ __all__ = [
     "RQ_QUEUE_PREFIX",
     "RQ_RATE_LIMIT_KEYS",
     "RQ_SUSPENDED_KEY",
+    "RQ_WORKER_PREFIX",
     "SCHEDULER_LEADER_KEY",
     "SCHEDULER_PROCESSES_KEY",
     "SCHEDULE_NAME",
@@ -65,6 +75,12 @@ __all__ = [
     "WORKER_RSS_FIELD",
     "WORKER_SLOTS_FIELD",
     "WORKER_SUPERVISOR_FIELD",
+    "dependencies_key",
+    "dependents_key",
+    "execution_key",
+    "executions_key",
+    "failed_key",
+    "finished_key",
     "group_key",
     "intermediate_key",
     "job_key",
@@ -76,7 +92,11 @@ __all__ = [
     "schedule_fired_key",
     "schedule_key",
     "scheduled_key",
+    "started_key",
     "unique_key",
+    "worker_channel",
+    "worker_executions_key",
+    "worker_key",
     "workflow_key",
 ]
 
@@ -100,18 +120,11 @@ RQ_QUEUE_PREFIX: str = Queue.redis_queue_namespace_prefix
 RQ_QUEUES_KEY: str = Queue.redis_queues_keys
 #: Set by ``rq suspend``: workers take no new job while it exists.
 RQ_SUSPENDED_KEY: str = WORKERS_SUSPENDED
-#: ``rq:results:<id>``: the stream of one job's results (RQ's ``Result.get_key``).
-RESULTS_PREFIX: str = f"{RQ_KEY_PREFIX}:results:"
 
 
 def job_key(job_id: str) -> str:
     """RQ's hash of job ``job_id``."""
     return RQ_JOB_PREFIX + job_id
-
-
-def results_key(job_id: str) -> str:
-    """RQ's stream of a job's results (``rq:results:<id>``), newest last."""
-    return f"{RESULTS_PREFIX}{job_id}"
 
 
 def queue_key(name: str) -> str:
@@ -156,6 +169,71 @@ def intermediate_key(queue_key: str) -> str:
     return key
 
 
+def started_key(name: str) -> str:
+    """RQ's started registry of queue ``name`` (members ``<job id>:<execution id>``)."""
+    key: str = StartedJobRegistry.key_template.format(name)
+    return key
+
+
+def finished_key(name: str) -> str:
+    """RQ's registry of the jobs of queue ``name`` that finished."""
+    key: str = FinishedJobRegistry.key_template.format(name)
+    return key
+
+
+def failed_key(name: str) -> str:
+    """RQ's registry of the jobs of queue ``name`` that failed."""
+    key: str = FailedJobRegistry.key_template.format(name)
+    return key
+
+
+def results_key(job_id: str) -> str:
+    """RQ's stream of the results of job ``job_id``'s runs."""
+    key: str = Result.get_key(job_id)  # type: ignore[no-untyped-call]
+    return key
+
+
+def dependents_key(job_id: str) -> str:
+    """RQ's set of the jobs waiting for job ``job_id``."""
+    key: str = Job.dependents_key_for(job_id)
+    return key
+
+
+def dependencies_key(job_id: str) -> str:
+    """RQ's set of the jobs job ``job_id`` waits for (RQ spells it ``rq:job::<id>:...``)."""
+    return f"{RQ_JOB_PREFIX}:{job_id}:dependencies"
+
+
+def execution_key(job_id: str, execution_id: str) -> str:
+    """RQ's hash of one run (execution) of job ``job_id``."""
+    return f"{RQ_KEY_PREFIX}:execution:{job_id}:{execution_id}"
+
+
+def executions_key(job_id: str) -> str:
+    """RQ's registry of the runs of job ``job_id`` now going on."""
+    key: str = ExecutionRegistry.key_template.format(job_id)
+    return key
+
+
+#: ``rq:worker:<name>``: the hash of one registered worker.
+RQ_WORKER_PREFIX: str = Worker.redis_worker_namespace_prefix
+
+
+def worker_key(name: str) -> str:
+    """RQ's hash of worker ``name``."""
+    return RQ_WORKER_PREFIX + name
+
+
+def worker_executions_key(name: str) -> str:
+    """RQ's set of the runs worker ``name`` is busy with."""
+    return WORKER_EXECUTIONS_KEY_TEMPLATE.format(name)
+
+
+def worker_channel(name: str) -> str:
+    """RQ's pubsub channel of worker ``name``: its stop-job and shutdown commands."""
+    return PUBSUB_CHANNEL_TEMPLATE % name
+
+
 # -- ours -------------------------------------------------------------------------
 
 #: Which app's workers and schedulers use this database: its Flask import name.
@@ -178,6 +256,8 @@ ALERTS_OPEN_KEY = "flask_jobs:alerts:open"
 ALERTS_RECENT_KEY = "flask_jobs:alerts:recent"
 #: When the alerts were last evaluated (seconds since the epoch).
 ALERTS_EVALUATED_KEY = "flask_jobs:alerts:evaluated"
+#: Held by a worker while it releases the dependents of a job that ended (one at a time).
+DEPENDENTS_LOCK_KEY = "flask_jobs:dependents-lock"
 #: A set of the names of queues that our workers leave alone (paused).
 PAUSED_QUEUES_KEY = "flask_jobs:paused_queues"
 #: The token of the scheduler process that leads (fires schedules).

@@ -129,7 +129,7 @@ def runner(app: Flask) -> FlaskCliRunner:
 def work(app: Flask) -> Callable[..., bool]:
     """Run a real burst worker in this process, restoring pytest's signal handlers after."""
 
-    def run(worker_class: str = "simple", queues: list[str] | None = None, **options: Any) -> bool:
+    def run(worker_class: str = "default", queues: list[str] | None = None, **options: Any) -> bool:
         handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
             worker = build_worker(app, jobs_app.jobs.state(app), queues, worker_class=worker_class)

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from rq.job import JobStatus
-from test_lean_worker import CountingConnection
+from test_worker_loop import CountingConnection
 
 import jobs_app
 from conftest import drain_history
@@ -22,7 +22,7 @@ def test_many_runs_in_one_round_trip(app: Flask, ctx: None, work: Any) -> None:
     assert counter.count - before == 1
     assert len(jobs) == 50 and all(job.get_status() == JobStatus.QUEUED for job in jobs)
     assert jobs_app.jobs.get_queue().count == 51
-    work("lean")
+    work()
     assert [job.return_value(refresh=True) for job in jobs] == [2 * i for i in range(50)]
     drain_history(app)
     with app.app_context():

@@ -31,16 +31,14 @@ def test_status_table_and_json(app: Flask, ctx: None, runner: FlaskCliRunner, wo
 
 def test_worker_burst_drains_the_queue(app: Flask, ctx: None, runner: FlaskCliRunner) -> None:
     job = jobs_app.add.enqueue(5, 5)
-    result = runner.invoke(args=["jobs", "worker", "--burst", "--worker-class", "simple"])
+    result = runner.invoke(args=["jobs", "worker", "--burst", "--threads", "1"])
     assert result.exit_code == 0, result.output
     assert job.get_status() == JobStatus.FINISHED
 
 
 def test_worker_max_jobs_stops_after_n_jobs(app: Flask, ctx: None, runner: FlaskCliRunner) -> None:
     queued = [jobs_app.add.enqueue(i, i) for i in range(3)]
-    result = runner.invoke(
-        args=["jobs", "worker", "--burst", "--worker-class", "simple", "--max-jobs", "2"]
-    )
+    result = runner.invoke(args=["jobs", "worker", "--burst", "--threads", "1", "--max-jobs", "2"])
     assert result.exit_code == 0, result.output
     assert [job.get_status() for job in queued] == [
         JobStatus.FINISHED,
@@ -146,13 +144,13 @@ def test_queue_pause_and_resume(app: Flask, ctx: None, runner: FlaskCliRunner, w
     assert jobs_app.jobs.connection.smembers(PAUSED_QUEUES_KEY) == {b"default"}
     data = json.loads(runner.invoke(args=["jobs", "status", "--json"]).output)
     assert {q["name"]: q["paused"] for q in data["queues"]}["default"] is True
-    work(worker_class="lean")
+    work()
     assert job.get_status() == JobStatus.QUEUED  # a paused queue is left alone
 
     resumed = runner.invoke(args=["jobs", "queue", "resume", "default"])
     assert resumed.exit_code == 0 and "queue default is resumed" in resumed.output
     assert jobs_app.jobs.connection.smembers(PAUSED_QUEUES_KEY) == set()
-    work(worker_class="lean")
+    work()
     assert job.return_value(refresh=True) == 5
 
 

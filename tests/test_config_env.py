@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from flask_jobs import ConfigurationError, Jobs
+from flask_jobs import ConfigurationError, Jobs, Middleware
 from flask_jobs.config import DEFAULTS
 from flask_jobs.redis.connection import redact_url
 
@@ -17,6 +17,10 @@ from flask_jobs.redis.connection import redact_url
 def dashboard_policy(action: str) -> bool:
     """An auth hook named by import path from the environment."""
     return action == "view"
+
+
+#: A worker middleware object, named in JOBS_MIDDLEWARE by its import path.
+AUDIT = Middleware()
 
 
 def report_failure(context: Any) -> None:
@@ -35,9 +39,11 @@ ENV_EXAMPLES: dict[str, tuple[str, Any]] = {
     "JOBS_EAGER": ("true", True),
     "JOBS_EAGER_PROPAGATE": ("false", False),
     "JOBS_EMBEDDED_REDIS": ("false", False),
-    "JOBS_WORKER_CLASS": ("simple", "simple"),
+    "JOBS_WORKER_CLASS": ("fork", "fork"),
     "JOBS_WORKER_CONCURRENCY": ("4", 4),
     "JOBS_WORKER_THREADS": ("2", 2),
+    "JOBS_WORKER_ASYNC_LIMIT": ("50", 50),
+    "JOBS_MIDDLEWARE": ('["test_config_env:AUDIT"]', (AUDIT,)),
     "JOBS_LOG_LEVEL": ("DEBUG", "DEBUG"),
     "JOBS_LOG_FORMAT": ("json", "json"),
     "JOBS_ON_FAILURE": ('["test_config_env:report_failure"]', (report_failure,)),

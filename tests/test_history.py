@@ -162,9 +162,7 @@ def test_worker_killed_mid_job_is_recorded_abandoned(
     app: Flask, ctx: None, subprocess_env: dict[str, str], work: Any
 ) -> None:
     job = jobs_app.whoami.options(timeout=60).enqueue(pause=30.0)
-    proc = subprocess.Popen(
-        flask_command("jobs", "worker", "--worker-class", "simple"), env=subprocess_env
-    )
+    proc = subprocess.Popen(flask_command("jobs", "worker", "--threads", "1"), env=subprocess_env)
     try:
         wait_for(lambda: job.get_status() == JobStatus.STARTED)
         wait_for(lambda: [r["status"] for r in rows(app, job.id)] == ["started"], timeout=10)
@@ -178,7 +176,7 @@ def test_worker_killed_mid_job_is_recorded_abandoned(
     for member in connection.zrange(registry.key, 0, -1):  # entries are "job id:execution id"
         if member.decode().startswith(job.id):
             connection.zadd(registry.key, {member: 1})
-    worker = build_worker(app, jobs_app.jobs.state(app), worker_class="simple")
+    worker = build_worker(app, jobs_app.jobs.state(app), worker_class="default")
     worker.clean_registries()
     # the killed worker's recorder may have been handed the event as it died: claim it
     drain_history(app, claim=True)
@@ -332,7 +330,7 @@ def test_database_outage_loses_no_history_and_fails_no_job(
     log_path = tmp_path / "worker.log"
     log_file = log_path.open("w")
     proc = subprocess.Popen(
-        [*flask_command("jobs", "worker", "--burst", "--worker-class", "simple")],
+        [*flask_command("jobs", "worker", "--burst", "--threads", "1")],
         env=env,
         stderr=log_file,
         text=True,

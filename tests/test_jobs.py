@@ -17,7 +17,7 @@ from conftest import drain_history
 from flask_jobs import FlaskJob, JobArgumentError, JobsConnectionError, Retry, UnknownJobError
 
 
-@pytest.mark.parametrize("worker_class", ["simple", "fork"])
+@pytest.mark.parametrize("worker_class", ["default", "fork"])
 def test_plain_job_runs_and_returns(app: Flask, ctx: None, work: Any, worker_class: str) -> None:
     job = jobs_app.add.enqueue(2, 3)
     assert isinstance(job, FlaskJob)
@@ -27,7 +27,7 @@ def test_plain_job_runs_and_returns(app: Flask, ctx: None, work: Any, worker_cla
     assert job.return_value(refresh=True) == 5
 
 
-@pytest.mark.parametrize("worker_class", ["simple", "fork"])
+@pytest.mark.parametrize("worker_class", ["default", "fork"])
 def test_job_sees_app_config_and_db_session(
     app: Flask, ctx: None, work: Any, worker_class: str
 ) -> None:
@@ -194,7 +194,7 @@ def test_pickle_serializer_is_an_opt_in(redis_url: str, redis_client: redis.Redi
     app = jobs_app.create_app({"JOBS_REDIS_URL": redis_url, "JOBS_SERIALIZER": "pickle"})
     with app.app_context():
         job = jobs_app.add.enqueue(timedelta(days=1), timedelta(days=2))  # type: ignore[arg-type]
-        worker = build_worker(app, jobs_app.jobs.state(app), worker_class="simple")
+        worker = build_worker(app, jobs_app.jobs.state(app))
         worker.work(burst=True, logging_level="WARNING")
         assert job.return_value(refresh=True) == timedelta(days=3)
 
@@ -281,12 +281,13 @@ def test_unregistered_app_is_a_clear_error() -> None:
         jobs_app.add.enqueue(1, 2)
 
 
-@pytest.mark.parametrize("worker_class", ["simple", "fork", "lean"])
+@pytest.mark.parametrize("worker_class", ["default", "fork"])
 def test_a_warm_stop_right_after_a_pop_runs_the_job_in_hand(
     app: Flask, ctx: None, redis_client: redis.Redis, worker_class: str
 ) -> None:
     """SIGTERM between taking a job off the queue and starting it: the job runs, then the
     worker stops (RQ's own shutdown would leave it in its intermediate list, never run)."""
+    import os
     import signal
 
     from flask_jobs.worker import build_worker
@@ -295,27 +296,17 @@ def test_a_warm_stop_right_after_a_pop_runs_the_job_in_hand(
     second = jobs_app.add.enqueue(2, 2)
     worker: Any = build_worker(app, jobs_app.jobs.state(app), worker_class=worker_class)
     queue_key = jobs_app.jobs.state(app).queue("default").key
-    heartbeat = worker.heartbeat
+    load = worker._load
     signalled: list[int] = []
 
-    def heartbeat_then_signal(*args: Any, **kwargs: Any) -> None:
-        heartbeat(*args, **kwargs)
-        if not signalled and redis_client.llen(queue_key) == 1:  # the first job is in hand
+    def load_then_signal(found: Any) -> Any:
+        job = load(found)  # the job is in hand, not started
+        if not signalled:
             signalled.append(1)
-            worker.request_stop(signal.SIGTERM, None)
+            os.kill(os.getpid(), signal.SIGTERM)
+        return job
 
-    if worker_class == "lean":
-        start = worker._jobs_start  # the lean worker claims by script, then starts the job
-
-        def signal_then_start(*args: Any, **kwargs: Any) -> Any:
-            if not signalled:
-                signalled.append(1)
-                worker.request_stop(signal.SIGTERM, None)
-            return start(*args, **kwargs)
-
-        worker._jobs_start = signal_then_start
-    else:
-        worker.heartbeat = heartbeat_then_signal
+    worker._load = load_then_signal
     handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         worker.work(burst=True, logging_level="WARNING", with_scheduler=False)
@@ -359,10 +350,10 @@ def test_a_full_redis_is_a_clear_error_at_enqueue_and_stores_nothing(
 
 
 def test_workers_look_for_abandoned_jobs_every_minute(app: Flask, ctx: None) -> None:
-    from flask_jobs.worker import build_worker
+    from flask_jobs.worker.maintenance import Maintenance
 
-    worker: Any = build_worker(app, jobs_app.jobs.state(app))
-    worker.last_cleaned_at = datetime.now(timezone.utc) - timedelta(seconds=30)
-    assert not worker.should_run_maintenance_tasks
-    worker.last_cleaned_at = datetime.now(timezone.utc) - timedelta(seconds=61)
-    assert worker.should_run_maintenance_tasks  # RQ's own default waits 10 minutes
+    chores = Maintenance([], None, lambda job: None)
+    chores.cleaned_at = time.monotonic() - 30
+    assert not chores.cleaning_due
+    chores.cleaned_at = time.monotonic() - 61
+    assert chores.cleaning_due  # RQ's own default waits 10 minutes

@@ -25,6 +25,7 @@ PUBLIC = [
     "Jobs",
     "JobsConnectionError",
     "JobsError",
+    "Middleware",
     "Producer",
     "Progress",
     "Retry",

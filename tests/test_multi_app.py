@@ -57,7 +57,7 @@ def second_app(url: str, tmp_path: Path) -> Iterator[Flask]:
 def burst(app: Flask) -> None:
     handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        worker = build_worker(app, app.extensions["jobs"], worker_class="simple")
+        worker = build_worker(app, app.extensions["jobs"], worker_class="default")
         worker.run_recorder = False  # type: ignore[union-attr]  # keep the events in the stream
         worker.work(burst=True, logging_level="WARNING")
     finally:

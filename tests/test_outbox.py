@@ -203,7 +203,7 @@ def test_killed_between_commit_and_push_loses_nothing(
     )
     assert "waiting: 1" in cli.stdout, cli.stderr
     worker = subprocess.Popen(
-        flask_command("jobs", "worker", "--worker-class", "simple"),
+        flask_command("jobs", "worker", "--threads", "1"),
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -1,4 +1,4 @@
-"""Real worker processes: warm shutdown, --concurrency, spawn, embedded Redis, plain RQ tools."""
+"""Real worker processes: warm shutdown, --concurrency, fork, embedded Redis, plain RQ tools."""
 
 from __future__ import annotations
 
@@ -60,9 +60,7 @@ def test_concurrency_two_drains_with_two_processes(
 ) -> None:
     queued = [jobs_app.whoami.enqueue(pause=0.2) for _ in range(12)]
     proc = subprocess.Popen(
-        flask_command(
-            "jobs", "worker", "--burst", "--concurrency", "2", "--worker-class", "simple"
-        ),
+        flask_command("jobs", "worker", "--burst", "--concurrency", "2", "--threads", "1"),
         env=subprocess_env,
     )
     try:
@@ -79,7 +77,7 @@ def test_supervisor_restarts_a_child_that_dies(
     app: Flask, ctx: None, subprocess_env: dict[str, str]
 ) -> None:
     proc = subprocess.Popen(
-        flask_command("jobs", "worker", "--concurrency", "2", "--worker-class", "simple"),
+        flask_command("jobs", "worker", "--concurrency", "2", "--threads", "1"),
         env=subprocess_env,
     )
     try:
@@ -107,12 +105,12 @@ def _worker_pids(parent: int) -> list[int]:
     return sorted(int(p) for p in out.stdout.split())
 
 
-def test_spawn_worker_runs_in_app_context(
+def test_fork_worker_runs_in_app_context(
     app: Flask, ctx: None, subprocess_env: dict[str, str]
 ) -> None:
     job = jobs_app.read_config.enqueue("GREETING")
     done = subprocess.run(
-        flask_command("jobs", "worker", "--burst", "--worker-class", "spawn"),
+        flask_command("jobs", "worker", "--burst", "--worker-class", "fork"),
         env=subprocess_env,
         timeout=60,
         capture_output=True,
@@ -137,7 +135,7 @@ def test_two_processes_share_one_embedded_redis(
         pid = server.pid
         assert pid is not None
         done = subprocess.run(
-            flask_command("jobs", "worker", "--burst", "--worker-class", "simple"),
+            flask_command("jobs", "worker", "--burst", "--threads", "1"),
             env=env,
             timeout=60,
             capture_output=True,

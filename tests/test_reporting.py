@@ -71,7 +71,7 @@ def hooked_app(redis_client: redis.Redis, redis_url: str, tmp_path: Path) -> Ite
         yield app
 
 
-def run_worker(app: Flask, worker_class: str = "simple") -> None:
+def run_worker(app: Flask, worker_class: str = "default") -> None:
     handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         worker = build_worker(app, jobs_app.jobs.state(app), worker_class=worker_class)

@@ -193,7 +193,7 @@ def test_worker_with_scheduler_runs_the_schedule(
 ) -> None:
     env = dict(subprocess_env, JOBS_APP_SCHEDULE=json.dumps(TICK))
     proc = subprocess.Popen(
-        flask_command("jobs", "worker", "--with-scheduler", "--worker-class", "simple"), env=env
+        flask_command("jobs", "worker", "--with-scheduler", "--threads", "1"), env=env
     )
     try:
         wait_for(lambda: redis_client.zcard("rq:finished:default") >= 2, timeout=30)

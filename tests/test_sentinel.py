@@ -153,7 +153,7 @@ def test_jobs_run_through_a_sentinel_managed_master_and_follow_a_failover(
         # No reconnect by hand: the old master now answers READONLY, on which redis-py's
         # sentinel connection drops itself and the retry asks the sentinel again.
         after = jobs_app.add.enqueue(2, 3)
-        burst(app, "simple")
+        burst(app, "default")
         assert after.return_value(refresh=True) == 5
         assert before.return_value(refresh=True) == 3  # replicated before the switch
         promoted = redis.Redis(port=ports["replica"], db=3)

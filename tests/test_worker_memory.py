@@ -33,14 +33,14 @@ def _burst(args: list[str], env: dict[str, str], log: Path) -> tuple[int, str]:
     return code, log.read_text()
 
 
-@pytest.mark.parametrize("worker_class", ["lean", "simple"])
+@pytest.mark.parametrize("threads", ["1", "8"])
 def test_a_worker_over_the_limit_is_replaced_and_no_job_is_lost(
-    app: Flask, ctx: None, subprocess_env: dict[str, str], tmp_path: Path, worker_class: str
+    app: Flask, ctx: None, subprocess_env: dict[str, str], tmp_path: Path, threads: str
 ) -> None:
     queued = [jobs_app.whoami.enqueue() for _ in range(4)]
     # Any Python process is past 1 MB: each one runs a single job, then makes way.
     code, log = _burst(
-        ["--max-memory", "1", "--worker-class", worker_class], subprocess_env, tmp_path / "w.log"
+        ["--max-memory", "1", "--threads", threads], subprocess_env, tmp_path / "w.log"
     )
     assert code == 0, log
     results = [job.return_value(refresh=True) for job in queued]

@@ -23,8 +23,8 @@ from flask_jobs.keys import META_WORKFLOW_CANCELED
 from flask_jobs.workflows import prepare_call
 
 jobs = jobs_app.jobs
-#: Our in-process worker kinds: RQ's loop with our app context, and the lean default.
-WORKERS = pytest.mark.parametrize("kind", ["simple", "lean"])
+#: Our worker, running a job in its process, and in a fresh child per job.
+WORKERS = pytest.mark.parametrize("kind", ["default", "fork"])
 RQ = str(Path(sys.executable).parent / "rq")
 
 
@@ -240,14 +240,8 @@ def test_a_chain_runs_across_two_worker_processes(
 
 
 # The chord's callback depends on every member. When the last two members end at the same
-# moment on two workers, today's worker can enqueue the callback twice or leave it behind
-# in rq:ready (each worker sees the other's dependency unmet, or both see it met); the
-# worker loop whose finish script moves dependents with the status write closes this.
-@pytest.mark.xfail(
-    strict=True,
-    reason="race in dependents: two parents finishing at once can enqueue a dependent twice "
-    "or strand it in rq:ready under the current worker",
-)
+# moment on two workers, RQ's release of dependents alone can enqueue the callback twice
+# (both see the other's dependency met); our workers release dependents one at a time.
 def test_a_chord_calls_back_exactly_once_when_members_finish_together(
     app: Flask, subprocess_env: dict[str, str], redis_client: redis.Redis
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sys
 from typing import Any
 
@@ -19,7 +20,7 @@ from ..redis.connection import redact_url
 from ..scheduler.declarations import app_schedules
 from ..scheduler.loop import Scheduler
 from ..state import JobsState
-from ..worker.build import build_worker
+from ..worker.build import build_worker, check_worker_class
 from ..worker.logs import configure_logging
 from ..worker.memory import RECYCLE_EXIT
 from ..worker.supervisor import Supervisor
@@ -54,22 +55,21 @@ __all__ = ["embedded_command", "scheduler_command", "worker_command"]
     default=None,
     metavar="MB",
     help="Replace a worker process whose resident memory is past MB after a job (the job "
-    "finishes; a fresh process takes over). For jobs that run in the worker process "
-    "(lean, simple).",
+    "finishes; a fresh process takes over).",
 )
 @click.option(
     "--worker-class",
-    type=click.Choice(["lean", "fork", "simple", "spawn"]),
     default=None,
-    help="lean: jobs in the worker process, 2 Redis round trips each; fork: a fresh process "
-    "per job; simple: RQ's loop in the worker process; spawn: no fork() "
-    "[default: JOBS_WORKER_CLASS].",
+    metavar="default|fork|rq",
+    help="default: our loop, jobs in the worker process (thread-safe ones in --threads "
+    "threads, async def ones on an event loop); fork: our loop, a fresh process per job; "
+    "rq: RQ's own Worker with our job class (slower) [default: JOBS_WORKER_CLASS].",
 )
 @click.option(
     "--threads",
     type=click.IntRange(min=1),
     default=None,
-    help="Jobs at a time per lean worker process; only jobs declared @thread_safe share it "
+    help="Jobs at a time per worker process; only jobs declared @thread_safe share it "
     "[default: JOBS_WORKER_THREADS].",
 )
 @click.option("--name", default=None, help="Worker name (suffixed -1, -2... under --processes).")
@@ -104,7 +104,10 @@ def worker_command(
     state.connection.ping()
     claim_database(state.connection, state.app_name, state.redis_url)
     concurrency = concurrency or state.config.worker_concurrency
-    kind = worker_class or state.config.worker_class
+    kind = check_worker_class(worker_class or state.config.worker_class)
+
+    supervised = concurrency > 1 or with_scheduler or max_memory is not None
+    supervisor = f"{socket.gethostname()}.{os.getpid()}" if supervised else None
 
     def run_child(index: int) -> int:
         child_name = f"{name}-{index}" if name and index else name
@@ -116,6 +119,7 @@ def worker_command(
             name=child_name,
             threads=threads,
             max_memory=max_memory,
+            supervisor=supervisor,
         )
         click.echo(
             f"flask-jobs worker {worker.name} ({kind}, pid {os.getpid()}) on "
@@ -129,7 +133,7 @@ def worker_command(
         _run_scheduler(app, state)
         return 0
 
-    if concurrency == 1 and not with_scheduler and max_memory is None:
+    if not supervised:
         run_child(0)
         return
     extra = run_scheduler if with_scheduler else None

@@ -1,6 +1,6 @@
-"""Everything a worker process is: the worker classes (the lean default, its threaded
-form, RQ's fork, simple and spawn ones with our app context), how they claim jobs and
-survive faults, the supervisor of several processes, and the per-job log lines."""
+"""Everything a worker process is: our worker loop on RQ's data (serial, threads, async and
+fork modes), its Lua scripts, middleware, maintenance and shutdown, the supervisor of
+several processes, and the per-job log lines."""
 
 from .build import WORKER_CLASSES, build_worker
 from .logs import configure_logging

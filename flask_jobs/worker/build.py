@@ -1,4 +1,4 @@
-"""Which worker ``flask jobs worker`` runs: the classes by name, and a worker built for an app."""
+"""Which worker ``flask jobs worker`` runs: the kinds by name, and a worker built for an app."""
 
 from __future__ import annotations
 
@@ -8,30 +8,49 @@ import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from rq.worker import SimpleWorker, Worker
+from rq.worker import Worker
 
+from ..errors import ConfigurationError
 from ..jobs.flask_job import FlaskJob
-from .app_context import FlaskForkWorker, FlaskSimpleWorker, FlaskSpawnWorker
-from .lanes import ThreadedLeanWorker
-from .lean import LeanWorker
-from .stopping import StopSafeQueue
+from .loop import JobsWorker
+from .maintenance import MAINTENANCE_SECONDS
 
 if TYPE_CHECKING:
     from flask import Flask
 
     from ..state import JobsState
 
-__all__ = ["MAINTENANCE_SECONDS", "WORKER_CLASSES", "build_worker", "default_worker_name"]
+__all__ = [
+    "MAINTENANCE_SECONDS",
+    "RETIRED",
+    "RQ_WORKER",
+    "WORKER_CLASSES",
+    "build_worker",
+    "check_worker_class",
+    "default_worker_name",
+]
 
-#: How often a worker runs RQ's registry cleanup (abandoned jobs, stuck intermediate lists).
-MAINTENANCE_SECONDS = 60
+#: Our worker loop's kinds: jobs in the worker process (serial, threads, async), or each
+#: in a fresh child process.
+WORKER_CLASSES = ("default", "fork")
+#: RQ's own ``Worker`` with our job class: stock RQ, slower.
+RQ_WORKER = "rq"
+#: Worker classes of earlier releases, and what to use instead.
+RETIRED = {"lean": "default", "simple": "default --threads 1", "spawn": "fork"}
 
-WORKER_CLASSES: dict[str, type[Worker] | type[SimpleWorker]] = {
-    "fork": FlaskForkWorker,
-    "simple": FlaskSimpleWorker,
-    "spawn": FlaskSpawnWorker,
-    "lean": LeanWorker,
-}
+
+def check_worker_class(kind: str) -> str:
+    """``kind`` when it names a worker class; else a `ConfigurationError` saying what to use."""
+    if kind in WORKER_CLASSES or kind == RQ_WORKER:
+        return kind
+    if kind in RETIRED:
+        raise ConfigurationError(
+            f"worker class {kind!r} was replaced by flask-jobs' own worker loop: use "
+            f"--worker-class {RETIRED[kind]}"
+        )
+    raise ConfigurationError(
+        f"unknown worker class {kind!r}: use one of {', '.join([*WORKER_CLASSES, RQ_WORKER])}"
+    )
 
 
 def default_worker_name() -> str:
@@ -48,38 +67,29 @@ def build_worker(
     name: str | None = None,
     threads: int | None = None,
     max_memory: int | None = None,
-) -> Worker | SimpleWorker:
+    supervisor: str | None = None,
+) -> JobsWorker | Worker:
     """A worker for ``app`` listening on ``queues`` (default: ``JOBS_QUEUES``, in order);
     with ``max_memory`` (MB), one that stops after a job that leaves it bigger than that."""
     config = state.config
-    kind = worker_class or config.worker_class
-    cls = WORKER_CLASSES[kind]
-    threads = threads or config.worker_threads
-    if kind == "lean" and threads > 1:
-        cls = type("ThreadedLeanWorker", (ThreadedLeanWorker,), {"threads": threads})
-    worker = cls(
-        # The worker's own queue objects: their blocking pops a warm stop may interrupt
-        # (and nothing else of a worker's loop); see stopping.py.
-        [
-            StopSafeQueue(
-                name,
-                connection=state.connection,
-                default_timeout=config.default_timeout,
-                job_class=FlaskJob,
-                serializer=state.serializer,
-            )
-            for name in (queues or config.queues)
-        ],
+    kind = check_worker_class(worker_class or config.worker_class)
+    if kind == RQ_WORKER:
+        return Worker(
+            [state.queue(q) for q in (queues or config.queues)],
+            name=name or default_worker_name(),
+            connection=state.connection,
+            default_result_ttl=config.result_ttl,
+            job_class=FlaskJob,
+            serializer=state.serializer,
+            maintenance_interval=MAINTENANCE_SECONDS,
+        )
+    return JobsWorker(
+        app,
+        state,
+        queues,
         name=name or default_worker_name(),
-        connection=state.connection,
-        default_result_ttl=config.result_ttl,
-        job_class=FlaskJob,
-        queue_class=StopSafeQueue,
-        serializer=state.serializer,
-        # RQ's 10 minutes: a dead worker's job would wait that long to be found abandoned
-        # (and retried) by a long-running worker; the cleanup is a few cheap reads.
-        maintenance_interval=MAINTENANCE_SECONDS,
+        threads=threads or config.worker_threads,
+        fork=kind == "fork",
+        max_memory=max_memory,
+        supervisor=supervisor,
     )
-    worker.flask_app = app  # type: ignore[union-attr]
-    worker.max_memory_mb = max_memory  # type: ignore[union-attr]
-    return worker

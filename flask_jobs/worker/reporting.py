@@ -28,7 +28,9 @@ __all__ = [
     "formatter",
     "job_ended",
     "job_started",
+    "log_outcome",
     "remember_exception",
+    "report_failure",
 ]
 
 log = logging.getLogger("flask_jobs.worker")
@@ -113,24 +115,54 @@ def job_ended(
 
     ``killed`` says why the work horse died when the job raised nothing.
     """
-    status = job.get_status(refresh=False)
-    outcome = _OUTCOMES.get(status, str(status))
     exc_info: ExcInfo | None = getattr(job, "_jobs_exc_info", None)
     job._jobs_exc_info = None  # type: ignore[attr-defined]  # no traceback kept alive
+    log_outcome(job, attempt, seconds, exc_info, killed=killed)
+    report_failure(app, job, attempt, seconds, exc_info, killed=killed)
+
+
+def _error(exc_info: ExcInfo | None, killed: str | None) -> str:
+    if exc_info is not None:
+        return f"{exc_info[0].__name__}: {exc_info[1]}"
+    return f"WorkHorseTerminated: {killed or 'the work horse died'}"
+
+
+def log_outcome(
+    job: Job,
+    attempt: int,
+    seconds: float | None,
+    exc_info: ExcInfo | None,
+    *,
+    killed: str | None = None,
+) -> None:
+    """Log one line for how the attempt ended (its status is RQ's after the run)."""
+    status = job.get_status(refresh=False)
+    outcome = _OUTCOMES.get(status, str(status))
     fields = _fields(job, attempt)
     fields["outcome"] = outcome
     fields["duration"] = seconds
     if outcome == "finished":
-        _log(logging.INFO, "job finished", fields)
+        if log.isEnabledFor(logging.INFO):
+            _log(logging.INFO, "job finished", fields)
         return
-    if exc_info is not None:
-        error = f"{exc_info[0].__name__}: {exc_info[1]}"
-    else:
-        error = f"WorkHorseTerminated: {killed or 'the work horse died'}"
+    error = _error(exc_info, killed)
     fields["error"] = error.splitlines()[0][:500] if error else error
     _log(logging.WARNING, "job failed", fields)
+
+
+def report_failure(
+    app: Flask,
+    job: Job,
+    attempt: int,
+    seconds: float | None,
+    exc_info: ExcInfo | None,
+    *,
+    killed: str | None = None,
+) -> None:
+    """Call each of ``app``'s ``JOBS_ON_FAILURE`` hooks for a failed attempt."""
+    outcome = _OUTCOMES.get(job.get_status(refresh=False), "failed")
     hooks: tuple[Callable[..., Any], ...] = app.extensions["jobs"].config.on_failure
-    if not hooks:
+    if outcome == "finished" or not hooks:
         return
     context = FailureContext(
         job=job,
@@ -141,7 +173,7 @@ def job_ended(
         will_retry=outcome.startswith("retry"),
         outcome=outcome,
         exc_info=exc_info,
-        error=error,
+        error=_error(exc_info, killed),
         duration=seconds,
         app=app,
     )

@@ -23,7 +23,29 @@ EMPTY_AT_ENQUEUE = (
     "stopped_callback_name",
 )
 
+#: Our own worker loop's kinds (flask_jobs/worker/loop.py).
+LOOP = ("default", "default-threads", "fork", "rq-enqueued:default")
+
 ALLOWED: list[Allowed] = [
+    Allowed(
+        "rq:job:*:dependents",
+        "(key)",
+        "Two parents running at once in two threads: when the first parent's end releases "
+        "the dependents, the second parent has finished too, so the child that waits for "
+        "both is released (and taken out of the first parent's set) by the first end. "
+        "RQ's SimpleWorker runs the parents one after the other, so the first parent's set "
+        "keeps that child. Either way the child runs once (see test_worker_dependents.py).",
+        workers=("default-threads",),
+        scenarios=("several_dependents",),
+    ),
+    Allowed(
+        "rq:worker:*",
+        "flask_jobs_*",
+        "Our fields in RQ's worker hash (flask_jobs.keys.WORKER_*_FIELD: mode, slots, the "
+        "running job ids, resident memory, supervisor), written at registration and each "
+        "heartbeat for the dashboard's workers page; RQ's tools read only their own fields.",
+        workers=LOOP,
+    ),
     *(
         Allowed(
             "rq:job:*",
@@ -73,42 +95,25 @@ ALLOWED: list[Allowed] = [
         workers=OUR_ENQUEUE,
     ),
     Allowed(
-        "rq:clean_groups",
-        "(key)",
-        "The lean worker checks `rq suspend` in its claim script, after the work loop's "
-        "first maintenance, so a suspended burst still runs RQ's registry maintenance once "
-        "(leaving its group-cleanup lock); like RQ's, it takes no job.",
-        workers=("lean", "lean-threads", "rq-enqueued:lean"),
-        scenarios=("suspended",),
-    ),
-    Allowed(
         "rq:queue:*:intermediate",
         "(key)",
         "A job id whose hash is gone: RQ's dequeue leaves it in the intermediate list until "
-        "its maintenance (IntermediateQueue.cleanup) drops it; the lean claim script drops "
+        "its maintenance (IntermediateQueue.cleanup) drops it; our claim script drops "
         "it at once, which is what that cleanup would do.",
-        workers=("lean", "lean-threads", "rq-enqueued:lean"),
+        workers=LOOP,
         scenarios=("deleted_job_in_queue",),
     ),
-    Allowed(
-        "rq:worker:*",
-        "state",
-        "Fewer worker-hash writes: a lean burst that finds nothing to run stops without "
-        "writing state 'idle' first, so its dead worker's hash (out of rq:workers, expiring "
-        "in 60 s, never listed by rq info) still says 'started'.",
-        workers=("lean", "lean-threads", "rq-enqueued:lean"),
-        scenarios=("dependents_waiting", "killed_then_abandoned", "unreadable_fields"),
-    ),
     # stop-job: RQ's reference is its forking Worker (a SimpleWorker cannot stop a job);
-    # the lean worker runs the job in its own process and stops it by raising in it.
+    # our worker runs the job in its own process (or a child it waits for) and ends it there.
     Allowed(
         "rq:job:*",
         "[ewl]*_*",
-        "stop-job: the lean worker stops the job by raising JobStopped in it, so the job "
-        "ends as one that raised: its hash keeps worker_name, last_heartbeat and ended_at. "
+        "stop-job: our worker stops the job by raising JobStopped in it (fork: kills its "
+        "child, then writes the failure from the job as the child left it), so its hash "
+        "keeps worker_name, last_heartbeat and ended_at. "
         "RQ's forking Worker kills the work horse and writes the failure from its own copy "
         "of the job, which never saw the horse's fields, so it leaves them empty.",
-        workers=("lean", "lean-threads", "rq-enqueued:lean"),
+        workers=LOOP,
         scenarios=("stop_job",),
     ),
     Allowed(
@@ -117,7 +122,7 @@ ALLOWED: list[Allowed] = [
         "stop-job: as above, the stopped run ends in the worker that ran it, which records "
         "when the execution ended; RQ's forking Worker, having killed the horse, records "
         "no end.",
-        workers=("lean", "lean-threads", "rq-enqueued:lean"),
+        workers=LOOP,
         scenarios=("stop_job",),
     ),
     Allowed(
@@ -127,7 +132,7 @@ ALLOWED: list[Allowed] = [
         "(flask_jobs.errors.JobStopped) with its traceback, where RQ's forking Worker "
         "writes its fixed 'Job stopped by user, work-horse terminated.'; the status "
         "('stopped') and registry (failed) are RQ's.",
-        workers=("lean", "lean-threads", "rq-enqueued:lean"),
+        workers=LOOP,
         scenarios=("stop_job",),
     ),
     Allowed(
@@ -135,7 +140,7 @@ ALLOWED: list[Allowed] = [
         "total_working_time",
         "stop-job: the stopped run's time counts in the worker's total_working_time, as a "
         "failed run's does under RQ; RQ's forking Worker, having killed the horse, adds none.",
-        workers=("lean", "lean-threads", "rq-enqueued:lean"),
+        workers=LOOP,
         scenarios=("stop_job",),
     ),
     # A job hash RQ's dequeue cannot build a job from (a date that is none): RQ's worker

@@ -14,43 +14,7 @@ from differential.compare import Divergence, KnownDivergence
 
 __all__ = ["DIVERGENCES", "params"]
 
-DIVERGENCES: list[Divergence] = [
-    Divergence(
-        "rq:worker:*",
-        "state",
-        "lean with threads: the worker hash's 'state' stays 'started' (written at birth) "
-        "where RQ's worker ends 'idle': the main thread hands thread-safe jobs to its lanes, "
-        "which never write the state, and does not write 'busy' or 'idle' itself; while a "
-        "lane runs a job, `rq info` shows the worker 'started', not 'busy'.",
-        workers=("lean-threads",),
-        scenarios=(
-            "success",
-            "failure",
-            "retry_with_delay",
-            "retries_exhausted",
-            "one_dependent",
-            "several_dependents",
-            "allow_failure",
-            "canceled_dependent",
-            "deleted_job_in_queue",
-            "timeout",
-            "stop_job",
-        ),
-    ),
-    Divergence(
-        "rq:*",
-        "*",
-        "lean with threads, a job depending on two jobs that two lanes finish at about the "
-        "same time: the dependents' bookkeeping races (probably because the lean worker "
-        "enqueues dependents after its job-end script, not inside RQ's WATCHed "
-        "transaction as RQ's handle_job_success does). Seen: the dependent runs twice "
-        "(a second rq:results entry, successful_job_count 6 for 5 jobs), or another "
-        "dependent is left in rq:ready:default unrun when the burst ends; and always the "
-        "first job's rq:job:<id>:dependents set is gone where RQ keeps it (500 s).",
-        workers=("lean-threads",),
-        scenarios=("several_dependents",),
-    ),
-]
+DIVERGENCES: list[Divergence] = []
 
 
 def params(scenarios: list[Callable[..., None]], kinds: list[str]) -> list[Any]:

@@ -35,10 +35,9 @@ __all__ = ["OURS", "Side", "restored_process_state"]
 
 #: Our worker kinds the scenarios run under: (name, worker class, threads).
 OURS: dict[str, tuple[str, int]] = {
-    "lean": ("lean", 1),
-    "lean-threads": ("lean", 4),
+    "default": ("default", 1),
+    "default-threads": ("default", 4),
     "fork": ("fork", 1),
-    "simple": ("simple", 1),
 }
 
 TESTS = Path(__file__).parent.parent
@@ -47,8 +46,8 @@ TESTS = Path(__file__).parent.parent
 @contextmanager
 def restored_process_state() -> Iterator[None]:
     """Undo what a worker run changes in this process for the next run: the SIGINT/SIGTERM
-    handlers it installs, and the message RQ's `TimerDeathPenalty` (the threaded lean
-    worker's lanes) patches into `JobTimeoutException` for the whole process."""
+    handlers it installs, and the message RQ's `TimerDeathPenalty` patches into the
+    exception class it is given (ours gives it a class of its own; kept as a guard)."""
     handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     init = JobTimeoutException.__init__
     try:

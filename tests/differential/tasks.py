@@ -3,7 +3,7 @@
 Both sides enqueue them by the same path (``differential.tasks.<name>``): plain RQ
 imports the `JobFunction` and calls it, which runs the function in-process.
 
-The thread-safe ones take a few milliseconds (`LANE_SECONDS`): a threaded lean worker
+The thread-safe ones take a few milliseconds (`LANE_SECONDS`): a threaded worker
 runs a thread-safe job whose last run took under 2 ms in its main thread, and hands
 the others to a thread, so a quick job's path would depend on the machine's speed.
 """
@@ -15,7 +15,7 @@ import time
 from flask_jobs import thread_safe
 from jobs_app import jobs
 
-#: Longer than the threaded lean worker's INLINE_SECONDS: every run goes to a thread.
+#: A few milliseconds: each run goes to a thread in the threads mode.
 LANE_SECONDS = 0.005
 
 
@@ -47,5 +47,5 @@ def sleep_for(seconds: float) -> str:
 
 @jobs.job
 def sleep_alone(seconds: float) -> str:
-    """As `sleep_for`, but not thread-safe: a threaded lean worker runs it in its main thread."""
+    """As `sleep_for`, but not thread-safe: a threaded worker runs it in its main thread."""
     return sleep_for(seconds)

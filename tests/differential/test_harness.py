@@ -61,7 +61,7 @@ def test_every_kind_of_difference_is_reported(redis_client: redis.Redis) -> None
 def test_a_changed_job_status_is_not_normalised_away(
     diff_app: Flask, redis_client: redis.Redis, redis_url: str
 ) -> None:
-    side = Side("lean", redis_client, diff_app, redis_url)
+    side = Side("default", redis_client, diff_app, redis_url)
     job_id = side.enqueue(tasks.add, 2, 3)
     side.work()
     before = take_snapshot(redis_client, side.job_ids, side.worker_names)

@@ -47,8 +47,8 @@ def scenario_stop_job(side: Side) -> None:
 
 
 def scenario_killed_then_abandoned(side: Side) -> None:
-    # Not thread-safe, so that a threaded worker's state is written when it is killed (its
-    # lanes never write it: see the divergences); the cleanup after is the same code.
+    # Not thread-safe: the main thread runs it, as in every mode; the cleanup after is the
+    # same code.
     job_id = side.enqueue(tasks.sleep_alone, 30, timeout=60)
     proc = side.start_process()
     try:
@@ -67,7 +67,7 @@ def scenario_killed_then_abandoned(side: Side) -> None:
 
 @pytest.mark.parametrize(
     ("scenario", "kind"),
-    params([scenario_stop_job], ["lean", "lean-threads", "fork", "rq-enqueued:lean"]),
+    params([scenario_stop_job], ["default", "default-threads", "fork", "rq-enqueued:default"]),
 )
 def test_stop_job_as_rqs_forking_worker(
     scenario: Callable[[Side], None], kind: str, compare_runs: Callable[..., None]
@@ -81,7 +81,7 @@ def test_stop_job_as_rqs_forking_worker(
     ("scenario", "kind"),
     # not `fork`: its work horse sits in a process group of its own, which a SIGKILL of
     # the worker leaves running (a scenario of the reliability suite, not this one)
-    params([scenario_killed_then_abandoned], ["lean", "lean-threads", "rq-enqueued:lean"]),
+    params([scenario_killed_then_abandoned], ["default", "default-threads", "rq-enqueued:default"]),
 )
 def test_killed_worker_as_rqs(
     scenario: Callable[[Side], None], kind: str, compare_runs: Callable[..., None]

@@ -20,7 +20,7 @@ from differential.sides import Side
 from flask_jobs import Retry
 
 #: Our worker kinds each scenario runs under, and a plain-RQ enqueue run by our default.
-KINDS = ["lean", "lean-threads", "fork", "rq-enqueued:lean"]
+KINDS = ["default", "default-threads", "fork", "rq-enqueued:default"]
 
 
 def scenario_success(side: Side) -> None:
@@ -136,14 +136,7 @@ SCENARIOS: list[Callable[[Side], None]] = [
 ]
 
 
-#: Our `simple` worker (RQ's SimpleWorker loop with our app context) on the main paths only:
-#: each worker run costs RQ's pubsub-thread join (about 0.3 s), and the suite aims at < 60 s.
-SIMPLE = [scenario_success, scenario_failure, scenario_retry_with_delay, scenario_one_dependent]
-
-
-@pytest.mark.parametrize(
-    ("scenario", "kind"), params(SCENARIOS, KINDS) + params(SIMPLE, ["simple"])
-)
+@pytest.mark.parametrize(("scenario", "kind"), params(SCENARIOS, KINDS))
 def test_same_data_as_rq(
     scenario: Callable[[Side], None], kind: str, compare_runs: Callable[..., None]
 ) -> None:

@@ -1,5 +1,5 @@
 """A worker of one side in a process of its own, for scenarios that kill it:
-``python -m differential.worker_main <rq|lean|lean-threads|fork> <redis url> <name>``."""
+``python -m differential.worker_main <rq|default|default-threads|fork> <redis url> <name>``."""
 
 from __future__ import annotations
 

@@ -67,7 +67,7 @@ def work(app: Flask) -> Callable[[], bool]:
     def run() -> bool:
         handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
-            worker = build_worker(app, jobs.state(app), worker_class="simple")
+            worker = build_worker(app, jobs.state(app))
             return bool(worker.work(burst=True, logging_level="WARNING"))
         finally:
             for sig, handler in handlers.items():

@@ -1,4 +1,4 @@
-"""The lean worker: RQ's data layout and tools, our history, retries, timeouts and shutdown."""
+"""Our worker loop: RQ's data layout and tools, our history, retries, timeouts and shutdown."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 import redis
 from flask import Flask
 from rq.job import Job, JobStatus
@@ -19,6 +20,8 @@ from rq.worker import Worker
 
 import jobs_app
 from conftest import drain_history, flask_command, stop_process, wait_for
+from flask_jobs.config import DEFAULTS, load_config
+from flask_jobs.errors import ConfigurationError
 from flask_jobs.keys import PAUSED_QUEUES_KEY
 from flask_jobs.worker import build_worker
 
@@ -56,7 +59,7 @@ class CountingConnection:
 
 def test_result_registries_and_job_fields_are_rqs(app: Flask, ctx: None, work: Any) -> None:
     job = jobs_app.add.enqueue(2, 3)
-    assert work("lean")
+    assert work("default")
     connection = jobs_app.jobs.connection
     # plain RQ reads it back: status, result, registries, the hash fields its tools show
     plain = Job.fetch(job.id, connection=connection, serializer=JSONSerializer)
@@ -78,7 +81,7 @@ def test_app_context_db_session_and_dependents(app: Flask, ctx: None, work: Any)
     config_job = jobs_app.read_config.enqueue("GREETING")
     notes = [jobs_app.write_note.enqueue(f"note {i}") for i in range(3)]
     count = jobs_app.count_notes.options(depends_on=notes[-1]).enqueue()
-    work("lean")
+    work("default")
     assert config_job.return_value(refresh=True) == "hello from config"
     assert [n.get_status() for n in notes] == [JobStatus.FINISHED] * 3
     assert count.return_value(refresh=True) == 3
@@ -89,7 +92,7 @@ def test_failure_retries_and_timeout(app: Flask, ctx: None, work: Any) -> None:
     retried = jobs_app.fail_with.enqueue("connection")
     not_retried = jobs_app.fail_with.enqueue("value")
     slow = jobs_app.sleep_for.enqueue(10)
-    work("lean")
+    work("default")
     assert failed.get_status() == JobStatus.FAILED
     assert failed.id in FailedJobRegistry(queue=jobs_app.jobs.get_queue())
     result = failed.latest_result()
@@ -105,7 +108,7 @@ def test_failure_retries_and_timeout(app: Flask, ctx: None, work: Any) -> None:
 def test_history_rows_match_the_other_workers(app: Flask, ctx: None, work: Any) -> None:
     ok = jobs_app.add.enqueue(2, 3)
     bad = jobs_app.always_fails.enqueue(7)
-    work("lean")
+    work("default")
     drain_history(app)
     (done,) = rows(app, ok.id)
     assert done["status"] == "finished" and done["result"] == "5"
@@ -124,18 +127,19 @@ def test_paused_queues_and_priority_order(app: Flask, ctx: None, work: Any) -> N
     low = jobs_app.add.options(queue="reports").enqueue(1, 1)
     high = jobs_app.add.enqueue(2, 2)
     worker = build_worker(
-        app, jobs_app.jobs.state(app), ["default", "reports"], worker_class="lean"
+        app, jobs_app.jobs.state(app), ["default", "reports"], worker_class="default"
     )
-    assert worker.dequeue_job_and_maintain_ttl(None) is not None  # type: ignore[union-attr]
+    found = worker.claim()  # type: ignore[union-attr]
+    assert isinstance(found, tuple) and found[1] == high.id
     assert connection.lrange("rq:queue:default:intermediate", 0, -1) == [high.id.encode()]
     connection.delete("rq:queue:default:intermediate")
     connection.rpush("rq:queue:default", high.id)
     connection.sadd(PAUSED_QUEUES_KEY, "default")
-    work("lean", queues=["default", "reports"])
+    work("default", queues=["default", "reports"])
     assert low.get_status() == JobStatus.FINISHED
     assert high.get_status() == JobStatus.QUEUED  # its queue is paused
     connection.srem(PAUSED_QUEUES_KEY, "default")
-    work("lean", queues=["default", "reports"])
+    work("default", queues=["default", "reports"])
     assert high.get_status() == JobStatus.FINISHED
 
 
@@ -143,11 +147,11 @@ def test_rq_suspend_stops_a_burst(app: Flask, ctx: None, work: Any) -> None:
     job = jobs_app.add.enqueue(1, 1)
     suspend(jobs_app.jobs.connection)
     try:
-        assert not work("lean")
+        assert not work("default")
         assert job.get_status() == JobStatus.QUEUED
     finally:
         resume(jobs_app.jobs.connection)
-    assert work("lean")
+    assert work("default")
     assert job.get_status() == JobStatus.FINISHED
 
 
@@ -157,7 +161,7 @@ def test_two_round_trips_per_job(app: Flask, ctx: None) -> None:
     def round_trips(jobs: int) -> int:
         for i in range(jobs):
             jobs_app.add.enqueue(i, i)
-        worker = build_worker(app, jobs_app.jobs.state(app), worker_class="lean")
+        worker = build_worker(app, jobs_app.jobs.state(app), worker_class="default")
         worker.run_recorder = False  # type: ignore[union-attr]
         handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
         before = counter.count
@@ -179,7 +183,7 @@ def test_rq_info_sees_the_worker_and_rq_requeue_works(
     slow = jobs_app.whoami.enqueue(pause=2.0)
     waiting = jobs_app.add.enqueue(1, 1)
     proc = subprocess.Popen(
-        flask_command("jobs", "worker", "--worker-class", "lean"), env=subprocess_env
+        flask_command("jobs", "worker", "--worker-class", "default"), env=subprocess_env
     )
     try:
         wait_for(lambda: slow.get_status() == JobStatus.STARTED)
@@ -198,7 +202,7 @@ def test_rq_info_sees_the_worker_and_rq_requeue_works(
     assert slow.get_status() == JobStatus.FINISHED
     assert waiting.get_status() == JobStatus.QUEUED
     failed = jobs_app.fail.enqueue("for rq requeue")
-    work("lean")
+    work("default")
     requeue = subprocess.run(
         [RQ, "requeue", "--url", redis_url, "--queue", "default", failed.id],
         capture_output=True,
@@ -209,32 +213,12 @@ def test_rq_info_sees_the_worker_and_rq_requeue_works(
     assert failed.get_status() == JobStatus.QUEUED
 
 
-def test_second_signal_is_a_cold_shutdown(
-    app: Flask, ctx: None, subprocess_env: dict[str, str]
-) -> None:
-    slow = jobs_app.whoami.options(timeout=60).enqueue(pause=30.0)
-    proc = subprocess.Popen(
-        flask_command("jobs", "worker", "--worker-class", "lean"), env=subprocess_env
-    )
-    try:
-        wait_for(lambda: slow.get_status() == JobStatus.STARTED)
-        worker_key = f"rq:worker:{jobs_app.jobs.fetch_job(slow.id).worker_name}"
-        proc.send_signal(signal.SIGTERM)
-        wait_for(lambda: jobs_app.jobs.connection.hget(worker_key, "shutdown_requested_date"))
-        time.sleep(1.2)  # RQ ignores a repeat within 1 s
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=10)
-    finally:
-        stop_process(proc)
-    assert slow.get_status() != JobStatus.FINISHED
-
-
-def test_killed_lean_worker_job_is_recorded_abandoned(
+def test_killed_worker_job_is_recorded_abandoned(
     app: Flask, ctx: None, subprocess_env: dict[str, str]
 ) -> None:
     job = jobs_app.whoami.options(timeout=60).enqueue(pause=30.0)
     proc = subprocess.Popen(
-        flask_command("jobs", "worker", "--worker-class", "lean"), env=subprocess_env
+        flask_command("jobs", "worker", "--worker-class", "default"), env=subprocess_env
     )
     try:
         wait_for(lambda: job.get_status() == JobStatus.STARTED)
@@ -248,7 +232,7 @@ def test_killed_lean_worker_job_is_recorded_abandoned(
     for member in connection.zrange(registry.key, 0, -1):
         if member.decode().startswith(job.id):
             connection.zadd(registry.key, {member: 1})  # as if its heartbeat had lapsed
-    worker = build_worker(app, jobs_app.jobs.state(app), worker_class="lean")
+    worker = build_worker(app, jobs_app.jobs.state(app), worker_class="default")
     worker.clean_registries()
     drain_history(app, claim=True)
     assert job.get_status() == JobStatus.FAILED
@@ -260,11 +244,11 @@ def test_killed_lean_worker_job_is_recorded_abandoned(
 
 
 def test_thread_safe_jobs_run_together_and_others_alone(app: Flask, ctx: None, work: Any) -> None:
-    import lean_jobs
+    import worker_jobs
 
-    together = [lean_jobs.meet_safe.enqueue("meet:safe", 3) for _ in range(3)]
-    alone = [lean_jobs.alone.enqueue("running:alone") for _ in range(3)]
-    assert work("lean")
+    together = [worker_jobs.meet_safe.enqueue("meet:safe", 3) for _ in range(3)]
+    alone = [worker_jobs.alone.enqueue("running:alone") for _ in range(3)]
+    assert work("default")
     assert [job.return_value(refresh=True) for job in together] == [True] * 3
     assert [job.return_value(refresh=True) for job in alone] == [1] * 3
     # one RQ worker for the whole process, its counters shared by the lanes
@@ -273,10 +257,10 @@ def test_thread_safe_jobs_run_together_and_others_alone(app: Flask, ctx: None, w
 
 
 def test_timeouts_hold_in_every_lane(app: Flask, ctx: None, work: Any) -> None:
-    import lean_jobs
+    import worker_jobs
 
-    naps = [lean_jobs.nap.enqueue(30) for _ in range(4)]
-    assert work("lean")
+    naps = [worker_jobs.nap.enqueue(30) for _ in range(4)]
+    assert work("default")
     for job in naps:
         assert job.get_status() == JobStatus.FAILED
         result = job.latest_result()
@@ -286,9 +270,9 @@ def test_timeouts_hold_in_every_lane(app: Flask, ctx: None, work: Any) -> None:
 def test_warm_shutdown_of_a_threaded_worker(
     app: Flask, ctx: None, subprocess_env: dict[str, str]
 ) -> None:
-    import lean_jobs
+    import worker_jobs
 
-    slow = [lean_jobs.pause.enqueue(1.5) for _ in range(2)]
+    slow = [worker_jobs.pause.enqueue(1.5) for _ in range(2)]
     waiting = jobs_app.add.enqueue(1, 1)  # not thread-safe: waits for the pauses to end
     proc = subprocess.Popen(flask_command("jobs", "worker"), env=subprocess_env)
     try:
@@ -307,10 +291,10 @@ def test_warm_shutdown_of_a_threaded_worker(
 def test_stop_job_command_stops_a_job_in_a_lane(
     app: Flask, ctx: None, subprocess_env: dict[str, str]
 ) -> None:
-    import lean_jobs
+    import worker_jobs
     from rq.command import send_stop_job_command
 
-    running = [lean_jobs.pause.enqueue(8) for _ in range(2)]  # both in lanes
+    running = [worker_jobs.pause.enqueue(8) for _ in range(2)]  # both in lanes
     proc = subprocess.Popen(flask_command("jobs", "worker"), env=subprocess_env)
     try:
         wait_for(lambda: all(job.get_status() == JobStatus.STARTED for job in running))
@@ -320,3 +304,12 @@ def test_stop_job_command_stops_a_job_in_a_lane(
         assert running[0].get_status() == JobStatus.STARTED
     finally:
         stop_process(proc)
+
+
+def test_retired_worker_classes_say_what_to_use(runner: Any, app: Flask) -> None:
+    result = runner.invoke(args=["jobs", "worker", "--burst", "--worker-class", "lean"])
+    assert result.exit_code != 0
+    assert "replaced by flask-jobs' own worker loop: use --worker-class default" in result.output
+    assert "Traceback" not in result.output
+    with pytest.raises(ConfigurationError, match=r"JOBS_WORKER_CLASS.*use 'fork'"):
+        load_config(dict(DEFAULTS, JOBS_REDIS_URL="redis://x:6379/0", JOBS_WORKER_CLASS="spawn"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import jobs_app
@@ -60,3 +61,43 @@ def pause(seconds: float) -> str:
     while time.monotonic() < deadline:
         time.sleep(0.05)
     return "done"
+
+
+# -- async def jobs: run on the worker's event loop ------------------------------------
+
+
+@jobs.job
+async def gather(key: str, count: int) -> bool:
+    """Check in under ``key``; True once ``count`` jobs have (they run at once), False
+    after 10 seconds."""
+    connection = jobs.connection
+    connection.incr(key)
+    for _ in range(500):
+        if int(connection.get(key) or 0) >= count:
+            return True
+        await asyncio.sleep(0.02)
+    return False
+
+
+@jobs.job
+async def own_context(tag: str) -> bool:
+    """Whether ``g`` keeps this job's value across an await while other jobs set theirs."""
+    from flask import g
+
+    g.tag = tag
+    await asyncio.sleep(0.05)
+    return bool(g.tag == tag)
+
+
+@jobs.job(timeout=1)
+async def async_nap(seconds: float) -> str:
+    """Sleeps on the event loop (past its 1 s timeout when asked to)."""
+    await asyncio.sleep(seconds)
+    return "rested"
+
+
+@jobs.job
+async def async_fail(message: str) -> None:
+    """Fails after an await."""
+    await asyncio.sleep(0.01)
+    raise ValueError(message)

@@ -1,0 +1,128 @@
+"""A worker's entry in RQ's worker registry: RQ's hash and sets (what ``rq info`` and
+rq-dashboard read), our fields beside RQ's, the heartbeat, and the death notice."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import sys
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from rq.utils import now, utcformat
+from rq.version import VERSION
+from rq.worker_registration import REDIS_WORKER_KEYS, WORKERS_BY_QUEUE_KEY
+
+from ..keys import (
+    WORKER_CURRENT_FIELD,
+    WORKER_MODE_FIELD,
+    WORKER_RSS_FIELD,
+    WORKER_SLOTS_FIELD,
+    WORKER_SUPERVISOR_FIELD,
+    worker_executions_key,
+    worker_key,
+)
+from .memory import resident_mb
+
+if TYPE_CHECKING:
+    import redis
+
+__all__ = ["WORKER_TTL", "Registration"]
+
+log = logging.getLogger("flask_jobs.worker")
+
+#: RQ's worker TTL: a worker that sends no heartbeat for this long (plus 60 s) is gone.
+WORKER_TTL = 420
+
+
+@dataclass
+class Registration:
+    """One worker's registration in Redis (RQ's ``rq:worker:<name>`` hash and sets)."""
+
+    connection: redis.Redis
+    name: str
+    queues: list[str]
+    mode: str
+    slots: int
+    supervisor: str | None = None
+    key: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.key = worker_key(self.name)
+
+    def ours(self, running: list[str]) -> dict[str, str]:
+        """Our fields of the worker hash (`flask_jobs.keys`), as of now."""
+        fields = {
+            WORKER_MODE_FIELD: self.mode,
+            WORKER_SLOTS_FIELD: str(self.slots),
+            WORKER_CURRENT_FIELD: json.dumps(running),
+            WORKER_RSS_FIELD: str(int(resident_mb() * 2**20)),
+        }
+        if self.supervisor:
+            fields[WORKER_SUPERVISOR_FIELD] = self.supervisor
+        return fields
+
+    def birth(self) -> None:
+        """Register as RQ's ``register_birth`` does (refusing a live worker's name)."""
+        conn = self.connection
+        if conn.exists(self.key) and not conn.hexists(self.key, "death"):
+            raise ValueError(f"There exists an active worker named {self.name!r} already")
+        stamp = utcformat(now())
+        fields: Any = {
+            "birth": stamp,
+            "last_heartbeat": stamp,
+            "queues": ",".join(self.queues),
+            "pid": os.getpid(),
+            "hostname": socket.gethostname(),
+            "ip_address": _ip_address(conn),
+            "version": VERSION,
+            "python_version": sys.version,
+            "state": "started",
+            **self.ours([]),
+        }
+        with conn.pipeline() as pipe:
+            pipe.delete(self.key)
+            pipe.hset(self.key, mapping=fields)
+            pipe.sadd(REDIS_WORKER_KEYS, self.key)
+            for name in self.queues:
+                pipe.sadd(WORKERS_BY_QUEUE_KEY % name, self.key)
+            pipe.expire(self.key, WORKER_TTL + 60)
+            pipe.execute()
+
+    def heartbeat(self, state: str, running: list[str], ttl: int = WORKER_TTL + 60) -> None:
+        """RQ's heartbeat (``last_heartbeat`` and TTLs), with the state and our fields."""
+        fields: Any = {"last_heartbeat": utcformat(now()), "state": state, **self.ours(running)}
+        with self.connection.pipeline(transaction=False) as pipe:
+            pipe.hset(self.key, mapping=fields)
+            pipe.expire(self.key, ttl)
+            pipe.expire(worker_executions_key(self.name), ttl)
+            pipe.execute()
+
+    def shutdown_requested(self) -> None:
+        """Record a warm shutdown request (RQ's ``shutdown_requested_date``)."""
+        try:
+            self.connection.hset(self.key, "shutdown_requested_date", utcformat(now()))
+        except Exception as exc:  # in a signal handler: never let Redis break the stop
+            log.warning("worker %s: could not record the shutdown request (%s)", self.name, exc)
+
+    def death(self) -> None:
+        """Unregister as RQ's ``register_death`` does."""
+        with self.connection.pipeline() as pipe:
+            pipe.srem(REDIS_WORKER_KEYS, self.key)
+            for name in self.queues:
+                pipe.srem(WORKERS_BY_QUEUE_KEY % name, self.key)
+            pipe.hset(self.key, "death", utcformat(now()))
+            pipe.expire(self.key, 60)
+            pipe.delete(worker_executions_key(self.name))
+            pipe.execute()
+
+
+def _ip_address(connection: redis.Redis) -> str:
+    """This client's address as Redis sees it (RQ's ``ip_address`` field)."""
+    try:
+        info: Any = connection.client_info()
+        return str(info.get("addr", "unknown"))
+    except Exception:  # older servers, or CLIENT INFO denied by an ACL
+        return "unknown"
