@@ -170,6 +170,37 @@ def test_the_rate_is_stored_on_the_job_hash(
     assert start_allowed(redis_client, plain.id, redis_client.hgetall(plain.key))
 
 
+def test_a_rate_of_20_a_second_holds_across_two_workers(
+    app: Flask, subprocess_env: dict[str, str]
+) -> None:
+    """A job over its rate waits (scheduled) and the worker takes the next one; the starts
+    the history records never pass 20 in any second, nor 200 in any ten."""
+    with app.app_context():
+        ids = [job.id for job in enqueue_many(wj.rated, [((), {}) for _ in range(300)])]
+    workers = [
+        subprocess.Popen(flask_command("jobs", "worker", "--name", f"rate{i}"), env=subprocess_env)
+        for i in range(2)
+    ]
+    try:
+        with app.app_context():
+            finished = lambda: sum(jobs.fetch_job(i).get_status() == "finished" for i in ids)  # noqa: E731
+            wait_for(lambda: finished() >= 240, timeout=120)
+    finally:
+        for proc in workers:
+            stop_process(proc)
+    drain_history(app)
+    with app.app_context():
+        starts = sorted(
+            row["started_at"] for i in ids for row in jobs.history.get(i) if row["started_at"]
+        )
+    assert len(starts) >= 240
+    seconds = [(b - a).total_seconds() for a, b in zip(starts, starts[20:], strict=False)]
+    # each start is stamped a moment after its check in Redis: a tenth of a second of slack
+    assert min(seconds) >= 0.9, "21 starts within one second"
+    tens = [(b - a).total_seconds() for a, b in zip(starts, starts[200:], strict=False)]
+    assert min(tens) >= 9.9, "201 starts within ten seconds"
+
+
 def test_rate_allows_is_a_sliding_window(redis_client: redis.Redis) -> None:
     start = 1_000_000
     first = [

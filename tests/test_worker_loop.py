@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -313,3 +314,19 @@ def test_retired_worker_classes_say_what_to_use(runner: Any, app: Flask) -> None
     assert "Traceback" not in result.output
     with pytest.raises(ConfigurationError, match=r"JOBS_WORKER_CLASS.*use 'fork'"):
         load_config(dict(DEFAULTS, JOBS_REDIS_URL="redis://x:6379/0", JOBS_WORKER_CLASS="spawn"))
+
+
+def test_an_idle_worker_runs_delayed_jobs_and_retries_when_they_fall_due(
+    app: Flask, ctx: None, subprocess_env: dict[str, str]
+) -> None:
+    worker = subprocess.Popen(flask_command("jobs", "worker", "--name", "idle"), env=subprocess_env)
+    try:
+        # the worker is idle, blocked on its queue, when these fall due
+        later = jobs_app.add.enqueue_in(timedelta(seconds=1), 2, 3)
+        retried = jobs_app.flaky.enqueue("idle-flaky", 2)  # fails once, retried after 1 s
+        wait_for(lambda: later.get_status(refresh=True) == JobStatus.FINISHED, timeout=30)
+        wait_for(lambda: retried.get_status(refresh=True) == JobStatus.FINISHED, timeout=30)
+    finally:
+        stop_process(worker)
+    assert later.return_value() == 5
+    assert retried.return_value() == 2

@@ -42,6 +42,7 @@ from .forked import execute_forked
 from .maintenance import Maintenance
 from .memory import over_limit
 from .middleware import MiddlewareChain
+from .rated import admit
 from .registration import Registration
 from .scripts import Claimed, Scripts, claim_keys, parse_claim
 from .threads import Lanes
@@ -217,20 +218,17 @@ class JobsWorker:
                 if burst and self.connection.exists(RQ_SUSPENDED_KEY):
                     log.info("worker %s: suspended (rq suspend), burst ends", self.name)
                     return  # as RQ's: checked before its maintenance
-                try:
-                    maintenance.run()
-                except REDIS_DOWN as exc:
-                    log.warning("worker %s: maintenance skipped (%s)", self.name, exc)
+                maintenance.run_due(self.name)
             found, self._ahead = self._ahead, None
             if found is None:
                 if control.stop_requested:
                     return
-                found = self._next(burst)
+                found = self._next(burst, maintenance)
                 if found is None:
                     return
             job = self._load(found)
-            if job is None:
-                continue
+            if job is None or not admit(self.connection, found):
+                continue  # unreadable (failed), or over its rate limit (scheduled)
             last = max_jobs is not None and self.done + 1 >= max_jobs
             if not self._free_for(job):
                 self._ahead = found  # a stop came while it waited: back on its queue
@@ -306,8 +304,9 @@ class JobsWorker:
             self._state = "idle"
             self.connection.hset(worker_key(self.name), "state", "idle")
 
-    def _next(self, burst: bool) -> Claimed:
-        """The next job: claimed at once, or (not in a burst) waited for; None to stop."""
+    def _next(self, burst: bool, maintenance: Maintenance) -> Claimed:
+        """The next job: claimed at once, or (not in a burst) waited for, doing the chores
+        that fall due meanwhile (delayed jobs come due while idle); None to stop."""
         while not self.control.stop_requested:
             try:
                 found = self.claim()
@@ -333,6 +332,7 @@ class JobsWorker:
                 found = wait_for_job(self.connection, self.names, self.control)
                 if found is not None:
                     return found
+                maintenance.run_due(self.name)
             except REDIS_DOWN as exc:
                 log.warning("worker %s: Redis unavailable (%s); waiting", self.name, exc)
                 time.sleep(1.0)

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import redis
 from rq.group import Group
 from rq.job import JobStatus
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry, clean_registries
@@ -59,6 +60,15 @@ class Maintenance:
     def due(self) -> bool:
         """Whether a chore is due now."""
         return time.monotonic() - self.moved_at >= DELAYED_SECONDS or self.cleaning_due
+
+    def run_due(self, worker: str) -> None:
+        """Every chore that is due, if any; a Redis out of reach skips them this time."""
+        if not self.due():
+            return
+        try:
+            self.run()
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            log.warning("worker %s: maintenance skipped (%s)", worker, exc)
 
     def run(self) -> None:
         """Every chore that is due."""
