@@ -8,6 +8,7 @@ from .errors import (
     JobArgumentError,
     JobsConnectionError,
     JobsError,
+    JobSoftTimeout,
     UnknownJobError,
 )
 from .extension import Jobs
@@ -28,6 +29,7 @@ __all__ = [
     "JobArgumentError",
     "JobCall",
     "JobFunction",
+    "JobSoftTimeout",
     "Jobs",
     "JobsConnectionError",
     "JobsError",

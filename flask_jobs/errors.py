@@ -6,6 +6,7 @@ __all__ = [
     "ConfigurationError",
     "HistoryUnavailable",
     "JobArgumentError",
+    "JobSoftTimeout",
     "JobStopped",
     "JobsConnectionError",
     "JobsError",
@@ -40,6 +41,15 @@ class UnknownQueueError(JobsError, LookupError):
 
 class JobStopped(JobsError):
     """Raised in a running job that RQ's stop-job command (or the dashboard) stopped."""
+
+
+class JobSoftTimeout(JobsError):
+    """Raised inside a job that ran past its ``soft_timeout``: clean up and stop.
+
+    A job that catches it may still return; one that lets it out fails (and is retried
+    if its `Retry` allows). The hard ``timeout`` stops the job regardless. An
+    ``async def`` job sees it as the cancellation of the ``await`` it is in.
+    """
 
 
 class HistoryUnavailable(JobsError):

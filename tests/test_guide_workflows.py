@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
+import textwrap
 import types
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,11 +36,11 @@ def readme() -> Iterator[types.ModuleType]:
 
 
 def run(block: str, module: types.ModuleType) -> None:
-    exec(compile(block, f"docs/workflows.md ({MODULE})", "exec"), module.__dict__)
+    exec(compile(textwrap.dedent(block), f"docs/workflows.md ({MODULE})", "exec"), module.__dict__)
 
 
 def test_the_readme_shows_what_it_says(app: Flask, work: Any, readme: types.ModuleType) -> None:
-    declare, enqueue, after, limits = _blocks()
+    declare, enqueue, after, limits, soft = _blocks()
     text = GUIDE.read_text()
     with app.app_context():
         run(declare, readme)
@@ -68,6 +69,8 @@ def test_the_readme_shows_what_it_says(app: Flask, work: Any, readme: types.Modu
         fields = jobs_app.jobs.connection.hgetall(ns["call_partner_api"].enqueue(1).key)
         assert job_rate(fields) == (f"{MODULE}:call_partner_api", Rate(100, 60))
         assert ns["rebuild_index"].enqueue(tenant_id=7).rate_limit_key == "tenant:7"
+        run(soft, readme)
+        assert ns["export"].enqueue(1).meta["soft_timeout"] == 540
     work()
     with app.app_context():
         assert [job.get_status() for job in ns["crawls"]] == ["finished"] * 3

@@ -22,6 +22,7 @@ PUBLIC = [
     "JobArgumentError",
     "JobCall",
     "JobFunction",
+    "JobSoftTimeout",
     "Jobs",
     "JobsConnectionError",
     "JobsError",

@@ -21,9 +21,10 @@ from typing import TYPE_CHECKING, Any
 import rq.job
 from rq.timeouts import JobTimeoutException
 
-from ..errors import JobStopped
+from ..errors import JobSoftTimeout, JobStopped
 from .control import COLD, ColdShutdown
 from .execution import DEFAULT_TIMEOUT, conclude, start
+from .soft import soft_cancel, soft_fired, soft_seconds
 
 if TYPE_CHECKING:
     from rq.job import Job
@@ -138,21 +139,30 @@ class AsyncRunner:
             value: Any = None
             exc_info: Any = None
             timeout = job.timeout or DEFAULT_TIMEOUT
+            soft = None
             try:
-                call = job.func(*job.args, **job.kwargs)
-                value = await asyncio.wait_for(call, timeout if timeout > 0 else None)
+                inner = asyncio.ensure_future(job.func(*job.args, **job.kwargs))
+                soft = soft_cancel(job, inner)
+                value = await asyncio.wait_for(inner, timeout if timeout > 0 else None)
             except TimeoutError:
                 exc_info = _raised(
                     JobTimeoutException(f"Task exceeded maximum timeout value ({timeout} seconds)")
                 )
             except asyncio.CancelledError:
                 stopped = job.id in worker.control.stopping
-                exc_info = _raised(
-                    JobStopped("stopped on request") if stopped else ColdShutdown(COLD)
-                )
+                if stopped or worker.control.cold or not soft_fired(soft):
+                    exc_info = _raised(
+                        JobStopped("stopped on request") if stopped else ColdShutdown(COLD)
+                    )
+                else:  # its soft time limit cancelled it, and it did not catch that
+                    exc_info = _raised(
+                        JobSoftTimeout(f"past its soft_timeout of {soft_seconds(job)} s")
+                    )
             except BaseException:  # as RQ: whatever a job raises fails it
                 exc_info = sys.exc_info()
             finally:
+                if soft is not None:
+                    soft.cancel()
                 rq.job._current_job.reset(token)
                 worker.control.tasks.pop(job.id, None)
             conclude(worker, job, run, value, exc_info, _NoPenalty, [], clock)

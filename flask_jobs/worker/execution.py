@@ -43,6 +43,7 @@ from ..keys import (
 from .control import COLD, ColdShutdown
 from .failure import Run, record_failure
 from .scripts import claim_keys, parse_claim
+from .soft import soft_limit
 
 if TYPE_CHECKING:
     import threading as _threading
@@ -301,7 +302,7 @@ def execute(
                 if penalty is UnixSignalDeathPenalty
                 else _timeout_error(timeout)
             )
-            with penalty(timeout, error, job_id=job.id):
+            with penalty(timeout, error, job_id=job.id), soft_limit(job):
                 value = job.perform()
         except BaseException:  # as RQ: whatever a job raises (SystemExit too) fails it
             exc_info = sys.exc_info()
