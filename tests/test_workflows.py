@@ -218,6 +218,14 @@ def test_a_plain_rq_worker_passes_results_and_cancels_too(
         assert jobs.workflow(bad.id).statuses() == ["failed", "canceled"]
 
 
+def test_an_async_step_takes_the_previous_result_too(app: Flask, work: Callable[..., bool]) -> None:
+    with app.app_context():
+        handle = jobs.chain(wj.double.s(3), wj.add_to_later.s(4), wj.double.s()).enqueue()
+    work()
+    with app.app_context():
+        assert jobs.workflow(handle.id).results() == [6, 10, 20]
+
+
 def test_a_chain_runs_across_two_worker_processes(
     app: Flask, subprocess_env: dict[str, str]
 ) -> None:

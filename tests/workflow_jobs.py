@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -72,3 +73,9 @@ def rated() -> None:
 @jobs.job(timeout=120)
 def hang(seconds: float) -> None:
     time.sleep(seconds)
+
+
+@jobs.job
+async def add_to_later(x: int, y: int) -> int:
+    await asyncio.sleep(0.01)
+    return x + y

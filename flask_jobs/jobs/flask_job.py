@@ -104,26 +104,35 @@ class FlaskJob(RQJob):
     def _perform_step(self) -> Any:
         """RQ's perform; a step of a workflow first takes the results it is given, and
         when it fails for good cancels the steps that can no longer run."""
-        hooks = self.step_hooks
-        meta = self.meta if isinstance(self.meta, dict) else {}
-        if hooks is None or self._jobs_eager or META_WORKFLOW not in meta:
+        if not self.is_step:
             return super().perform()  # an eager workflow passes its results itself
         try:
-            self._args, self._kwargs = hooks.prepare_call(
-                self.connection,
-                self.id,
-                meta,
-                tuple(self.args),
-                self.kwargs,
-                serializer=self.serializer,
-            )
+            self.take_step_inputs()
             return super().perform()
         except BaseException as exc:
-            if not self._will_retry(exc):
-                hooks.failed_for_good(
-                    self.connection, self.id, meta, exc, serializer=self.serializer
-                )
+            self.step_failed(exc)
             raise
+
+    @property
+    def is_step(self) -> bool:
+        """Whether the job is a step of a chain, group or chord that its worker prepares."""
+        meta = self.meta if isinstance(self.meta, dict) else {}
+        return self.step_hooks is not None and not self._jobs_eager and META_WORKFLOW in meta
+
+    def take_step_inputs(self) -> None:
+        """A step's arguments: the previous steps' results put first, as the workflow says."""
+        assert self.step_hooks is not None
+        self._args, self._kwargs = self.step_hooks.prepare_call(
+            self.connection, self.id, self.meta, tuple(self.args), self.kwargs,
+            serializer=self.serializer,
+        )  # fmt: skip
+
+    def step_failed(self, exc: BaseException) -> None:
+        """A step raised: if no retry is left, cancel the steps that can no longer run."""
+        if self.step_hooks is not None and not self._will_retry(exc):
+            self.step_hooks.failed_for_good(
+                self.connection, self.id, self.meta, exc, serializer=self.serializer
+            )
 
     def _will_retry(self, exc: BaseException) -> bool:
         """Whether this failure leaves the job a retry (RQ's count, and our policy's types)."""

@@ -141,7 +141,7 @@ class AsyncRunner:
             timeout = job.timeout or DEFAULT_TIMEOUT
             soft = None
             try:
-                inner = asyncio.ensure_future(job.func(*job.args, **job.kwargs))
+                inner = asyncio.ensure_future(_call(job))
                 soft = soft_cancel(job, inner)
                 value = await asyncio.wait_for(inner, timeout if timeout > 0 else None)
             except TimeoutError:
@@ -166,3 +166,18 @@ class AsyncRunner:
                 rq.job._current_job.reset(token)
                 worker.control.tasks.pop(job.id, None)
             conclude(worker, job, run, value, exc_info, _NoPenalty, [], clock)
+
+
+async def _call(job: Job) -> Any:
+    """The job's coroutine; a step of a workflow first takes the results it is given, and
+    when it fails for good cancels the steps that can no longer run (as `FlaskJob.perform`
+    does for a function)."""
+    step = bool(getattr(job, "is_step", False))
+    if step:
+        job.take_step_inputs()  # type: ignore[attr-defined]
+    try:
+        return await job.func(*job.args, **job.kwargs)
+    except BaseException as exc:
+        if step:
+            job.step_failed(exc)  # type: ignore[attr-defined]
+        raise
