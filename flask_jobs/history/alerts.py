@@ -43,6 +43,9 @@ if TYPE_CHECKING:
 
 __all__ = ["EVALUATE_EVERY", "KINDS", "AlertSource", "evaluate"]
 
+#: Seconds the time of the last evaluation is kept in Redis.
+EVALUATED_TTL = 86_400
+
 log = logging.getLogger("flask_jobs.alerts")
 
 #: The window of the failure-rate check.
@@ -235,7 +238,8 @@ def evaluate(
         checked.update(("queue_wait", "no_worker") if kind == "queue" else (kind,))
         holding.update({f"{c.kind}:{c.subject}": c for c in conditions})
     transitions = _apply(conn, holding, checked, now)
-    conn.set(ALERTS_EVALUATED_KEY, repr(now.timestamp()))
+    # Kept a day: the banner says "no recorder runs" until then, and no key outlives use.
+    conn.set(ALERTS_EVALUATED_KEY, repr(now.timestamp()), ex=EVALUATED_TTL)
     hooks = source.config.on_alert
     if hooks and transitions:
         with app.app_context():
