@@ -91,15 +91,15 @@ def namespace(app: Flask, tasks: types.ModuleType) -> dict[str, Any]:
     return names
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda page: page.name)
+@pytest.mark.parametrize(
+    "page",
+    [page for page in PAGES if examples(page) and page.name not in RUN_ELSEWHERE],
+    ids=lambda page: page.name,
+)
 def test_the_examples_of_a_page_run(
     page: Path, app: Flask, tasks: types.ModuleType, redis_url: str
 ) -> None:
     found = examples(page)
-    if page.name in RUN_ELSEWHERE:
-        pytest.skip(f"run with a worker by {RUN_ELSEWHERE[page.name]}")
-    if not found:
-        pytest.skip("no Python examples")
     names = namespace(app, tasks)
     ran = 0
     with app.app_context():
