@@ -36,13 +36,30 @@ def example_env(redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     }
 
 
-@pytest.fixture
-def from_flask_rq2(example_env: dict[str, str]) -> Iterator[ModuleType]:
+def _example(name: str) -> Iterator[ModuleType]:
+    """The example module ``name`` of docs/examples, imported as the guide's reader would."""
     sys.path.insert(0, str(EXAMPLES))
     try:
-        yield importlib.import_module("from_flask_rq2")
+        yield importlib.import_module(name)
     finally:
         sys.path.remove(str(EXAMPLES))
+
+
+def _burst_worker(app: str, env: dict[str, str]) -> None:
+    """``flask --app <app> jobs worker --burst``, run where the guide runs it."""
+    subprocess.run(
+        flask_command("--app", app, "jobs", "worker", "--burst"),
+        env=env,
+        cwd=EXAMPLES,
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+
+
+@pytest.fixture
+def from_flask_rq2(example_env: dict[str, str]) -> Iterator[ModuleType]:
+    yield from _example("from_flask_rq2")
 
 
 def test_the_flask_rq2_example_runs_on_a_worker(
@@ -51,14 +68,7 @@ def test_the_flask_rq2_example_runs_on_a_worker(
     app = from_flask_rq2.create_app()
     ids = app.test_client().post("/reports/7").get_json()
 
-    subprocess.run(
-        flask_command("--app", "from_flask_rq2:create_app", "jobs", "worker", "--burst"),
-        env=example_env,
-        cwd=EXAMPLES,
-        capture_output=True,
-        timeout=120,
-        check=True,
-    )
+    _burst_worker("from_flask_rq2:create_app", example_env)
     now = Job.fetch(ids["now"], connection=redis_client, serializer=JSONSerializer)
     assert now.origin == "reports"
     assert now.return_value() == "report 7 for Example Ltd"
@@ -71,11 +81,7 @@ def test_the_flask_rq2_example_runs_on_a_worker(
 
 @pytest.fixture
 def from_celery(example_env: dict[str, str]) -> Iterator[ModuleType]:
-    sys.path.insert(0, str(EXAMPLES))
-    try:
-        yield importlib.import_module("from_celery")
-    finally:
-        sys.path.remove(str(EXAMPLES))
+    yield from _example("from_celery")
 
 
 def test_the_celery_example_runs_on_a_worker(
@@ -84,14 +90,7 @@ def test_the_celery_example_runs_on_a_worker(
     app = from_celery.create_app()
     job_id = app.test_client().post("/orders/12").get_json()["job"]
 
-    subprocess.run(
-        flask_command("--app", "from_celery:create_app", "jobs", "worker", "--burst"),
-        env=example_env,
-        cwd=EXAMPLES,
-        capture_output=True,
-        timeout=120,
-        check=True,
-    )
+    _burst_worker("from_celery:create_app", example_env)
     job = Job.fetch(job_id, connection=redis_client, serializer=JSONSerializer)
     assert job.origin == "mail"
     assert job.return_value() == "receipt 12 from shop@example.com to ada@example.com"
@@ -101,14 +100,7 @@ def test_the_celery_example_runs_on_a_worker(
     # the beat entry's job runs as written
     with app.app_context():
         run_id = from_celery.jobs.schedules.run("purge-sessions")
-    subprocess.run(
-        flask_command("--app", "from_celery:create_app", "jobs", "worker", "--burst"),
-        env=example_env,
-        cwd=EXAMPLES,
-        capture_output=True,
-        timeout=120,
-        check=True,
-    )
+    _burst_worker("from_celery:create_app", example_env)
     with app.app_context():
         (schedule,) = from_celery.jobs.schedules.list()
         assert schedule["last_job_id"] == run_id
