@@ -92,10 +92,12 @@ def connect(url: str, **options: Any) -> redis.Redis:
         return redis.Redis.from_url(url, **options)
     parsed = parse_sentinel_url(url)
     options = {**options, **parsed.options}
-    sentinel_kwargs = {
+    sentinel_kwargs: dict[str, Any] = {
         key: options[key] for key in ("socket_connect_timeout", "socket_timeout") if key in options
     }
-    sentinel = Sentinel(  # type: ignore[no-untyped-call]
+    # Through Any: redis-py's Sentinel is typed in some releases and not in others.
+    make_sentinel: Any = Sentinel
+    sentinel = make_sentinel(
         list(parsed.sentinels),
         sentinel_kwargs={**sentinel_kwargs, **parsed.sentinel_kwargs},
     )
@@ -103,7 +105,7 @@ def connect(url: str, **options: Any) -> redis.Redis:
         options["ssl"] = True
     # The pool asks the sentinels for the master's address on each new connection,
     # so after a failover the next reconnect finds the new master.
-    client: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
+    client: redis.Redis = sentinel.master_for(
         parsed.service_name,
         db=parsed.db,
         username=parsed.username,

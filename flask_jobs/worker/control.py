@@ -125,7 +125,8 @@ class Control:
 
     def subscribe(self, connection: redis.Redis) -> None:
         """Listen on RQ's command channel of this worker, in a thread."""
-        self._pubsub = connection.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+        client: Any = connection  # pubsub() is typed in some redis-py releases, not in others
+        self._pubsub = client.pubsub(ignore_subscribe_messages=True)
         self._pubsub.subscribe(**{worker_channel(self.name): self._on_command})
         self._thread = self._pubsub.run_in_thread(
             sleep_time=0.2, daemon=True, exception_handler=self._on_pubsub_error

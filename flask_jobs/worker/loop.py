@@ -394,5 +394,6 @@ class JobsWorker:
         except REDIS_DOWN as exc:
             log.warning("worker %s: could not unregister (%s)", self.name, exc)
         finally:
+            self.scripts.channel.close()
             self.control.unsubscribe()
             self.control.uninstall()
