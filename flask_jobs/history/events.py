@@ -1,7 +1,10 @@
-"""History events: what happened to one attempt of one job, as flat Redis stream fields.
+"""History events: what happened to one attempt of one job, as Redis stream entries.
 
 Every event carries everything its sender knows about the attempt, so that
-the recorder can build a row from any subset of them, in any order.
+the recorder can build a row from any subset of them, in any order. An entry is
+either the event's fields as stream fields (the enqueue path, the scheduler) or one
+field, ``event``, holding them as a JSON object (`packed`: the worker's form, one script
+argument and one stream field per event instead of thirty); `unpacked` reads both.
 """
 
 from __future__ import annotations
@@ -20,10 +23,13 @@ from ..keys import META_WORKFLOW
 __all__ = [
     "COUNTED",
     "ENDED",
+    "PACKED_FIELD",
     "STATUSES",
     "STATUS_RANK",
     "EventEncoder",
     "HistorySettings",
+    "packed",
+    "unpacked",
     "workflow_of",
 ]
 
@@ -46,6 +52,23 @@ ENDED = ("finished", "failed", "retried", "abandoned", "stopped", "canceled")
 COUNTED = ("finished", "failed", "retried", "abandoned")
 REDACTED = "***"
 HOST = socket.gethostname()
+#: The one stream field of a packed event.
+PACKED_FIELD = "event"
+
+
+def packed(event: Mapping[str, str]) -> str:
+    """``event`` as the JSON text of a packed stream entry."""
+    return json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+
+
+def unpacked(fields: Mapping[bytes, bytes]) -> dict[str, str]:
+    """The event of a stream entry, packed or not."""
+    raw = fields.get(PACKED_FIELD.encode())
+    if raw is not None and len(fields) == 1:
+        event = json.loads(raw)
+        if isinstance(event, dict):
+            return {str(k): str(v) for k, v in event.items()}
+    return {k.decode(): v.decode("utf-8", "replace") for k, v in fields.items()}
 
 
 @dataclass(frozen=True)

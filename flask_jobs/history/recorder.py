@@ -30,6 +30,7 @@ from ..forking import start_companion, stop_companion
 from ..keys import ALERTS_LOCK_KEY, QUEUE_SAMPLE_LOCK_KEY, RETENTION_LOCK_KEY, ROLLUP_LOCK_KEY
 from ..keys import RECORDER_GROUP as GROUP
 from .alerts import EVALUATE_EVERY, evaluate
+from .events import unpacked
 from .samples import sample_queues
 
 if TYPE_CHECKING:
@@ -45,10 +46,6 @@ log = logging.getLogger("flask_jobs.recorder")
 
 BATCH = 500
 CLAIM_IDLE_MS = 30_000
-
-
-def _decode(fields: dict[bytes, bytes]) -> dict[str, str]:
-    return {k.decode(): v.decode("utf-8", "replace") for k, v in fields.items()}
 
 
 class RecorderSource(Protocol):
@@ -171,7 +168,7 @@ class HistoryRecorder:
         return self._write(entries)
 
     def _write(self, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> int:
-        events = [_decode(fields) for _, fields in entries if fields]
+        events = [unpacked(fields) for _, fields in entries if fields]
         ids = [entry_id for entry_id, _ in entries]
         try:
             rows = self.state.history.write(self.app, events)

@@ -4,6 +4,7 @@ attempts and eager runs."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime, timezone
 from enum import Enum
 from typing import Any, ClassVar, Protocol
 
@@ -75,6 +76,17 @@ class StepHooks(Protocol):
     ) -> list[str]: ...
 
 
+#: The date fields of RQ's job hash.
+_DATES = (b"created_at", b"enqueued_at", b"started_at", b"ended_at", b"last_heartbeat")
+#: Blank jobs `FlaskJob.claimed` copies, by class, connection and serializer.
+_BLANKS: dict[tuple[Any, int, int], dict[str, Any]] = {}
+
+
+def _date(text: str) -> datetime:
+    """A date as RQ writes it (``2026-12-05T16:34:01.123456Z``), as RQ reads it: in UTC."""
+    return datetime.fromisoformat(text.removesuffix("Z")).replace(tzinfo=timezone.utc)
+
+
 class FlaskJob(RQJob):
     """An ``rq.job.Job`` that knows its retry policy and attempt number.
 
@@ -92,6 +104,41 @@ class FlaskJob(RQJob):
     _jobs_held: HeldStatus | None = None
     #: Set by `flask_jobs.Jobs` (its module): the calls a step of a workflow makes.
     step_hooks: ClassVar[StepHooks | None] = None
+
+    @classmethod
+    def claimed(
+        cls, job_id: str, fields: dict[bytes, bytes], connection: Any, serializer: Any
+    ) -> FlaskJob:
+        """The job a worker claimed: its hash ``fields`` restored onto a copy of a blank job
+        made once per class, connection and serializer (RQ's constructor checks the id and
+        resolves the serializer each time, which costs more than the restore)."""
+        key = (cls, id(connection), id(serializer))
+        blank = _BLANKS.get(key)
+        if blank is None or blank["connection"] is not connection:
+            if len(_BLANKS) > 64:  # many apps in one process (tests): start again
+                _BLANKS.clear()
+            blank = _BLANKS[key] = vars(cls(connection=connection, serializer=serializer))
+        job = cls.__new__(cls)
+        job.__dict__.update(
+            {k: v.copy() if isinstance(v, (list, dict)) else v for k, v in blank.items()}
+        )
+        job._id = job_id
+        job.restore(fields)
+        return job
+
+    def restore(self, raw_data: Any) -> Any:
+        """RQ's restore, with its dates read by ``fromisoformat`` (``strptime`` costs
+        about ten times as much, and a job has up to five dates)."""
+        dates = {}
+        if isinstance(raw_data, dict) and raw_data and isinstance(next(iter(raw_data)), bytes):
+            raw_data = dict(raw_data)
+            for name in _DATES:
+                value = raw_data.pop(name, None)
+                if value:
+                    dates[name.decode()] = _date(value.decode())
+        result = super().restore(raw_data)
+        self.__dict__.update(dates)
+        return result
 
     def perform(self) -> Any:
         """Run the job's function in an app context: the worker's, else a fresh one of the

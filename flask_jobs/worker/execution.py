@@ -4,7 +4,6 @@ path (`flask_jobs.worker.failure`); every middleware hook on the way."""
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import sys
@@ -21,10 +20,11 @@ from rq.job import Retry as RQRetry
 from rq.job_lifecycle import format_exc_info
 from rq.queue import Queue
 from rq.rate_limit import release_slot
-from rq.timeouts import JobTimeoutException, TimerDeathPenalty, UnixSignalDeathPenalty
+from rq.timeouts import JobTimeoutException
 from rq.utils import current_timestamp, now, utcformat
 
 from ..errors import JobStopped
+from ..history.events import packed
 from ..keys import (
     WORKER_CURRENT_FIELD,
     dependencies_key,
@@ -41,6 +41,7 @@ from ..keys import (
     worker_key,
 )
 from .control import COLD, ColdShutdown
+from .deadlines import penalty_for_this_thread
 from .failure import Run, record_failure
 from .scripts import claim_keys, parse_claim
 from .soft import soft_limit
@@ -89,6 +90,7 @@ __all__ = [
     "execute",
     "fail",
     "heartbeat_ttl",
+    "settle",
     "start",
 ]
 
@@ -118,12 +120,8 @@ def heartbeat_ttl(worker: JobsWorker, job: Job) -> int:
 
 
 def _flat(events: list[dict[str, str]]) -> list[Any]:
-    words: list[Any] = [len(events)]
-    for event in events:
-        words.append(2 * len(event))
-        for key, value in event.items():
-            words += [key, value]
-    return words
+    """The events as a script's arguments (see events.lua)."""
+    return [len(events), *map(packed, events)]
 
 
 def _run_keys(worker: JobsWorker, job: Job, run: Run) -> list[str]:
@@ -139,7 +137,8 @@ def _run_keys(worker: JobsWorker, job: Job, run: Run) -> list[str]:
 
 
 def start(worker: JobsWorker, job: Job, execution_id: str | None = None) -> Run:
-    """Mark ``job`` started (one script call, carrying the "started" events)."""
+    """Mark ``job`` started (one script call, carrying the "started" events), sent without
+    waiting for its reply: the job's end reads it (`settle`) before writing anything."""
     moment = now()
     job.worker_name = worker.name
     job.started_at = job.last_heartbeat = moment
@@ -170,8 +169,15 @@ def start(worker: JobsWorker, job: Job, execution_id: str | None = None) -> Run:
             worker.stream_maxlen,
             *_flat(worker.take_events()),
         ]
-        worker.call(worker.scripts.start, keys, args)
+        worker.call(worker.scripts.start.send, keys, args)
     return run
+
+
+def settle(worker: JobsWorker) -> None:
+    """Wait until the scripts this thread sent ahead (a start) have run: before a write on
+    another connection about the same job (Redis orders each connection's commands, not
+    two connections')."""
+    worker.call(lambda keys, args: worker.scripts.channel.settle(), [], [])
 
 
 def _return_value(worker: JobsWorker, value: Any) -> str:
@@ -235,21 +241,6 @@ def finish(worker: JobsWorker, job: Job, run: Run, value: Any, claim: list[str])
     return parse_claim(found)
 
 
-def _penalty(worker: JobsWorker) -> type[Any]:
-    on_main = threading.current_thread() is threading.main_thread()
-    return UnixSignalDeathPenalty if on_main else TimerDeathPenalty
-
-
-@functools.cache
-def _timeout_error(timeout: int) -> type[JobTimeoutException]:
-    """RQ's `JobTimeoutException` for a ``timeout`` in a thread: RQ's timer writes the
-    message into the class it is given (an exception raised in another thread is a class),
-    so each timeout gets a subclass of its own, never RQ's class itself."""
-    error = type("JobTimeoutException", (JobTimeoutException,), {})
-    error.__module__ = JobTimeoutException.__module__
-    return error
-
-
 def conclude(
     worker: JobsWorker,
     job: Job,
@@ -288,7 +279,7 @@ def execute(
     ``claim`` (empty: claim nothing). Never raises but for a cold shutdown."""
     job._jobs_attempt = job.attempt if hasattr(job, "attempt") else 1  # type: ignore[attr-defined]
     clock = time.monotonic()
-    penalty = _penalty(worker)
+    penalty = penalty_for_this_thread()
     ident = threading.get_ident()
     with worker.app.app_context():
         run = start(worker, job, execution_id)
@@ -297,12 +288,7 @@ def execute(
         worker.control.threads[job.id] = ident
         try:
             timeout = job.timeout or DEFAULT_TIMEOUT
-            error = (
-                JobTimeoutException
-                if penalty is UnixSignalDeathPenalty
-                else _timeout_error(timeout)
-            )
-            with penalty(timeout, error, job_id=job.id), soft_limit(job):
+            with penalty(timeout, JobTimeoutException, job_id=job.id), soft_limit(job):
                 value = job.perform()
         except BaseException:  # as RQ: whatever a job raises (SystemExit too) fails it
             exc_info = sys.exc_info()
@@ -338,6 +324,7 @@ def fail(
     with worker.state_lock:
         worker.running.pop(job.id, None)
     try:
+        settle(worker)
         retried = record_failure(
             worker.connection,
             job,

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import redis
 from rq.job import Job
 
+from ..history.events import PACKED_FIELD, packed
 from ..history.recorder import start_recorder_process, stop_recorder_process
 from ..jobs.flask_job import FlaskJob
 from ..jobs.thread_safety import is_thread_safe
@@ -158,7 +159,8 @@ class JobsWorker:
         if events:
             with self.connection.pipeline(transaction=False) as pipe:
                 for event in events:
-                    pipe.xadd(self.stream, event, maxlen=self.stream_maxlen, approximate=True)  # type: ignore[arg-type]
+                    entry = {PACKED_FIELD: packed(event)}
+                    pipe.xadd(self.stream, entry, maxlen=self.stream_maxlen, approximate=True)  # type: ignore[arg-type]
                 pipe.execute()
 
     def call(self, script: Any, keys: list[str], args: list[Any]) -> Any:
@@ -357,9 +359,8 @@ class JobsWorker:
         """The job of a claim; a hash that cannot be read fails that job, not the worker."""
         assert isinstance(found, tuple)
         name, job_id, fields = found
-        job = FlaskJob(job_id, connection=self.connection, serializer=self.serializer)
-        try:
-            job.restore(fields)  # the payload is read when the job runs, and fails it there
+        try:  # the payload is read when the job runs, and fails it there
+            job = FlaskJob.claimed(job_id, fields, self.connection, self.serializer)
         except Exception as exc:
             message = fail_malformed(
                 self.connection, job_id, name, self.state.config.failure_ttl, exc

@@ -7,7 +7,10 @@ finds, so no caller could declare that key beforehand.
 
 The scripts are the worker's hot path, so they skip redis-py's command layer: each thread
 keeps one connection of the client's pool for itself, packs the EVALSHA with hiredis (in
-C) and reads the reply, about a third of the Python a job used to cost.
+C) and reads the reply, about a third of the Python a job used to cost. A script whose
+reply nobody needs at once (a job's start) is sent without waiting: its reply is read
+before the thread's next call, so the job runs while the start is on the wire, and a
+serial worker waits on Redis once per job.
 """
 
 from __future__ import annotations
@@ -52,6 +55,8 @@ class Channel:
         if getattr(local, "pid", None) != os.getpid():
             local.pid = os.getpid()
             local.connection = self.pool.get_connection()
+            local.pending = []  # sent ahead, reply not read yet
+            local.again = []  # to run again: the reply was an error or was lost
         return local.connection
 
     def _exchange(self, *words: Any) -> Any:
@@ -64,17 +69,67 @@ class Channel:
             raise
 
     def evalsha(self, script: Script, keys: list[str], args: list[Any]) -> Any:
-        """Run ``script``; loaded first when Redis does not know it (a restart, SCRIPT FLUSH)."""
+        """Run ``script`` (after the replies of what this thread sent ahead); loaded first
+        when Redis does not know it (a restart, SCRIPT FLUSH)."""
+        self.settle()
+        return self._run(script, keys, args)
+
+    def _run(self, script: Script, keys: list[str], args: list[Any]) -> Any:
+        words = (b"EVALSHA", script.sha, len(keys), *keys, *args)
         try:
-            return self._exchange(b"EVALSHA", script.sha, len(keys), *keys, *args)
+            return self._exchange(*words)
         except redis.exceptions.NoScriptError:
             self._exchange(b"SCRIPT", b"LOAD", script.source)
-            return self._exchange(b"EVALSHA", script.sha, len(keys), *keys, *args)
+            return self._exchange(*words)
+
+    def send(self, script: Script, keys: list[str], args: list[Any]) -> None:
+        """Send ``script`` now; its reply is read by this thread's next call (or `settle`)."""
+        self.settle()
+        connection = self._connection()
+        words = (b"EVALSHA", script.sha, len(keys), *keys, *args)
+        try:
+            connection.send_packed_command([pack_command(words)], check_health=False)
+        except (redis.ConnectionError, redis.TimeoutError, OSError):
+            connection.disconnect()
+            raise
+        self._local.pending.append((script, keys, args))
+
+    def settle(self) -> None:
+        """Read the replies of the scripts this thread sent ahead. One that failed, or whose
+        reply was lost with the connection, runs again now (each of the worker's scripts
+        writes the same the second time): when this returns, all of them ran; when it
+        raises (Redis is down), the next call tries again."""
+        local = self._local
+        if getattr(local, "pid", None) != os.getpid():
+            return
+        pending, again = local.pending, local.again
+        while pending:
+            try:
+                local.connection.read_response()
+            except redis.exceptions.NoScriptError:
+                again.append(pending.pop(0))
+                continue
+            except redis.ResponseError:
+                pending.pop(0)  # the script itself failed: that is for the caller to see
+                raise
+            except (redis.ConnectionError, redis.TimeoutError, OSError):
+                local.connection.disconnect()  # the other replies are gone with it
+                again += pending
+                pending.clear()
+                break
+            pending.pop(0)
+        while again:
+            self._run(*again[0])
+            again.pop(0)
 
     def close(self) -> None:
-        """Give this thread's connection back to the pool."""
+        """Read what this thread sent ahead; give its connection back to the pool."""
         local = self._local
         if getattr(local, "pid", None) == os.getpid():
+            try:
+                self.settle()
+            except redis.RedisError:  # Redis is gone: what was sent ahead is the cleanup's
+                local.connection.disconnect()
             self.pool.release(local.connection)
         local.pid = None
 
@@ -89,6 +144,10 @@ class Script:
 
     def __call__(self, keys: list[str], args: list[Any]) -> Any:
         return self.channel.evalsha(self, keys, args)
+
+    def send(self, keys: list[str], args: list[Any]) -> None:
+        """Run it without waiting for its reply (see `Channel.send`)."""
+        self.channel.send(self, keys, args)
 
 
 class Scripts:

@@ -3,22 +3,21 @@
 ``timeout`` stops it.
 
 A job running in a thread (the worker's main thread, a lane, a forked child's) gets it the
-way RQ's thread timeouts raise theirs, as an asynchronous exception set on that thread by a
-timer. An ``async def`` job gets the cancellation of the ``await`` it is in
-(`soft_cancel`).
+way RQ's thread timeouts raise theirs, as an asynchronous exception set on that thread, by
+the process's watchdog (`flask_jobs.worker.deadlines`). An ``async def`` job gets the
+cancellation of the ``await`` it is in (`soft_cancel`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from ..errors import JobSoftTimeout
 from ..jobs.flask_job import META_SOFT_TIMEOUT
+from .deadlines import watchdog
 
 if TYPE_CHECKING:
     from rq.job import Job
@@ -36,12 +35,6 @@ def soft_seconds(job: Job) -> float | None:
     return float(value) if isinstance(value, int | float) and value > 0 else None
 
 
-def _raise_in(ident: int, exc: type[BaseException] | None) -> None:
-    """Set (or, with None, clear) the exception thread ``ident`` raises at its next step."""
-    target = ctypes.py_object(exc) if exc is not None else ctypes.c_void_p(0)
-    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), target)
-
-
 @contextmanager
 def soft_limit(job: Job) -> Iterator[None]:
     """Raise `JobSoftTimeout` in this thread if the body runs past the job's soft limit."""
@@ -49,28 +42,11 @@ def soft_limit(job: Job) -> Iterator[None]:
     if seconds is None:
         yield
         return
-    ident = threading.get_ident()
-    lock = threading.Lock()
-    running = [True]
-    fired = [False]
-
-    def fire() -> None:
-        with lock:
-            if running[0]:
-                fired[0] = True
-                _raise_in(ident, JobSoftTimeout)
-
-    timer = threading.Timer(seconds, fire)
-    timer.daemon = True
-    timer.start()
+    deadline = watchdog.arm(seconds, JobSoftTimeout)
     try:
         yield
     finally:
-        timer.cancel()
-        with lock:
-            running[0] = False
-            if fired[0]:
-                _raise_in(ident, None)  # not raised yet (the job had just ended): never
+        watchdog.disarm(deadline)
 
 
 def soft_cancel(job: Job, inner: asyncio.Future[Any]) -> asyncio.TimerHandle | None:
