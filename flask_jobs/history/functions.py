@@ -123,12 +123,13 @@ class FunctionStats:
         live_since = since
         first, end = rollup.span(since, now)
         # Whole hours only: a bucket narrower than an hour cannot be read from roll-ups.
-        if size % 3600 == 0 and end > first and rollup.ensure(conn, first, end):
+        rolled = rollup.rolled(conn, first, end) if size % 3600 == 0 and end > first else None
+        if rolled is not None:
             if func is None and key == "func":
                 for name, totals in _closed_per_function(self.store, conn, first, end).items():
                     found[name] = totals.copy()
             else:
-                self._closed(conn, first, end, func, size, found)
+                self._closed(conn, first, end, func, size, found, rolled)
             live_since = end
         self._live(conn, live_since, func, key, size, found)
         if key == "func":
@@ -143,19 +144,32 @@ class FunctionStats:
         func: str | None,
         size: float,
         found: dict[Any, Totals],
+        rolled: tuple[tuple[datetime, int], ...],
     ) -> None:
-        """Add the roll-ups of ``func`` in ``[first, end)`` to ``found``, per bucket index."""
+        """Add the roll-ups of ``func`` in ``[first, end)`` to ``found``, per bucket index.
+
+        The decoded roll-ups of a (function, span, bucket) are kept per process, keyed by
+        the hours' roll-up totals (``rolled``) as `_closed_per_function` keys its own: a
+        span is read again only when an hour was added or rolled up anew.
+        """
         h = self.store.hourly
-        stmt = sa.select(
-            h.c.hour, h.c.status, h.c.n, h.c.run_hist, h.c.wait_hist, h.c.last_ended
-        ).where(h.c.hour >= first, h.c.hour < end, h.c.func == func)
-        for row in conn.execute(stmt):
-            hour = _utc(row.hour) or first
-            totals = found.setdefault(int(hour.timestamp() // size), Totals())
-            totals.add(
-                row.status, row.n, histogram.decode(row.run_hist), histogram.decode(row.wait_hist)
-            )
-            totals.seen(row.last_ended)
+        signature = ("func", func, first, end, size, rolled)
+        with _LOCK:
+            cached: dict[Any, Totals] | None = _SPANS.setdefault(self.store, {}).get(signature)
+        if cached is None:
+            cached = {}
+            stmt = sa.select(
+                h.c.hour, h.c.status, h.c.n, h.c.run_hist, h.c.wait_hist, h.c.last_ended
+            ).where(h.c.hour >= first, h.c.hour < end, h.c.func == func)
+            for row in conn.execute(stmt):
+                hour = _utc(row.hour) or first
+                bucket = cached.setdefault(int(hour.timestamp() // size), Totals())
+                run, wait = histogram.decode(row.run_hist), histogram.decode(row.wait_hist)
+                bucket.add(row.status, row.n, run, wait)
+                bucket.seen(row.last_ended)
+            _keep_span(self.store, signature, cached)
+        for index, bucket in cached.items():
+            found[index] = bucket.copy()
 
     def _live(
         self,
@@ -218,8 +232,9 @@ class FunctionStats:
     def failure_groups(self, func: str, window: timedelta) -> list[dict[str, Any]]:
         """Recent failed attempts of ``func`` grouped by exception type and message.
 
-        Reads the latest `FAILURE_SAMPLE` failed attempts of the window (through the
-        partial index on failures), so the counts are of those; each group has its latest job.
+        Reads the `FAILURE_SAMPLE` failed attempts of the window that ended last (one range
+        of the partial index on failures), so the counts are of those; each group has its
+        latest job.
         """
         t = self.store.table
         since = datetime.now(timezone.utc) - window
@@ -232,7 +247,7 @@ class FunctionStats:
                 sa.text(FAILED_WHERE),
                 t.c.ended_at >= since,
             )
-            .order_by(t.c.id.desc())
+            .order_by(t.c.ended_at.desc())
             .limit(FAILURE_SAMPLE)
         )
         groups: dict[tuple[str, str], dict[str, Any]] = {}
@@ -304,7 +319,16 @@ _SPANS: weakref.WeakKeyDictionary[HistoryStore, dict[Any, dict[str, Totals]]]
 _SPANS = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
 #: Hours and spans kept per store (a little more than 30 days; a few ranges).
-KEEP_HOURS, KEEP_SPANS = 800, 8
+KEEP_HOURS, KEEP_SPANS = 800, 32
+
+
+def _keep_span(store: HistoryStore, signature: Any, value: dict[Any, Totals]) -> None:
+    """Keep ``value`` as the sums of ``signature``, dropping the oldest past `KEEP_SPANS`."""
+    with _LOCK:
+        spans = _SPANS.setdefault(store, {})
+        spans[signature] = value
+        for old in list(spans)[: max(0, len(spans) - KEEP_SPANS)]:
+            del spans[old]
 
 
 def _closed_per_function(
