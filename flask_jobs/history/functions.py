@@ -8,6 +8,7 @@ roll-up rows instead of every attempt of the month.
 
 from __future__ import annotations
 
+import bisect
 import threading
 import weakref
 from collections import Counter
@@ -19,7 +20,7 @@ import sqlalchemy as sa
 
 from . import histogram
 from .events import COUNTED
-from .filters import contains, unindexed
+from .filters import contains, epoch_bucket, unindexed
 from .store import FAILED, FAILED_WHERE
 
 if TYPE_CHECKING:
@@ -91,6 +92,12 @@ class Totals:
             for label, fraction in (("p50", 0.50), ("p95", 0.95), ("p99", 0.99)):
                 out[f"{name}_{label}"] = histogram.percentile(counts, fraction)
         return out
+
+
+def _as_utc(ended: Any) -> datetime:
+    """An end time as the driver gave it (a datetime, or SQLite's text) as aware UTC."""
+    moment = ended if isinstance(ended, datetime) else datetime.fromisoformat(str(ended))
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
 
 
 def _utc(moment: datetime | None) -> datetime | None:
@@ -182,27 +189,40 @@ class FunctionStats:
     ) -> None:
         """Add the attempts that ended since ``since`` (the open hours) to ``found``."""
         t = self.store.table
+        # The end time as the driver gives it (text in SQLite): parsing thousands of them
+        # into datetimes cost more than the rest of the loop; only each key's latest is.
+        ended_raw = sa.type_coerce(t.c.ended_at, sa.String)
+        bucket = epoch_bucket(conn, t.c.ended_at, size) if key != "func" else None
+        grouping: Any = bucket.label("bucket") if bucket is not None else ended_raw
         live = sa.select(
-            t.c.func, t.c.status, t.c.run_seconds, t.c.wait_seconds, t.c.ended_at
-        ).where(t.c.ended_at >= since, unindexed(t.c.status).in_(COUNTED))
+            unindexed(t.c.func), t.c.status, t.c.run_seconds, t.c.wait_seconds, grouping,
+            ended_raw,
+        ).where(t.c.ended_at >= since, unindexed(t.c.status).in_(COUNTED))  # fmt: skip
         if func is not None:
             live = live.where(unindexed(t.c.func) == func)
-        bucket_of = histogram.bucket_of
+        bounds, bisect_left = histogram.BOUNDS, bisect.bisect_left
+        latest: dict[Any, Any] = {}
         # A plain loop: this is the one per-row cost of a page (a few thousand rows).
-        for name, status, run, wait, ended in conn.execute(live):
-            if ended.tzinfo is None:
-                ended = ended.replace(tzinfo=timezone.utc)
-            index = (name or "?") if key == "func" else int(ended.timestamp() // size)
+        for name, status, run, wait, group, ended in conn.execute(live):
+            if key == "func":
+                index = name or "?"
+            elif bucket is not None:
+                index = int(group)
+            else:
+                index = int(_as_utc(ended).timestamp() // size)
             totals = found.get(index)
             if totals is None:
                 totals = found[index] = Totals()
             totals.outcomes[status] += 1
             if run is not None:
-                totals.run[bucket_of(run)] += 1
+                totals.run[bisect_left(bounds, run)] += 1
             if wait is not None:
-                totals.wait[bucket_of(wait)] += 1
-            if totals.last_ended is None or ended > totals.last_ended:
-                totals.last_ended = ended
+                totals.wait[bisect_left(bounds, wait)] += 1
+            seen = latest.get(index)
+            if seen is None or ended > seen:
+                latest[index] = ended
+        for index, ended in latest.items():
+            found[index].seen(_as_utc(ended))
 
     def functions(self, window: timedelta) -> list[dict[str, Any]]:
         """Every function with attempts that ended within ``window``, most failures first."""
@@ -374,9 +394,7 @@ def _closed_per_function(
         for hour in totals:
             for name, found in hours[hour][1].items():
                 summed.setdefault(name, Totals()).merge(found)
-        spans[signature] = summed
         for old in sorted(hours)[: max(0, len(hours) - KEEP_HOURS)]:
             del hours[old]
-        for old in list(spans)[: max(0, len(spans) - KEEP_SPANS)]:
-            del spans[old]
+    _keep_span(store, signature, summed)
     return summed
