@@ -1,13 +1,19 @@
 """Dashboard page times with many jobs, and rq-dashboard on the same data in the same run.
 
-Fills Redis with N failed jobs (RQ's own layout: job hashes and the failed
-registry), the history with M rows over a week and 30 days of queue samples,
-then times every dashboard page server-side (Flask test client, so the
-network is not measured). Then it serves the dashboard over HTTP and starts
-rq-dashboard 0.9 (from a virtualenv of its own, on the same Redis database)
-and times full page loads of the same 100 failed jobs, interleaved: our
-"Failed now" list (two pages of 50) against rq-dashboard's failed-jobs view
-(its HTML page and the JSON its script then fetches).
+Fills Redis with N failed jobs (as RQ's worker leaves them: job hashes with their
+start and end, the failed registry, and each job's failure result), the history
+with M rows over a week and 30 days of queue samples, then times every dashboard
+page server-side (Flask test client, so the network is not measured). Then it
+serves the dashboard over HTTP and starts rq-dashboard 0.9 (from a virtualenv of
+its own, on the same Redis database) and times full page loads of the same 100
+failed jobs, interleaved: our "Failed now" list (one page of 100, as its "per
+page" choice offers) against rq-dashboard's failed-jobs view (its HTML page and
+the JSON its script then fetches). Both are served by Werkzeug's threaded
+server, each in a process of its own, and every request opens a new connection
+(neither server keeps one alive).
+
+``--data DIR`` keeps the history database in DIR and reuses it (and the failed
+jobs already in Redis) on the next run; the history then ends when it was filled.
 
     python3 -m venv /tmp/rqd-venv && /tmp/rqd-venv/bin/pip install rq-dashboard==0.9.0
     BENCH_REDIS_URL=redis://127.0.0.1:6379/12 .venv/bin/python bench/dashboard.py \
@@ -19,13 +25,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import multiprocessing
 import os
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 import uuid
@@ -37,6 +43,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask
 from rq.registry import FailedJobRegistry
+from rq.results import Result
 from rq.serializers import JSONSerializer
 from werkzeug.serving import make_server
 
@@ -74,6 +81,13 @@ PAGES = [
     ("api queue samples 7d", "/jobs/api/queue-samples?range=7d"),
     ("api alerts", "/jobs/api/alerts"),
 ]
+#: The traceback each failed job keeps (in its result, as a worker writes it).
+TRACEBACK = (
+    "Traceback (most recent call last):\n"
+    '  File "/srv/app/bench_app.py", line 12, in noop\n'
+    "    upstream.call()\n"
+    "TimeoutError: timeout talking to upstream\n"
+)
 #: Queues sampled each minute for 30 days (what the recorder leaves in the samples table).
 SAMPLED_QUEUES = ("default", "high", "low")
 
@@ -98,11 +112,12 @@ def fill_redis(app: Flask, count: int) -> list[str]:
                         meta={"origin": "bench"},
                     )
                     job.set_status(job.get_status(refresh=False).FAILED, pipeline=pipe)
+                    job.started_at = datetime.now(timezone.utc) - timedelta(seconds=2)
+                    job.ended_at = datetime.now(timezone.utc)
                     job.save(pipeline=pipe)
                     # one second apart: "latest failure first" is one order for both dashboards
-                    registry.add(
-                        job, ttl=86_400 + i, pipeline=pipe, exc_string="TimeoutError: upstream"
-                    )
+                    registry.add(job, ttl=86_400 + i, pipeline=pipe, exc_string=TRACEBACK)
+                    Result.create_failure(job, 86_400 + i, TRACEBACK, "bench-worker", pipe)
                     ids.append(job.id)
                 pipe.execute()
         return ids
@@ -212,6 +227,13 @@ def wait_listening(port: int, proc: subprocess.Popen[bytes] | None = None) -> No
     raise RuntimeError(f"nothing listens on port {port}")
 
 
+def _serve(history_uri: str, port: int) -> None:
+    """Our dashboard in a process of its own (a fresh app on the same Redis and database)."""
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    app = bench_app.create_app(history=True, history_uri=history_uri)
+    make_server("127.0.0.1", port, app, threaded=True).serve_forever()
+
+
 def compare_with_rq_dashboard(app: Flask, executable: str, repeat: int) -> None:
     """Full page loads of the same 100 failed jobs, over HTTP, interleaved."""
     if not Path(executable).exists():
@@ -221,8 +243,10 @@ def compare_with_rq_dashboard(app: Flask, executable: str, repeat: int) -> None:
         )
         return
     ours_port, theirs_port = free_port(), free_port()
-    server = make_server("127.0.0.1", ours_port, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    ours_server = multiprocessing.get_context("spawn").Process(
+        target=_serve, args=(app.config["JOBS_HISTORY_DATABASE_URI"], ours_port), daemon=True
+    )
+    ours_server.start()
     redis_url = app.config["JOBS_REDIS_URL"]
     peer = subprocess.Popen(
         [
@@ -242,10 +266,7 @@ def compare_with_rq_dashboard(app: Flask, executable: str, repeat: int) -> None:
     try:
         wait_listening(ours_port)
         wait_listening(theirs_port, peer)
-        ours = [
-            f"http://127.0.0.1:{ours_port}/jobs/failed",
-            f"http://127.0.0.1:{ours_port}/jobs/failed?offset=50",
-        ]
+        ours = [f"http://127.0.0.1:{ours_port}/jobs/failed?limit=100"]
         base = f"http://127.0.0.1:{theirs_port}/0"
         # The same 100 jobs: the latest failures, in both. rq-dashboard 0.9 lists a
         # registry oldest first whatever its "desc" says, so the latest are its last page.
@@ -261,26 +282,35 @@ def compare_with_rq_dashboard(app: Flask, executable: str, repeat: int) -> None:
         our_html = b"".join(get(url)[1] for url in ours).decode()
         missing = [job_id for job_id in their_ids if job_id not in our_html]
         assert len(their_ids) == 100 and not missing, (len(their_ids), missing[:3])
+        assert our_html.count("TimeoutError: timeout talking to upstream") >= 100
         print("  rq-dashboard 0.9 read RQ 3's failed registry: the same 100 job ids as ours")
         ours_ms: list[float] = []
         theirs_ms: list[float] = []
         for _ in range(repeat):
             for samples, urls in ((ours_ms, ours), (theirs_ms, theirs)):
                 samples.append(sum(get(url)[0] for url in urls))
+        smallest = f"http://127.0.0.1:{ours_port}/jobs/api/alerts"
+        floor_ms = [get(smallest)[0] for _ in range(repeat)]
     finally:
-        server.shutdown()
+        ours_server.terminate()
+        ours_server.join(10)
         peer.terminate()
         peer.wait(10)
     ours_p50, ours_p95 = _summary(ours_ms)
     theirs_p50, theirs_p95 = _summary(theirs_ms)
+    floor_p50, floor_p95 = _summary(floor_ms)
     print(
         f"  100 failed jobs, full page loads over HTTP, interleaved x{repeat}: ours (Failed now, "
-        f"2 pages of 50) p50 {ours_p50:.1f} / p95 {ours_p95:.1f} ms; rq-dashboard 0.9 (failed "
+        f"one page of 100) p50 {ours_p50:.1f} / p95 {ours_p95:.1f} ms; rq-dashboard 0.9 (failed "
         f"view HTML + its JSON) p50 {theirs_p50:.1f} / p95 {theirs_p95:.1f} ms"
     )
     print(
         f"  ratio rq-dashboard / ours: p50 {theirs_p50 / ours_p50:.1f}x, "
         f"p95 {theirs_p95 / ours_p95:.1f}x"
+    )
+    print(
+        f"  our smallest response (/jobs/api/alerts, the HTTP floor of one request): "
+        f"p50 {floor_p50:.2f} / p95 {floor_p95:.2f} ms"
     )
 
 
@@ -290,24 +320,38 @@ def main() -> None:
     parser.add_argument("--history", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--rq-dashboard", default="/tmp/rqd-venv/bin/rq-dashboard")
+    parser.add_argument("--data", help="keep the history database in this folder, and reuse it")
+    parser.add_argument("--only", help="time only the pages whose name contains this")
     options = parser.parse_args()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    folder = Path(tempfile.mkdtemp(prefix="flask-jobs-dashboard-bench-"))
+    folder = Path(options.data or tempfile.mkdtemp(prefix="flask-jobs-dashboard-bench-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    reuse = options.data is not None and (folder / "history.db").exists()
     app = bench_app.create_app(history=True, history_uri=f"sqlite:///{folder / 'history.db'}")
     started = time.perf_counter()
-    ids = fill_redis(app, options.failed)
-    fill_history(app, options.history, ids)
-    samples = fill_samples(app)
-    # What every recorder does once a minute in production: count each closed hour once.
-    rolled = time.perf_counter()
-    bench_app.jobs.state(app).history.roll_up(app)
-    rolled = time.perf_counter() - rolled
-    evaluate(app, bench_app.jobs.state(app))  # what a recorder does every 30 s
-    print(
-        f"dashboard bench: {options.failed} failed jobs in Redis, {options.history} history rows "
-        f"and {samples} queue samples (SQLite), filled in {time.perf_counter() - started:.0f} s "
-        f"(hourly roll-up of a week: {rolled:.1f} s); {options.repeat} requests each"
-    )
+    with app.app_context():
+        registry = FailedJobRegistry(queue=bench_app.jobs.state(app).queue("default"))
+        held = registry.get_job_ids(0, -1, cleanup=False) if reuse else []
+    if reuse and len(held) == options.failed:
+        ids = list(reversed(held))  # oldest first, as filled
+        print(f"dashboard bench: reusing {folder / 'history.db'} and the failed jobs in Redis")
+    else:
+        ids = fill_redis(app, options.failed)
+        reuse = False
+    if not reuse:
+        fill_history(app, options.history, ids)
+        samples = fill_samples(app)
+        # What every recorder does once a minute in production: count each closed hour once.
+        rolled = time.perf_counter()
+        bench_app.jobs.state(app).history.roll_up(app)
+        rolled = time.perf_counter() - rolled
+        evaluate(app, bench_app.jobs.state(app))  # what a recorder does every 30 s
+        print(
+            f"dashboard bench: {options.failed} failed jobs in Redis, {options.history} history "
+            f"rows and {samples} queue samples (SQLite), filled in "
+            f"{time.perf_counter() - started:.0f} s (hourly roll-up of a week: {rolled:.1f} s); "
+            f"{options.repeat} requests each (first: the page's first request)"
+        )
     client = app.test_client()
     with app.app_context():
         cursor = None
@@ -316,14 +360,21 @@ def main() -> None:
             cursor = page.next_cursor
     results = {}
     for name, path in PAGES:
+        if options.only and options.only not in name:
+            continue
         if name == "jobs: page 100":
             path = f"/jobs/jobs?status=failed&cursor={cursor}"
         if name == "job detail":
             path = f"/jobs/job/{ids[len(ids) // 2]}"
         assert path is not None
+        first = timed(lambda p=path: client.get(p), 1)[0]
         results[name] = timed(lambda p=path: client.get(p), options.repeat)
-        print(f"  {name:20s} p50 {results[name][0]:7.1f} ms   p95 {results[name][1]:7.1f} ms")
-    compare_with_rq_dashboard(app, options.rq_dashboard, options.repeat)
+        print(
+            f"  {name:20s} p50 {results[name][0]:7.1f} ms   p95 {results[name][1]:7.1f} ms"
+            f"   (first {first:6.1f} ms)"
+        )
+    if not options.only or "rq-dashboard" in options.only:
+        compare_with_rq_dashboard(app, options.rq_dashboard, options.repeat)
 
 
 def _summary(samples: list[float]) -> tuple[float, float]:

@@ -227,7 +227,7 @@ def test_an_hour_rolled_again_after_a_late_write_is_read_again(
 def test_the_index_of_failures_is_added_to_an_existing_history(app: Flask, ctx: None) -> None:
     state = jobs_app.jobs.state(app)
     engine = state.history.engine(app)
-    name = "ix_flask_jobs_history_failed_func_id"
+    name = "ix_flask_jobs_history_failed_func_ended"
     [index] = [i for i in state.history.table.indexes if i.name == name]
     index.drop(engine)
     assert name not in {i["name"] for i in sa.inspect(engine).get_indexes("flask_jobs_history")}

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 import jobs_app
+from flask_jobs.history.functions import FunctionStats
 from flask_jobs.history.rollup import ROLLUP_DELAY, hour_of
 
 FUNCS = ["app.tasks.report", "app.tasks.email", "app.tasks.sync"]
@@ -167,3 +168,38 @@ def test_recorder_chore_rolls_up_and_purge_drops_old_hours(app: Flask, ctx: None
         oldest = conn.scalar(sa.select(sa.func.min(hourly.c.hour)))
     assert oldest is not None
     assert hour_of(oldest) >= hour_of(datetime.now(timezone.utc) - timedelta(hours=10))
+
+
+def test_kept_sums_are_read_again_when_a_late_write_rolls_an_hour_anew(
+    app: Flask, ctx: None
+) -> None:
+    rows = fill(app, 600, timedelta(days=3))
+    history = jobs_app.jobs.history
+    state = jobs_app.jobs.state(app)
+    size = 7200.0
+    first = history.throughput(timedelta(days=7), timedelta(hours=2))
+    assert series_counts(first, size) == expected_series(rows, size)
+    # kept per process: asked again, the same sums come back without a query
+    assert history.throughput(timedelta(days=7), timedelta(hours=2)) == first
+    function = FunctionStats(state.history, app)
+    week, two_hours = timedelta(days=7), timedelta(hours=2)
+    runs = function.detail(rows[0]["func"], week, two_hours)["runs"]
+    assert function.detail(rows[0]["func"], week, two_hours)["runs"] == runs
+    # a late attempt (the recorder catching up) drops its hour's roll-up, as the writer does
+    late = {**rows[0], "job_id": "late-one", "status": "failed", "exc_type": "ValueError"}
+    late["ended_at"] = datetime.now(timezone.utc) - timedelta(days=2)
+    with state.history.engine(app).begin() as conn:
+        conn.execute(sa.insert(state.history.table), [late])
+        state.history.rollup.invalidate(conn, {hour_of(late["ended_at"])})
+    after = history.throughput(timedelta(days=7), timedelta(hours=2))
+    assert series_counts(after, size) == expected_series([*rows, late], size)
+    stats = {s["func"]: s for s in history.function_stats(timedelta(days=7))}
+    assert stats[late["func"]]["total"] == sum(r["func"] == late["func"] for r in [*rows, late])
+    assert function.detail(rows[0]["func"], week, two_hours)["runs"] == runs + 1
+    exceptions = {(g["func"], g["exc_type"]): g["count"] for g in history.top_exceptions(
+        timedelta(days=7), limit=100
+    )}  # fmt: skip
+    failed = [r for r in [*rows, late] if r["exc_type"]]
+    assert exceptions[(late["func"], "ValueError")] == sum(
+        r["func"] == late["func"] and r["exc_type"] == "ValueError" for r in failed
+    )

@@ -7,11 +7,14 @@ or a bare name (``sync``, matching it in any module), as an operator types it.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-__all__ = ["contains", "row_filters", "unindexed"]
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+__all__ = ["contains", "epoch_bucket", "row_filters", "unindexed"]
 
 
 def contains(text: str) -> str:
@@ -84,3 +87,15 @@ def row_filters(
         columns = ("args", "kwargs", "exc_message", "exc_type")
         conditions.append(sa.or_(*(t.c[name].like(pattern, escape="\\") for name in columns)))
     return conditions
+
+
+def epoch_bucket(conn: Connection, at: Any, size: float) -> Any:
+    """SQL for the index of the ``size``-second interval that time column ``at`` falls in
+    (seconds since the epoch // size), or None where it is to be found in Python."""
+    if not float(size).is_integer():
+        return None
+    if conn.dialect.name == "postgresql":
+        return sa.func.floor(sa.extract("epoch", at) / int(size))
+    if conn.dialect.name == "sqlite":  # whole seconds since the epoch, divided as integers
+        return sa.cast(sa.func.strftime("%s", at), sa.Integer) // int(size)
+    return None

@@ -8,6 +8,7 @@ roll-up rows instead of every attempt of the month.
 
 from __future__ import annotations
 
+import bisect
 import threading
 import weakref
 from collections import Counter
@@ -19,7 +20,7 @@ import sqlalchemy as sa
 
 from . import histogram
 from .events import COUNTED
-from .filters import contains, unindexed
+from .filters import contains, epoch_bucket, unindexed
 from .store import FAILED, FAILED_WHERE
 
 if TYPE_CHECKING:
@@ -93,6 +94,12 @@ class Totals:
         return out
 
 
+def _as_utc(ended: Any) -> datetime:
+    """An end time as the driver gave it (a datetime, or SQLite's text) as aware UTC."""
+    moment = ended if isinstance(ended, datetime) else datetime.fromisoformat(str(ended))
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
+
+
 def _utc(moment: datetime | None) -> datetime | None:
     if moment is None:
         return None
@@ -123,12 +130,13 @@ class FunctionStats:
         live_since = since
         first, end = rollup.span(since, now)
         # Whole hours only: a bucket narrower than an hour cannot be read from roll-ups.
-        if size % 3600 == 0 and end > first and rollup.ensure(conn, first, end):
+        rolled = rollup.rolled(conn, first, end) if size % 3600 == 0 and end > first else None
+        if rolled is not None:
             if func is None and key == "func":
                 for name, totals in _closed_per_function(self.store, conn, first, end).items():
                     found[name] = totals.copy()
             else:
-                self._closed(conn, first, end, func, size, found)
+                self._closed(conn, first, end, func, size, found, rolled)
             live_since = end
         self._live(conn, live_since, func, key, size, found)
         if key == "func":
@@ -143,19 +151,32 @@ class FunctionStats:
         func: str | None,
         size: float,
         found: dict[Any, Totals],
+        rolled: tuple[tuple[datetime, int], ...],
     ) -> None:
-        """Add the roll-ups of ``func`` in ``[first, end)`` to ``found``, per bucket index."""
+        """Add the roll-ups of ``func`` in ``[first, end)`` to ``found``, per bucket index.
+
+        The decoded roll-ups of a (function, span, bucket) are kept per process, keyed by
+        the hours' roll-up totals (``rolled``) as `_closed_per_function` keys its own: a
+        span is read again only when an hour was added or rolled up anew.
+        """
         h = self.store.hourly
-        stmt = sa.select(
-            h.c.hour, h.c.status, h.c.n, h.c.run_hist, h.c.wait_hist, h.c.last_ended
-        ).where(h.c.hour >= first, h.c.hour < end, h.c.func == func)
-        for row in conn.execute(stmt):
-            hour = _utc(row.hour) or first
-            totals = found.setdefault(int(hour.timestamp() // size), Totals())
-            totals.add(
-                row.status, row.n, histogram.decode(row.run_hist), histogram.decode(row.wait_hist)
-            )
-            totals.seen(row.last_ended)
+        signature = ("func", func, first, end, size, rolled)
+        with _LOCK:
+            cached: dict[Any, Totals] | None = _SPANS.setdefault(self.store, {}).get(signature)
+        if cached is None:
+            cached = {}
+            stmt = sa.select(
+                h.c.hour, h.c.status, h.c.n, h.c.run_hist, h.c.wait_hist, h.c.last_ended
+            ).where(h.c.hour >= first, h.c.hour < end, h.c.func == func)
+            for row in conn.execute(stmt):
+                hour = _utc(row.hour) or first
+                bucket = cached.setdefault(int(hour.timestamp() // size), Totals())
+                run, wait = histogram.decode(row.run_hist), histogram.decode(row.wait_hist)
+                bucket.add(row.status, row.n, run, wait)
+                bucket.seen(row.last_ended)
+            _keep_span(self.store, signature, cached)
+        for index, bucket in cached.items():
+            found[index] = bucket.copy()
 
     def _live(
         self,
@@ -168,27 +189,40 @@ class FunctionStats:
     ) -> None:
         """Add the attempts that ended since ``since`` (the open hours) to ``found``."""
         t = self.store.table
+        # The end time as the driver gives it (text in SQLite): parsing thousands of them
+        # into datetimes cost more than the rest of the loop; only each key's latest is.
+        ended_raw = sa.type_coerce(t.c.ended_at, sa.String)
+        bucket = epoch_bucket(conn, t.c.ended_at, size) if key != "func" else None
+        grouping: Any = bucket.label("bucket") if bucket is not None else ended_raw
         live = sa.select(
-            t.c.func, t.c.status, t.c.run_seconds, t.c.wait_seconds, t.c.ended_at
-        ).where(t.c.ended_at >= since, unindexed(t.c.status).in_(COUNTED))
+            unindexed(t.c.func), t.c.status, t.c.run_seconds, t.c.wait_seconds, grouping,
+            ended_raw,
+        ).where(t.c.ended_at >= since, unindexed(t.c.status).in_(COUNTED))  # fmt: skip
         if func is not None:
             live = live.where(unindexed(t.c.func) == func)
-        bucket_of = histogram.bucket_of
+        bounds, bisect_left = histogram.BOUNDS, bisect.bisect_left
+        latest: dict[Any, Any] = {}
         # A plain loop: this is the one per-row cost of a page (a few thousand rows).
-        for name, status, run, wait, ended in conn.execute(live):
-            if ended.tzinfo is None:
-                ended = ended.replace(tzinfo=timezone.utc)
-            index = (name or "?") if key == "func" else int(ended.timestamp() // size)
+        for name, status, run, wait, group, ended in conn.execute(live):
+            if key == "func":
+                index = name or "?"
+            elif bucket is not None:
+                index = int(group)
+            else:
+                index = int(_as_utc(ended).timestamp() // size)
             totals = found.get(index)
             if totals is None:
                 totals = found[index] = Totals()
             totals.outcomes[status] += 1
             if run is not None:
-                totals.run[bucket_of(run)] += 1
+                totals.run[bisect_left(bounds, run)] += 1
             if wait is not None:
-                totals.wait[bucket_of(wait)] += 1
-            if totals.last_ended is None or ended > totals.last_ended:
-                totals.last_ended = ended
+                totals.wait[bisect_left(bounds, wait)] += 1
+            seen = latest.get(index)
+            if seen is None or ended > seen:
+                latest[index] = ended
+        for index, ended in latest.items():
+            found[index].seen(_as_utc(ended))
 
     def functions(self, window: timedelta) -> list[dict[str, Any]]:
         """Every function with attempts that ended within ``window``, most failures first."""
@@ -218,8 +252,9 @@ class FunctionStats:
     def failure_groups(self, func: str, window: timedelta) -> list[dict[str, Any]]:
         """Recent failed attempts of ``func`` grouped by exception type and message.
 
-        Reads the latest `FAILURE_SAMPLE` failed attempts of the window (through the
-        partial index on failures), so the counts are of those; each group has its latest job.
+        Reads the `FAILURE_SAMPLE` failed attempts of the window that ended last (one range
+        of the partial index on failures), so the counts are of those; each group has its
+        latest job.
         """
         t = self.store.table
         since = datetime.now(timezone.utc) - window
@@ -232,7 +267,7 @@ class FunctionStats:
                 sa.text(FAILED_WHERE),
                 t.c.ended_at >= since,
             )
-            .order_by(t.c.id.desc())
+            .order_by(t.c.ended_at.desc())
             .limit(FAILURE_SAMPLE)
         )
         groups: dict[tuple[str, str], dict[str, Any]] = {}
@@ -304,7 +339,16 @@ _SPANS: weakref.WeakKeyDictionary[HistoryStore, dict[Any, dict[str, Totals]]]
 _SPANS = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
 #: Hours and spans kept per store (a little more than 30 days; a few ranges).
-KEEP_HOURS, KEEP_SPANS = 800, 8
+KEEP_HOURS, KEEP_SPANS = 800, 32
+
+
+def _keep_span(store: HistoryStore, signature: Any, value: dict[Any, Totals]) -> None:
+    """Keep ``value`` as the sums of ``signature``, dropping the oldest past `KEEP_SPANS`."""
+    with _LOCK:
+        spans = _SPANS.setdefault(store, {})
+        spans[signature] = value
+        for old in list(spans)[: max(0, len(spans) - KEEP_SPANS)]:
+            del spans[old]
 
 
 def _closed_per_function(
@@ -350,9 +394,7 @@ def _closed_per_function(
         for hour in totals:
             for name, found in hours[hour][1].items():
                 summed.setdefault(name, Totals()).merge(found)
-        spans[signature] = summed
         for old in sorted(hours)[: max(0, len(hours) - KEEP_HOURS)]:
             del hours[old]
-        for old in list(spans)[: max(0, len(spans) - KEEP_SPANS)]:
-            del spans[old]
+    _keep_span(store, signature, summed)
     return summed

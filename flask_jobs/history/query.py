@@ -128,8 +128,9 @@ class HistoryQuery:
             live_since = since
             rollup = self.store.rollup
             first, end = rollup.span(since, now)
-            if end > first and rollup.ensure(conn, first, end):
-                for row in rollup.sums(conn, first, end, "func", "status"):
+            rolled = rollup.rolled(conn, first, end) if end > first else None
+            if rolled is not None:
+                for row in rollup.sums(conn, first, end, "func", "status", rolled=rolled):
                     counts[row["func"]][row["status"]] += row["n"]
                 live_since = end
             counted = conn.execute(
@@ -199,8 +200,10 @@ class HistoryQuery:
         with self.store.engine(self.app).connect() as conn:
             rollup = self.store.rollup
             start, end = rollup.span(live_since, now)
-            if size % 3600 == 0 and end > start and rollup.ensure(conn, start, end):
-                for row in rollup.sums(conn, start, end, "hour", "status"):
+            hourly = size % 3600 == 0 and end > start
+            rolled = rollup.rolled(conn, start, end) if hourly else None
+            if rolled is not None:
+                for row in rollup.sums(conn, start, end, "hour", "status", rolled=rolled):
                     add(int(row["hour"].timestamp() // size), row["status"], row["n"])
                 live_since = end
             grouped = conn.execute(
@@ -248,8 +251,9 @@ class HistoryQuery:
         with self.store.engine(self.app).connect() as conn:
             rollup = self.store.rollup
             start, end = rollup.span(live_since, now)
-            if end > start and rollup.ensure(conn, start, end):
-                for row in rollup.sums(conn, start, end, "func", "exc_type"):
+            rolled = rollup.rolled(conn, start, end) if end > start else None
+            if rolled is not None:
+                for row in rollup.sums(conn, start, end, "func", "exc_type", rolled=rolled):
                     if row["exc_type"]:
                         add(
                             row["func"],

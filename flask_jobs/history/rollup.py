@@ -19,6 +19,7 @@ could land in a rolled hour is seen as late.
 from __future__ import annotations
 
 import logging
+import threading
 from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
@@ -39,6 +40,8 @@ TABLE_NAME = "flask_jobs_history_hourly"
 HOUR = timedelta(hours=1)
 ROLLUP_DELAY = timedelta(minutes=15)
 LATE = timedelta(minutes=5)
+#: Spans whose `HourlyRollup.sums` are kept per process (a few ranges and groupings).
+KEEP_SUMS = 16
 #: The marker row of a rolled hour: it holds the hour's total and says "this hour is done".
 TOTAL = "*"
 
@@ -92,6 +95,9 @@ class HourlyRollup:
         self.history = history
         self.hourly = hourly
         self._missing_logged = False
+        #: `sums` of the last spans asked for, by (keys, span, the span's hour totals).
+        self._sums: dict[Any, list[dict[str, Any]]] = {}
+        self._lock = threading.Lock()
 
     def span(self, since: datetime, now: datetime) -> tuple[datetime, datetime]:
         """Closed hours covering ``since``..now: ``[first, end)``, empty when ``end <= first``."""
@@ -104,19 +110,23 @@ class HourlyRollup:
 
     def ensure(self, conn: Connection, first: datetime, end: datetime) -> bool:
         """Roll up each closed hour of ``[first, end)`` not rolled yet; False: no roll-up table."""
+        return self.rolled(conn, first, end) is not None
+
+    def rolled(
+        self, conn: Connection, first: datetime, end: datetime
+    ) -> tuple[tuple[datetime, int], ...] | None:
+        """`ensure`, giving each hour of ``[first, end)`` with its total (None: no roll-up
+        table): what `sums` keys its cache by."""
         if end <= first:
-            return True
+            return ()
         h = self.hourly
         try:
-            done = {
-                hour_of(row.hour)
-                for row in conn.execute(
-                    # the histogram column too: a table made before it is no roll-up to read
-                    sa.select(h.c.hour, h.c.run_hist).where(
-                        h.c.func == TOTAL, h.c.hour >= first, h.c.hour < end
-                    )
+            # the histogram column too: a table made before it is no roll-up to read
+            marked = conn.execute(
+                sa.select(h.c.hour, h.c.n, h.c.run_hist).where(
+                    h.c.func == TOTAL, h.c.hour >= first, h.c.hour < end
                 )
-            }
+            ).all()
         except sa.exc.DBAPIError as exc:
             conn.rollback()
             if not self._missing_logged:
@@ -128,15 +138,16 @@ class HourlyRollup:
                     TABLE_NAME,
                     str(exc).splitlines()[0][:200],
                 )
-            return False
+            return None
+        totals = {hour_of(row.hour): row.n for row in marked}
         hour = first
         while hour < end:
-            if hour not in done:
-                self._roll(conn, hour)
+            if hour not in totals:
+                totals[hour] = self._roll(conn, hour)
             hour += HOUR
-        return True
+        return tuple(sorted(totals.items()))
 
-    def _roll(self, conn: Connection, hour: datetime) -> None:
+    def _roll(self, conn: Connection, hour: datetime) -> int:
         t = self.history
         in_hour = (
             t.c.ended_at >= hour,
@@ -197,12 +208,13 @@ class HourlyRollup:
         marker = dict.fromkeys(
             ("run_seconds", "first_ended", "last_ended", "run_hist", "wait_hist")
         )
-        total = sum(r["n"] for r in rows)
+        total = int(sum(r["n"] for r in rows))
         rows.append(
             {"hour": hour, "func": TOTAL, "status": TOTAL, "exc_type": "", "n": total, **marker}
         )
         conn.execute(self._insert(conn), rows)
         conn.commit()
+        return total
 
     def _insert(self, conn: Connection) -> Any:
         # Two readers may roll the same hour at once; the second one's rows are the same.
@@ -213,12 +225,37 @@ class HourlyRollup:
         return insert(self.hourly).on_conflict_do_nothing()
 
     def sums(
-        self, conn: Connection, first: datetime, end: datetime, *keys: str
+        self,
+        conn: Connection,
+        first: datetime,
+        end: datetime,
+        *keys: str,
+        rolled: tuple[tuple[datetime, int], ...] | None = None,
     ) -> list[dict[str, Any]]:
         """Rolled counts of ``[first, end)`` summed per ``keys`` (e.g. "hour", "status").
 
-        Each row has the keys, ``n``, and the first and last time an attempt ended.
+        Each row has the keys, ``n``, and the first and last time an attempt ended. With
+        ``rolled`` (what `rolled` gave for this span), the sums are kept per process and
+        given back while the span's hours keep their totals: a roll-up row never changes
+        once written (a late write deletes its hour, rolled again with another total).
+        The rows given back are shared: read them, do not change them.
         """
+        if rolled is None:
+            return self._sums_of(conn, first, end, keys)
+        signature = (keys, first, end, rolled)
+        with self._lock:
+            found = self._sums.get(signature)
+        if found is None:
+            found = self._sums_of(conn, first, end, keys)
+            with self._lock:
+                self._sums[signature] = found
+                for old in list(self._sums)[: max(0, len(self._sums) - KEEP_SUMS)]:
+                    del self._sums[old]
+        return found
+
+    def _sums_of(
+        self, conn: Connection, first: datetime, end: datetime, keys: tuple[str, ...]
+    ) -> list[dict[str, Any]]:
         h = self.hourly
         columns = [h.c[key] for key in keys]
         stmt = (

@@ -20,6 +20,7 @@ from rq.utils import utcparse
 from sqlalchemy.engine import Connection
 
 from ..keys import QUEUE_NAME, RQ_QUEUE_PREFIX, RQ_QUEUES_KEY, job_key, queue_key
+from .filters import epoch_bucket
 
 __all__ = ["SAMPLES_TABLE", "QueueSamples", "sample_queues", "samples_table"]
 
@@ -147,11 +148,31 @@ class QueueSamples:
         span = HOUR if window >= HOURLY_FROM else MINUTE
         since = now - window - timedelta(seconds=span)
         size = max(float(span), window.total_seconds() / MAX_POINTS)
-        stmt = sa.select(t.c.at, t.c.queue, t.c.depth, t.c.oldest_wait).where(
-            t.c.span == span, t.c.at >= since
-        )
+        where = [t.c.span == span, t.c.at >= since]
         if queue is not None:
-            stmt = stmt.where(t.c.queue == queue)
+            where.append(t.c.queue == queue)
+        stmt = sa.select(t.c.at, t.c.queue, t.c.depth, t.c.oldest_wait).where(*where)
+        index = epoch_bucket(conn, t.c.at, size)
+        if index is not None:
+            # Bucketed in SQL: a bucket's row, not every sample (a day is 1,440 a queue)
+            grouped = (
+                sa.select(
+                    t.c.queue,
+                    index.label("bucket"),
+                    sa.func.max(t.c.depth).label("depth"),
+                    sa.func.max(t.c.oldest_wait).label("oldest_wait"),
+                )
+                .where(*where)
+                .group_by(t.c.queue, index)
+            )
+            found: dict[str, dict[int, dict[str, Any]]] = {}
+            for row in conn.execute(grouped):
+                found.setdefault(row.queue, {})[int(row.bucket)] = {
+                    "at": datetime.fromtimestamp(int(row.bucket) * size, timezone.utc),
+                    "depth": row.depth,
+                    "oldest_wait": row.oldest_wait,
+                }
+            return {name: [f[i] for i in sorted(f)] for name, f in sorted(found.items())}
         buckets: dict[str, dict[int, dict[str, Any]]] = {}
         for row in conn.execute(stmt.order_by(t.c.at)):
             at = row.at if row.at.tzinfo else row.at.replace(tzinfo=timezone.utc)

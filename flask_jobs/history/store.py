@@ -86,12 +86,14 @@ def history_table(metadata: sa.MetaData) -> sa.Table:
         sa.Index("ix_flask_jobs_history_ended_at", "ended_at"),
         sa.Index("ix_flask_jobs_history_enqueued_at", "enqueued_at"),
         sa.Index("ix_flask_jobs_history_workflow_id", "workflow_id"),
-        # A function's failures, newest first (its page groups them): partial, so only
-        # failed attempts pay for it on write.
+        # A function's failures of a window, latest first (its page groups them): partial,
+        # so only failed attempts pay for it on write. By end time, not id: a window's
+        # failures are then one range of it (by id, a window with few failures walked every
+        # older failure of the function to find that there are no more).
         sa.Index(
-            "ix_flask_jobs_history_failed_func_id",
+            "ix_flask_jobs_history_failed_func_ended",
             "func",
-            "id",
+            "ended_at",
             sqlite_where=sa.text(FAILED_WHERE),
             postgresql_where=sa.text(FAILED_WHERE),
         ),

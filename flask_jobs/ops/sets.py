@@ -8,19 +8,18 @@ it never ran) or a failed attempt waiting for its retry (it ran: its hash has a
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
-from rq.results import Result
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..jobs.flask_job import META_PROGRESS, FlaskJob
-from ..keys import RQ_JOB_PREFIX, results_key
+from ..jobs.flask_job import FlaskJob
+from ..keys import RQ_JOB_PREFIX
 from .queues import queue_names
+from .rows import exception_line, progress_of, read_rows
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -51,24 +50,7 @@ class LivePage:
 
 def job_progress(job: FlaskJob) -> dict[str, Any] | None:
     """The progress a job reported (``percent``, ``message``), or None."""
-    raw = job.meta.get(META_PROGRESS) if isinstance(job.meta, dict) else None
-    fraction = raw.get("fraction") if isinstance(raw, dict) else None
-    if isinstance(fraction, bool) or not isinstance(fraction, int | float):
-        return None
-    message = raw.get("message") if isinstance(raw, dict) else None
-    return {
-        "percent": round(min(1.0, max(0.0, float(fraction))) * 100),
-        "message": str(message)[:200] if message else None,
-    }
-
-
-def _exception_line(traceback: str | None) -> str | None:
-    """The exception of a traceback and the first line of its message (the line after the
-    last frame: a message may have lines of its own)."""
-    lines = [line for line in (traceback or "").strip().splitlines() if line.strip()]
-    frames = [i for i, line in enumerate(lines) if line.startswith(" ")]
-    start = frames[-1] + 1 if frames and frames[-1] + 1 < len(lines) else len(lines) - 1
-    return lines[start].strip() if lines else None
+    return progress_of(job.meta)
 
 
 def _history_errors(app: Flask, state: JobsState, ids: list[str]) -> dict[str, str]:
@@ -182,46 +164,19 @@ def _failed(
     return sorted(found, reverse=True)[offset : offset + limit], sum(replies[0::2])
 
 
-def _latest_failures(state: JobsState, job_ids: list[str]) -> dict[str, str | None]:
-    """The exception text of each job's latest result (a failure, or a retry after one),
-    all in one round trip (RQ's ``latest_result`` takes one per job)."""
-    conn: Any = state.connection
-    with conn.pipeline(transaction=False) as pipe:
-        for job_id in job_ids:
-            pipe.xrevrange(results_key(job_id), "+", "-", count=1)
-        replies = pipe.execute()
-    found: dict[str, str | None] = {}
-    for job_id, reply in zip(job_ids, replies, strict=True):
-        found[job_id] = None
-        if reply:
-            result_id, payload = reply[0]
-            with contextlib.suppress(Exception):  # an unreadable result: no error shown
-                result = Result.restore(
-                    job_id, result_id.decode(), payload, connection=conn,
-                    serializer=state.serializer,
-                )  # fmt: skip
-                found[job_id] = getattr(result, "exc_string", None)
-    return found
-
-
-def _row(
-    state: JobsState, kind: str, job_id: str, name: str, job: Any, failure: str | None
-) -> dict[str, Any]:
+def _row(kind: str, job_id: str, name: str, found: dict[str, Any] | None) -> dict[str, Any]:
     """What a live list shows of one job (its id alone when its data is gone or unreadable)."""
     row: dict[str, Any] = {"id": job_id, "queue": name, "func": None, "at": None}
     row.update(attempt=None, error=None, worker=None, progress=None, started_at=None)
-    if job is None:
+    if found is None:
         return row
-    assert isinstance(job, FlaskJob)
-    with contextlib.suppress(Exception):  # unreadable job data: show its id alone
-        row["func"] = job.func_name
-    row.update(attempt=job.attempt, started_at=job.started_at)
+    row.update(func=found["func"], attempt=found["attempt"], started_at=found["started_at"])
     if kind == "running":
-        row.update(at=job.started_at, worker=job.worker_name, progress=job_progress(job))
+        row.update(at=found["started_at"], worker=found["worker"], progress=found["progress"])
         return row
-    row.update(error=_exception_line(failure))
+    row["error"] = found["error"]
     if kind == "failed":
-        row["at"] = job.ended_at
+        row["at"] = found["ended_at"]
     return row
 
 
@@ -257,11 +212,9 @@ def live_set(
         entries, total, exact = _scheduled(state, kind, queue, offset, limit)
         due = {job_id: datetime.fromtimestamp(score, timezone.utc) for score, job_id, _ in entries}
     ids = [job_id for _, job_id, _ in entries]
-    jobs = FlaskJob.fetch_many(ids, connection=state.connection, serializer=state.serializer)
-    failures = _latest_failures(state, ids) if kind != "running" else {}
+    found = read_rows(state, ids, errors=kind != "running")
     rows = [
-        _row(state, kind, job_id, name, job, failures.get(job_id))
-        for (_, job_id, name), job in zip(entries, jobs, strict=True)
+        _row(kind, job_id, name, job) for (_, job_id, name), job in zip(entries, found, strict=True)
     ]
     if kind == "running":
         epoch = datetime.min.replace(tzinfo=timezone.utc)
@@ -274,7 +227,7 @@ def live_set(
         recorded = _history_errors(app, state, missing)
         for row in rows:
             if row["error"] is None and row["id"] in recorded:
-                row["error"] = _exception_line(recorded[row["id"]])
+                row["error"] = exception_line(recorded[row["id"]])
     return LivePage(total=total, rows=rows, exact=exact)
 
 

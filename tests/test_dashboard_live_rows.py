@@ -1,0 +1,68 @@
+"""The live lists' rows, read in one Redis call (`flask_jobs.ops.rows`), against what RQ's
+own classes say of the same jobs; and the lists' page-size choice."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import redis
+from flask import Flask
+from rq.job import Job
+
+import jobs_app
+from conftest import failed_jobs, text
+from flask_jobs.keys import job_key
+from flask_jobs.ops import rows, sets
+
+ROW_ID = re.compile(r'name="job_ids" value="([^"]+)"')
+
+
+def test_failed_rows_match_rqs_own_view_of_each_job(
+    app: Flask, ctx: None, client: Any, work: Any, redis_client: redis.Redis
+) -> None:
+    jobs = failed_jobs(work, "disk <full>", "second\nline two")
+    state = jobs_app.jobs.state(app)
+    ids = [job.id for job in jobs]
+    found = rows.read_rows(state, [*ids, "no-such-job"])
+    assert found[-1] is None
+    for job_id, row in zip(ids, found, strict=False):
+        assert row is not None
+        job = Job.fetch(job_id, connection=state.connection, serializer=state.serializer)
+        assert row["func"] == job.func_name
+        assert row["ended_at"] == job.ended_at and row["started_at"] == job.started_at
+        assert row["attempt"] == jobs_app.jobs.fetch_job(job_id).attempt
+        latest = job.latest_result()
+        assert latest is not None
+        assert row["error"] == rows.exception_line(latest.exc_string)
+    assert [row["error"] for row in found[:2] if row] == [
+        "RuntimeError: disk <full>",
+        "RuntimeError: second",
+    ]
+    # without errors (the running list), no result is read
+    assert all(row and row["error"] is None for row in rows.read_rows(state, ids, errors=False))
+    # a job whose data cannot be read shows its id alone, not an error page
+    redis_client.hset(job_key(ids[0]), "data", b"\x00not zlib, not json")
+    page = sets.live_set(state, "failed", limit=10)
+    broken = next(row for row in page.rows if row["id"] == ids[0])
+    assert broken["func"] is None and broken["error"] == "RuntimeError: disk <full>"
+    body = text(client.get("/jobs/failed"))
+    assert set(ROW_ID.findall(body)) == set(ids) and "gone" in body
+
+
+def test_a_live_list_offers_pages_of_50_100_and_200(
+    app: Flask, ctx: None, client: Any, work: Any
+) -> None:
+    jobs = failed_jobs(work, "one", "two", "three")
+    body = text(client.get("/jobs/failed"))
+    assert 'href="/jobs/failed?limit=100">100</a>' in body
+    assert '<b aria-current="true">50</b>' in body
+    page = text(client.get("/jobs/failed?limit=2"))
+    assert len(ROW_ID.findall(page)) == 2
+    assert 'href="/jobs/failed?limit=2&amp;offset=2" rel="next"' in page
+    rest = text(client.get("/jobs/failed?limit=2&offset=2"))
+    assert set(ROW_ID.findall(page) + ROW_ID.findall(rest)) == {job.id for job in jobs}
+    # the queue filter is kept by the page-size links
+    assert 'href="/jobs/failed?limit=200&amp;queue=default">200</a>' in text(
+        client.get("/jobs/failed?queue=default")
+    )
