@@ -28,6 +28,12 @@ def sleep10(i: int, n: int = 0) -> None:
 
 
 @jobs.job
+async def sleep10_async(i: int, n: int = 0) -> None:
+    """An I/O-bound ``async def`` job: 10 ms asleep on the worker's event loop."""
+    await marks.asleep10(i, n)
+
+
+@jobs.job
 @thread_safe
 def latency(sent: float) -> None:
     """Report the enqueue-to-start latency."""

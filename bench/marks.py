@@ -8,6 +8,7 @@ commands out of thousands of jobs.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 
@@ -35,6 +36,15 @@ def mark(i: int, n: int) -> None:
         client().set(FIRST, repr(time.time()))
     elif n and i == n - 1:
         client().set(LAST, repr(time.time()))
+
+
+async def asleep10(i: int, n: int = 0) -> None:
+    """An I/O-bound coroutine job: 10 ms asleep on the event loop."""
+    if i == 0:
+        mark(i, n)
+    await asyncio.sleep(0.01)
+    if i:
+        mark(i, n)
 
 
 def noop(i: int, n: int = 0) -> None:

@@ -32,11 +32,12 @@ class Producer:
         """Enqueue ``count`` no-op jobs at once; False when the system has no bulk API."""
         return False
 
-    def sleepers(self, count: int) -> None:
+    def sleepers(self, count: int, job: str = "") -> None:
         for i in range(count):
-            self.sleep(i, count)
+            self.sleep(i, count, job)
 
-    def sleep(self, i: int, n: int) -> None:
+    def sleep(self, i: int, n: int, job: str = "") -> None:
+        """Enqueue the 10 ms job (``job``: another one of the same arguments, by name)."""
         raise NotImplementedError
 
     def latency(self, sent: float) -> None:
@@ -72,8 +73,8 @@ class FlaskJobsProducer(Producer):
         enqueue_many(self.mod.noop, [((i, n), {}) for i in range(count)])
         return True
 
-    def sleep(self, i: int, n: int) -> None:
-        self.mod.sleep10.enqueue(i, n)
+    def sleep(self, i: int, n: int, job: str = "") -> None:
+        getattr(self.mod, job or "sleep10").enqueue(i, n)
 
     def latency(self, sent: float) -> None:
         self.mod.latency.enqueue(sent)
@@ -99,7 +100,7 @@ class RQProducer(Producer):
         self.queue.enqueue_many([Queue.prepare_data(self.mod.noop, (i, n)) for i in range(count)])
         return True
 
-    def sleep(self, i: int, n: int) -> None:
+    def sleep(self, i: int, n: int, job: str = "") -> None:
         self.queue.enqueue(self.mod.sleep10, i, n)
 
     def latency(self, sent: float) -> None:
@@ -124,7 +125,7 @@ class CeleryProducer(Producer):
         group(self.mod.noop.s(i, n) for i in range(count)).apply_async()
         return True
 
-    def sleep(self, i: int, n: int) -> None:
+    def sleep(self, i: int, n: int, job: str = "") -> None:
         self.mod.sleep10.delay(i, n)
 
     def latency(self, sent: float) -> None:
@@ -149,7 +150,7 @@ class DramatiqProducer(Producer):
         group(self.mod.noop.message(i, n) for i in range(count)).run()
         return True
 
-    def sleep(self, i: int, n: int) -> None:
+    def sleep(self, i: int, n: int, job: str = "") -> None:
         self.mod.sleep10.send(i, n)
 
     def latency(self, sent: float) -> None:

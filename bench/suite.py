@@ -147,6 +147,10 @@ class Setup:
     compare: str = "one"
     #: Run only when named with --only.
     optional: bool = False
+    #: The 10 ms job its drain runs (the producer's default when empty).
+    sleeper: str = ""
+    #: Which workloads it runs (an ``async def`` set-up runs only the 10 ms drain).
+    workloads: tuple[str, ...] = ("noop", "sleep", "latency")
 
 
 def default_processes() -> int:
@@ -181,6 +185,17 @@ def setups(url: str) -> list[Setup]:
             [*flask, "--threads", "1"],
             note="`flask jobs worker --threads 1`: our loop, one job at a time",
             compare="self",
+        ),
+        Setup(
+            "flask-jobs async",
+            "flask-jobs",
+            procs,
+            flask,
+            note="`flask jobs worker`, the 10 ms jobs as `async def` (asyncio.sleep) on its "
+            f"event loop, up to {DEFAULTS['JOBS_WORKER_ASYNC_LIMIT']} at a time",
+            compare="self",
+            sleeper="sleep10_async",
+            workloads=("sleep",),
         ),
         Setup(
             "RQ Worker",
@@ -316,7 +331,7 @@ class Suite:
         producer = self.producer(setup.family)
         with producer.context():
             if sleepers:
-                producer.sleepers(count)
+                producer.sleepers(count, setup.sleeper)
             else:
                 producer.fill(count)
         before = Counters.read(self.conn)
@@ -365,9 +380,20 @@ class Suite:
         }
 
     def run_setup(self, setup: Setup) -> dict[str, Any]:
-        noop = self.drain(setup, self.sizes["noop"], sleepers=False)
+        nan = float("nan")
+        skipped = {"jobs_per_s": nan, "commands_per_job": nan, "round_trips_per_job": nan,
+                   "peak_rss_mb": nan, "pss_mb": nan, "redis_cpu_us_per_job": nan}  # fmt: skip
+        noop = (
+            self.drain(setup, self.sizes["noop"], sleepers=False)
+            if "noop" in setup.workloads
+            else skipped
+        )
         sleep = self.drain(setup, self.sizes["sleep"], sleepers=True)
-        lat = self.latency(setup, self.sizes["latency"])
+        lat = (
+            self.latency(setup, self.sizes["latency"])
+            if "latency" in setup.workloads
+            else {"latency_p50_ms": nan, "latency_p95_ms": nan, "latency_p99_ms": nan}
+        )
         return {
             "setup": setup.name,
             "family": setup.family,

@@ -70,7 +70,6 @@ __all__ = [
     "SCHEDULER_LEADER_KEY",
     "SCHEDULER_PROCESSES_KEY",
     "SCHEDULE_NAME",
-    "WORKER_CURRENT_FIELD",
     "WORKER_MODE_FIELD",
     "WORKER_RSS_FIELD",
     "WORKER_SLOTS_FIELD",
@@ -272,9 +271,6 @@ _SCHEDULE_PREFIX = "flask_jobs:schedule:"
 WORKER_MODE_FIELD = "flask_jobs_mode"
 #: How many jobs the worker process may run at once (threads, or the async limit).
 WORKER_SLOTS_FIELD = "flask_jobs_slots"
-#: A JSON list of the ids of the jobs running in the process now (RQ's ``current_job``
-#: holds only one).
-WORKER_CURRENT_FIELD = "flask_jobs_current"
 #: The process's resident memory in bytes, as of its last heartbeat.
 WORKER_RSS_FIELD = "flask_jobs_rss"
 #: The name of the ``--processes`` supervisor the process belongs to (absent alone).

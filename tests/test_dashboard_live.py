@@ -4,7 +4,6 @@ workers page with our worker fields and the scheduler processes, and their JSON 
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 import subprocess
 import threading
@@ -21,11 +20,11 @@ import jobs_app
 from conftest import csrf, flask_command, stop_process, text, wait_for
 from flask_jobs import Retry
 from flask_jobs.keys import (
-    WORKER_CURRENT_FIELD,
     WORKER_MODE_FIELD,
     WORKER_RSS_FIELD,
     WORKER_SLOTS_FIELD,
     WORKER_SUPERVISOR_FIELD,
+    worker_executions_key,
 )
 from flask_jobs.ops import sets
 from flask_jobs.ops.jobs import stop
@@ -176,10 +175,12 @@ def test_workers_page_shows_our_fields_grouped_by_supervisor(
         workers.append(worker)
     conn.hset(workers[0].key, mapping={
         WORKER_MODE_FIELD: "threads", WORKER_SLOTS_FIELD: "4", WORKER_RSS_FIELD: str(150 * 2**20),
-        WORKER_SUPERVISOR_FIELD: "sup-a", WORKER_CURRENT_FIELD: json.dumps([running.id, "gone-1"]),
+        WORKER_SUPERVISOR_FIELD: "sup-a",
     })  # fmt: skip
+    # the jobs a worker runs are RQ's: its execution set, "<job id>:<execution id>" members
+    conn.sadd(worker_executions_key("w0"), f"{running.id}:e1", "gone-1:e2")
     conn.hset(workers[1].key, mapping={WORKER_SUPERVISOR_FIELD: "sup-a", WORKER_MODE_FIELD: "fork"})
-    conn.hset(workers[2].key, WORKER_CURRENT_FIELD, "not json")
+    conn.sadd(worker_executions_key("w2"), "not a member")
     page = text(client.get("/jobs/workers"))
     assert "supervisor <code>sup-a</code>: 2 process(es)" in page and "2 of 5 slot(s) busy" in page
     assert "workers on their own" in page and "<b>3</b> worker process(es)" in page

@@ -3,7 +3,6 @@ with its counts per state, and the workers."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from datetime import datetime, timezone
@@ -24,12 +23,12 @@ from ..jobs.flask_job import FlaskJob
 from ..keys import (
     SCHEDULER_LEADER_KEY,
     SCHEDULER_PROCESSES_KEY,
-    WORKER_CURRENT_FIELD,
     WORKER_MODE_FIELD,
     WORKER_RSS_FIELD,
     WORKER_SLOTS_FIELD,
     WORKER_SUPERVISOR_FIELD,
     job_key,
+    worker_executions_key,
 )
 from ..redis.connection import redact_url
 from ..scheduler.loop import PROCESS_TTL
@@ -153,13 +152,11 @@ def _number(raw: Any) -> int | None:
         return None
 
 
-def _job_ids(raw: Any) -> list[str] | None:
-    """The JSON list of running job ids our worker writes (None: absent or unreadable)."""
-    try:
-        ids = json.loads(raw) if raw else None
-    except ValueError:
-        return None
-    return [str(i) for i in ids] if isinstance(ids, list) else None
+def _job_ids(executions: Any) -> list[str]:
+    """The ids of the jobs a worker runs now, from RQ's execution set of the worker (its
+    members are ``<job id>:<execution id>``), oldest id first."""
+    ids = {m.decode("utf-8", "replace").rpartition(":")[0] for m in executions or ()}
+    return sorted(i for i in ids if i)
 
 
 def worker_details(state: JobsState) -> list[dict[str, Any]]:
@@ -167,17 +164,16 @@ def worker_details(state: JobsState) -> list[dict[str, Any]]:
     ``mode``, ``slots``, ``rss`` (bytes), ``supervisor``, and ``jobs``: the jobs it runs
     now (``id``, ``func``, ``queue``, ``started_at``, ``progress``)."""
     workers = registered_workers(state)
-    fields = (WORKER_MODE_FIELD, WORKER_SLOTS_FIELD, WORKER_CURRENT_FIELD, WORKER_RSS_FIELD)
+    fields = (WORKER_MODE_FIELD, WORKER_SLOTS_FIELD, WORKER_RSS_FIELD, WORKER_SUPERVISOR_FIELD)
     with state.connection.pipeline(transaction=False) as pipe:
         for worker in workers:
-            pipe.hmget(worker.key, [*fields, WORKER_SUPERVISOR_FIELD])
-        ours = pipe.execute()
+            pipe.hmget(worker.key, list(fields))
+            pipe.smembers(worker_executions_key(worker.name))
+        replies = pipe.execute()
     rows = []
-    for worker, (mode, slots, current, rss, supervisor) in zip(workers, ours, strict=True):
-        ids = _job_ids(current)
-        if ids is None:  # a worker that writes RQ's fields only: its one current job
-            rq_current = worker.get_current_job_id()
-            ids = [rq_current] if rq_current else []
+    ours = zip(replies[::2], replies[1::2], strict=True)
+    for worker, ((mode, slots, rss, supervisor), executions) in zip(workers, ours, strict=True):
+        ids = _job_ids(executions)
         worker_state = worker.get_state()
         rows.append(
             {

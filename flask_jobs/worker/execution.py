@@ -4,7 +4,6 @@ path (`flask_jobs.worker.failure`); every middleware hook on the way."""
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import threading
@@ -26,7 +25,6 @@ from rq.utils import current_timestamp, now, utcformat
 from ..errors import JobStopped
 from ..history.events import packed
 from ..keys import (
-    WORKER_CURRENT_FIELD,
     dependencies_key,
     dependents_key,
     execution_key,
@@ -74,6 +72,8 @@ class JobsWorker(Protocol):
     middleware: MiddlewareChain
     running: dict[str, Any]
     state_lock: _threading.Lock
+    #: The state last written to RQ's worker hash ("busy" is written by a job's start).
+    written_state: str
 
     def take_events(self) -> list[dict[str, str]]: ...
     def flush_events(self) -> None: ...
@@ -149,27 +149,22 @@ def start(worker: JobsWorker, job: Job, execution_id: str | None = None) -> Run:
     stamp = moment.timestamp()
     with worker.state_lock:
         worker.running[job.id] = run
-        running = list(worker.running)
-        keys = [
-            *_run_keys(worker, job, run),
-            intermediate_key(queue_key(job.origin)),
-            worker.stream,
-        ]
-        args = [
-            job.id,
-            run.execution_id,
-            worker.name,
-            utcformat(moment),
-            repr(stamp),
-            int(stamp),
-            ttl,
-            "busy",
-            WORKER_CURRENT_FIELD,
-            json.dumps(running),
-            worker.stream_maxlen,
-            *_flat(worker.take_events()),
-        ]
-        worker.call(worker.scripts.start.send, keys, args)
+        state = "" if worker.written_state == "busy" else "busy"
+        worker.written_state = "busy"
+    keys = [*_run_keys(worker, job, run), intermediate_key(queue_key(job.origin)), worker.stream]
+    args = [
+        job.id,
+        run.execution_id,
+        worker.name,
+        utcformat(moment),
+        repr(stamp),
+        int(stamp),
+        ttl,
+        state,
+        worker.stream_maxlen,
+        *_flat(worker.take_events()),
+    ]
+    worker.call(worker.scripts.start.send, keys, args)
     return run
 
 
@@ -203,35 +198,31 @@ def finish(worker: JobsWorker, job: Job, run: Run, value: Any, claim: list[str])
     claim_k, claim_a = claim_keys(claim) if claim else ([], [0])
     with worker.state_lock:
         worker.running.pop(job.id, None)
-        running = list(worker.running)
-        keys = [
-            *_run_keys(worker, job, run),
-            results_key(job.id),
-            finished_key(job.origin),
-            dependents_key(job.id),
-            dependencies_key(job.id),
-            worker.stream,
-            *claim_k,
-        ]
-        args = [
-            job.id,
-            run.execution_id,
-            worker.name,
-            utcformat(job.ended_at),
-            repr((job.ended_at - run.started).total_seconds()),
-            result_ttl,
-            score,
-            _return_value(worker, value),
-            repr(run.started.timestamp()),
-            repr(job.ended_at.timestamp()),
-            "busy" if running else "idle",
-            WORKER_CURRENT_FIELD,
-            json.dumps(running),
-            worker.stream_maxlen,
-            *_flat(worker.take_events()),
-            *claim_a,
-        ]
-        has_dependents, found = worker.call(worker.scripts.finish, keys, args)
+    keys = [
+        *_run_keys(worker, job, run),
+        results_key(job.id),
+        finished_key(job.origin),
+        dependents_key(job.id),
+        dependencies_key(job.id),
+        worker.stream,
+        *claim_k,
+    ]
+    args = [
+        job.id,
+        run.execution_id,
+        worker.name,
+        utcformat(job.ended_at),
+        repr((job.ended_at - run.started).total_seconds()),
+        result_ttl,
+        score,
+        _return_value(worker, value),
+        repr(run.started.timestamp()),
+        repr(job.ended_at.timestamp()),
+        worker.stream_maxlen,
+        *_flat(worker.take_events()),
+        *claim_a,
+    ]
+    has_dependents, found = worker.call(worker.scripts.finish, keys, args)
     if has_dependents:
         worker.enqueue_dependents(job)
     if result_ttl == 0:

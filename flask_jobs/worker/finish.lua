@@ -8,9 +8,10 @@
 -- dependencies set, 11 the history stream, then the claim's keys.
 -- ARGV: 1 job id, 2 execution id, 3 worker name, 4 now (RQ's date text), 5 seconds
 -- worked, 6 result TTL, 7 finished-registry score, 8 the return value (base64, "" for
--- None), 9 execution start (epoch), 10 execution end (epoch), 11 worker state, 12 our
--- running-jobs field name, 13 its value, 14 history stream max length, 15... the events
--- (see events.lua); then the number of queues to claim from, and the claim's arguments.
+-- None), 9 execution start (epoch), 10 execution end (epoch), 11 history stream max
+-- length, 12... the events (see events.lua); then the number of queues to claim from, and
+-- the claim's arguments. The worker's state is not written: busy with the next job, or
+-- idle, which the loop writes when it finds nothing to claim.
 -- Returns {whether the job has dependents, the claim}.
 local id, exec, worker = ARGV[1], ARGV[2], ARGV[3]
 local ttl = tonumber(ARGV[6])
@@ -39,7 +40,6 @@ redis.call('DEL', KEYS[2])
 redis.call('ZREM', KEYS[4], id .. ':' .. exec)
 redis.call('ZREM', KEYS[3], exec)
 redis.call('SREM', KEYS[6], id .. ':' .. exec)
-redis.call('HSET', KEYS[5], 'state', ARGV[11], 'last_heartbeat', ARGV[4], ARGV[12], ARGV[13])
-local i = add_events(11, ARGV[14], 15)
+local i = add_events(11, ARGV[11], 12)
 local dependents = redis.call('EXISTS', KEYS[9])
 return {dependents, claim(11, i, tonumber(ARGV[i]))}

@@ -120,7 +120,7 @@ class JobsWorker:
         self.durations: dict[str, float] = {}
         self._async: AsyncRunner | None = None
         self._ahead: Claimed = None
-        self._state = "started"
+        self.written_state = "started"
         self.done = 0
         self.maintenance = Maintenance(
             [self.queue(n) for n in self.names],
@@ -221,6 +221,8 @@ class JobsWorker:
                     log.info("worker %s: suspended (rq suspend), burst ends", self.name)
                     return  # as RQ's: checked before its maintenance
                 maintenance.run_due(self.name)
+                if self.registration.beat_due():  # busy without a pause: jobs write none
+                    self._idle()
             found, self._ahead = self._ahead, None
             if found is None:
                 if control.stop_requested:
@@ -302,8 +304,8 @@ class JobsWorker:
         return True
 
     def _set_idle(self) -> None:
-        if self._state != "idle" and not self.running:
-            self._state = "idle"
+        if self.written_state != "idle" and not self.running:
+            self.written_state = "idle"
             self.connection.hset(worker_key(self.name), "state", "idle")
 
     def _next(self, burst: bool, maintenance: Maintenance) -> Claimed:
@@ -321,7 +323,6 @@ class JobsWorker:
                     time.sleep(1.0)
                     continue
                 if found is not None:
-                    self._state = "busy"
                     return found
                 if burst:
                     if (self._lanes and self._lanes.busy) or (self._async and self._async.running):
@@ -350,9 +351,9 @@ class JobsWorker:
         The ``final`` one leaves a worker that never claimed a job "started", as RQ's."""
         with self.state_lock:
             running = list(self.running)
-        if not (final and self._state == "started"):
-            self._state = "busy" if running else "idle"
-        self.registration.heartbeat(self._state, running)
+        if not (final and self.written_state == "started"):
+            self.written_state = "busy" if running else "idle"
+        self.registration.heartbeat(self.written_state)
         self.flush_events()
 
     def _load(self, found: Claimed) -> Job | None:
@@ -360,18 +361,13 @@ class JobsWorker:
         assert isinstance(found, tuple)
         name, job_id, fields = found
         try:  # the payload is read when the job runs, and fails it there
-            job = FlaskJob.claimed(job_id, fields, self.connection, self.serializer)
+            return FlaskJob.claimed(job_id, fields, self.connection, self.serializer)
         except Exception as exc:
-            message = fail_malformed(
-                self.connection, job_id, name, self.state.config.failure_ttl, exc
-            )
-            self.record(
-                self.state.events.malformed(
-                    job_id=job_id, queue=name, worker=self.name, message=message
-                )
-            )
-            return None
-        return job
+            ttl = self.state.config.failure_ttl
+            message = fail_malformed(self.connection, job_id, name, ttl, exc)
+        events = self.state.events
+        self.record(events.malformed(job_id=job_id, queue=name, worker=self.name, message=message))
+        return None
 
     def _teardown(self) -> None:
         """Put back a job claimed ahead, let the lanes finish, unregister."""

@@ -3,11 +3,11 @@ rq-dashboard read), our fields beside RQ's, the heartbeat, and the death notice.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
 import sys
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +16,6 @@ from rq.version import VERSION
 from rq.worker_registration import REDIS_WORKER_KEYS, WORKERS_BY_QUEUE_KEY
 
 from ..keys import (
-    WORKER_CURRENT_FIELD,
     WORKER_MODE_FIELD,
     WORKER_RSS_FIELD,
     WORKER_SLOTS_FIELD,
@@ -29,12 +28,14 @@ from .memory import resident_mb
 if TYPE_CHECKING:
     import redis
 
-__all__ = ["WORKER_TTL", "Registration"]
+__all__ = ["HEARTBEAT_SECONDS", "WORKER_TTL", "Registration"]
 
 log = logging.getLogger("flask_jobs.worker")
 
 #: RQ's worker TTL: a worker that sends no heartbeat for this long (plus 60 s) is gone.
 WORKER_TTL = 420
+#: How often a worker that runs jobs back to back (and so never waits) writes a heartbeat.
+HEARTBEAT_SECONDS = 10.0
 
 
 @dataclass
@@ -48,16 +49,18 @@ class Registration:
     slots: int
     supervisor: str | None = None
     key: str = field(init=False)
+    #: When (``time.monotonic()``) the last heartbeat was written.
+    beat_at: float = field(init=False, default=float("-inf"))
 
     def __post_init__(self) -> None:
         self.key = worker_key(self.name)
 
-    def ours(self, running: list[str]) -> dict[str, str]:
-        """Our fields of the worker hash (`flask_jobs.keys`), as of now."""
+    def ours(self) -> dict[str, str]:
+        """Our fields of the worker hash (`flask_jobs.keys`), as of now. The jobs running
+        are RQ's: the worker's execution set, which each job's start and end write."""
         fields = {
             WORKER_MODE_FIELD: self.mode,
             WORKER_SLOTS_FIELD: str(self.slots),
-            WORKER_CURRENT_FIELD: json.dumps(running),
             WORKER_RSS_FIELD: str(int(resident_mb() * 2**20)),
         }
         if self.supervisor:
@@ -80,7 +83,7 @@ class Registration:
             "version": VERSION,
             "python_version": sys.version,
             "state": "started",
-            **self.ours([]),
+            **self.ours(),
         }
         with conn.pipeline() as pipe:
             pipe.delete(self.key)
@@ -91,9 +94,14 @@ class Registration:
             pipe.expire(self.key, WORKER_TTL + 60)
             pipe.execute()
 
-    def heartbeat(self, state: str, running: list[str], ttl: int = WORKER_TTL + 60) -> None:
+    def beat_due(self) -> bool:
+        """Whether `HEARTBEAT_SECONDS` have passed since the last heartbeat."""
+        return time.monotonic() - self.beat_at >= HEARTBEAT_SECONDS
+
+    def heartbeat(self, state: str, ttl: int = WORKER_TTL + 60) -> None:
         """RQ's heartbeat (``last_heartbeat`` and TTLs), with the state and our fields."""
-        fields: Any = {"last_heartbeat": utcformat(now()), "state": state, **self.ours(running)}
+        self.beat_at = time.monotonic()
+        fields: Any = {"last_heartbeat": utcformat(now()), "state": state, **self.ours()}
         with self.connection.pipeline(transaction=False) as pipe:
             pipe.hset(self.key, mapping=fields)
             pipe.expire(self.key, ttl)

@@ -5,8 +5,9 @@
 -- registry, 5 worker hash, 6 the worker's execution set, 7 the queue's intermediate list,
 -- 8 the history stream.
 -- ARGV: 1 job id, 2 execution id, 3 worker name, 4 now (RQ's date text), 5 now (epoch
--- float), 6 now (epoch int), 7 heartbeat TTL, 8 worker state, 9 our running-jobs field
--- name, 10 its value, 11 history stream max length, 12... the events (see events.lua).
+-- float), 6 now (epoch int), 7 heartbeat TTL, 8 the worker's new state ("" when it is
+-- busy already: a worker running jobs back to back writes its hash on heartbeats only),
+-- 9 history stream max length, 10... the events (see events.lua).
 local id, exec, worker = ARGV[1], ARGV[2], ARGV[3]
 local ttl, at = tonumber(ARGV[7]), tonumber(ARGV[6])
 local composite = id .. ':' .. exec
@@ -17,12 +18,14 @@ redis.call('ZADD', KEYS[3], at + ttl + 60, exec)
 redis.call('EXPIRE', KEYS[3], ttl + 60)
 redis.call('ZADD', KEYS[4], at + ttl, composite)
 redis.call('SADD', KEYS[6], composite)
-redis.call('HSET', KEYS[5], 'state', ARGV[8], 'last_heartbeat', ARGV[4], ARGV[9], ARGV[10])
+if ARGV[8] ~= '' then
+  redis.call('HSET', KEYS[5], 'state', ARGV[8], 'last_heartbeat', ARGV[4])
+end
 redis.call('EXPIRE', KEYS[5], ttl)
 redis.call('EXPIRE', KEYS[6], ttl)
 redis.call('HSET', KEYS[1], 'last_heartbeat', ARGV[4], 'status', 'started',
   'started_at', ARGV[4], 'worker_name', worker)
 redis.call('PERSIST', KEYS[1])
 redis.call('LREM', KEYS[7], 1, id)
-add_events(8, ARGV[11], 12)
+add_events(8, ARGV[9], 10)
 return 1

@@ -18,11 +18,11 @@ from browser import browser_page, serve
 from flask_jobs import Retry
 from flask_jobs.keys import (
     SCHEDULER_PROCESSES_KEY,
-    WORKER_CURRENT_FIELD,
     WORKER_MODE_FIELD,
     WORKER_RSS_FIELD,
     WORKER_SLOTS_FIELD,
     WORKER_SUPERVISOR_FIELD,
+    worker_executions_key,
 )
 from reliability import tasks
 from reliability.conftest import report
@@ -153,8 +153,9 @@ def test_xss_payloads_in_args_results_and_tracebacks_are_escaped(
     worker.register_birth()
     conn.hset(worker.key, mapping={
         WORKER_MODE_FIELD: XSS[0], WORKER_SUPERVISOR_FIELD: XSS[1], WORKER_SLOTS_FIELD: XSS[2],
-        WORKER_RSS_FIELD: XSS[3], WORKER_CURRENT_FIELD: json.dumps([XSS[1], jobs[0].id]),
+        WORKER_RSS_FIELD: XSS[3],
     })  # fmt: skip
+    conn.sadd(worker_executions_key("xss-w"), f"{XSS[1]}:e1", f"{jobs[0].id}:e2")
     conn.zadd(SCHEDULER_PROCESSES_KEY, {XSS[2]: time.time()})
     urls = [
         *_pages(app, [j.id for j in jobs]),
