@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 
     from .control import Control
     from .middleware import MiddlewareChain
+    from .registration import Registration
     from .scripts import Claimed, Scripts
 
 
@@ -74,6 +75,7 @@ class JobsWorker(Protocol):
     state_lock: _threading.Lock
     #: The state last written to RQ's worker hash ("busy" is written by a job's start).
     written_state: str
+    registration: Registration
 
     def take_events(self) -> list[dict[str, str]]: ...
     def flush_events(self) -> None: ...
@@ -161,6 +163,7 @@ def start(worker: JobsWorker, job: Job, execution_id: str | None = None) -> Run:
         int(stamp),
         ttl,
         state,
+        "1" if worker.registration.lease(ttl) else "",
         worker.stream_maxlen,
         *_flat(worker.take_events()),
     ]
@@ -183,6 +186,15 @@ def _return_value(worker: JobsWorker, value: Any) -> str:
     except Exception:  # as RQ: a result it cannot store is replaced by a marker
         data = worker.serializer.dumps(UNSERIALIZABLE_RETURN_VALUE_PAYLOAD)
     return b64encode(data).decode()
+
+
+def _worked(worker: JobsWorker, seconds: float) -> str:
+    """The seconds of a success for the finish script to add to RQ's counters now, or ""
+    when the worker adds them up with its heartbeat (a forked child has no next one)."""
+    if worker.mode == "fork":
+        return repr(seconds)
+    worker.registration.count_success(seconds)
+    return ""
 
 
 def finish(worker: JobsWorker, job: Job, run: Run, value: Any, claim: list[str]) -> Claimed:
@@ -212,13 +224,14 @@ def finish(worker: JobsWorker, job: Job, run: Run, value: Any, claim: list[str])
         run.execution_id,
         worker.name,
         utcformat(job.ended_at),
-        repr((job.ended_at - run.started).total_seconds()),
+        _worked(worker, (job.ended_at - run.started).total_seconds()),
         result_ttl,
         score,
         _return_value(worker, value),
         repr(run.started.timestamp()),
         repr(job.ended_at.timestamp()),
         worker.stream_maxlen,
+        "1" if job._dependency_ids else "",
         *_flat(worker.take_events()),
         *claim_a,
     ]

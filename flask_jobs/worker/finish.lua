@@ -7,16 +7,20 @@
 -- stream, 8 the queue's finished registry, 9 the job's dependents set, 10 its
 -- dependencies set, 11 the history stream, then the claim's keys.
 -- ARGV: 1 job id, 2 execution id, 3 worker name, 4 now (RQ's date text), 5 seconds
--- worked, 6 result TTL, 7 finished-registry score, 8 the return value (base64, "" for
--- None), 9 execution start (epoch), 10 execution end (epoch), 11 history stream max
--- length, 12... the events (see events.lua); then the number of queues to claim from, and
--- the claim's arguments. The worker's state is not written: busy with the next job, or
+-- worked, to add to the worker's counters now ("": the worker adds its counts up with its
+-- next heartbeat), 6 result TTL, 7 finished-registry score, 8 the return value (base64,
+-- "" for None), 9 execution start (epoch), 10 execution end (epoch), 11 history stream
+-- max length, 12 "1" when the job has dependencies (KEYS[10] exists), 13... the events
+-- (see events.lua); then the number of queues to claim from, and the claim's arguments. The worker's state is not written: busy with the next job, or
 -- idle, which the loop writes when it finds nothing to claim.
 -- Returns {whether the job has dependents, the claim}.
 local id, exec, worker = ARGV[1], ARGV[2], ARGV[3]
 local ttl = tonumber(ARGV[6])
-redis.call('HINCRBY', KEYS[5], 'successful_job_count', 1)
-redis.call('HINCRBYFLOAT', KEYS[5], 'total_working_time', ARGV[5])
+if ARGV[5] ~= '' then
+  redis.call('HINCRBY', KEYS[5], 'successful_job_count', 1)
+  redis.call('HINCRBYFLOAT', KEYS[5], 'total_working_time', ARGV[5])
+end
+local dependents = redis.call('EXISTS', KEYS[9])
 if ttl ~= 0 then
   redis.call('HSET', KEYS[1], 'status', 'finished', 'ended_at', ARGV[4],
     'last_heartbeat', ARGV[4], 'worker_name', worker)
@@ -33,13 +37,12 @@ if ttl ~= 0 then
 end
 if ttl > 0 then
   redis.call('EXPIRE', KEYS[1], ttl)
-  redis.call('EXPIRE', KEYS[9], ttl)
-  redis.call('EXPIRE', KEYS[10], ttl)
+  if dependents == 1 then redis.call('EXPIRE', KEYS[9], ttl) end
+  if ARGV[12] == '1' then redis.call('EXPIRE', KEYS[10], ttl) end
 end
 redis.call('DEL', KEYS[2])
 redis.call('ZREM', KEYS[4], id .. ':' .. exec)
 redis.call('ZREM', KEYS[3], exec)
 redis.call('SREM', KEYS[6], id .. ':' .. exec)
-local i = add_events(11, ARGV[11], 12)
-local dependents = redis.call('EXISTS', KEYS[9])
+local i = add_events(11, ARGV[11], 13)
 return {dependents, claim(11, i, tonumber(ARGV[i]))}

@@ -7,6 +7,7 @@ import logging
 import os
 import socket
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -51,6 +52,11 @@ class Registration:
     key: str = field(init=False)
     #: When (``time.monotonic()``) the last heartbeat was written.
     beat_at: float = field(init=False, default=float("-inf"))
+    #: Until when (``time.monotonic()``) the worker's hash lives, as last set.
+    lives_until: float = field(init=False, default=float("-inf"))
+    #: Successes (and their seconds) not yet added to RQ's counters in the hash.
+    unsent: list[float] = field(init=False, default_factory=lambda: [0, 0.0])
+    lock: threading.Lock = field(init=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.key = worker_key(self.name)
@@ -93,6 +99,23 @@ class Registration:
                 pipe.sadd(WORKERS_BY_QUEUE_KEY % name, self.key)
             pipe.expire(self.key, WORKER_TTL + 60)
             pipe.execute()
+        self.lives_until = time.monotonic() + WORKER_TTL + 60
+
+    def lease(self, ttl: int) -> bool:
+        """Whether the worker's hash must now be made to live ``ttl`` seconds more (for a job
+        starting with that heartbeat TTL); assumed done when True."""
+        until = time.monotonic() + ttl
+        with self.lock:
+            if until <= self.lives_until:
+                return False
+            self.lives_until = until
+        return True
+
+    def count_success(self, seconds: float) -> None:
+        """A job finished: added to RQ's counters with the next heartbeat."""
+        with self.lock:
+            self.unsent[0] += 1
+            self.unsent[1] += seconds
 
     def beat_due(self) -> bool:
         """Whether `HEARTBEAT_SECONDS` have passed since the last heartbeat."""
@@ -102,11 +125,25 @@ class Registration:
         """RQ's heartbeat (``last_heartbeat`` and TTLs), with the state and our fields."""
         self.beat_at = time.monotonic()
         fields: Any = {"last_heartbeat": utcformat(now()), "state": state, **self.ours()}
-        with self.connection.pipeline(transaction=False) as pipe:
-            pipe.hset(self.key, mapping=fields)
-            pipe.expire(self.key, ttl)
-            pipe.expire(worker_executions_key(self.name), ttl)
-            pipe.execute()
+        with self.lock:
+            done, seconds = self.unsent
+            self.unsent = [0, 0.0]
+        try:
+            with self.connection.pipeline(transaction=False) as pipe:
+                pipe.hset(self.key, mapping=fields)
+                if done:
+                    pipe.hincrby(self.key, "successful_job_count", int(done))
+                    pipe.hincrbyfloat(self.key, "total_working_time", seconds)
+                pipe.expire(self.key, ttl)
+                pipe.expire(worker_executions_key(self.name), ttl)
+                pipe.execute()
+        except BaseException:
+            with self.lock:  # sent with the next one
+                self.unsent[0] += done
+                self.unsent[1] += seconds
+            raise
+        with self.lock:
+            self.lives_until = max(self.lives_until, self.beat_at + ttl)
 
     def shutdown_requested(self) -> None:
         """Record a warm shutdown request (RQ's ``shutdown_requested_date``)."""

@@ -7,7 +7,9 @@
 -- ARGV: 1 job id, 2 execution id, 3 worker name, 4 now (RQ's date text), 5 now (epoch
 -- float), 6 now (epoch int), 7 heartbeat TTL, 8 the worker's new state ("" when it is
 -- busy already: a worker running jobs back to back writes its hash on heartbeats only),
--- 9 history stream max length, 10... the events (see events.lua).
+-- 9 "1" when the worker's hash must live at least the heartbeat TTL (its TTL is shorter:
+-- RQ's SimpleWorker sets it at every start), 10 history stream
+-- max length, 11... the events (see events.lua).
 local id, exec, worker = ARGV[1], ARGV[2], ARGV[3]
 local ttl, at = tonumber(ARGV[7]), tonumber(ARGV[6])
 local composite = id .. ':' .. exec
@@ -21,11 +23,11 @@ redis.call('SADD', KEYS[6], composite)
 if ARGV[8] ~= '' then
   redis.call('HSET', KEYS[5], 'state', ARGV[8], 'last_heartbeat', ARGV[4])
 end
-redis.call('EXPIRE', KEYS[5], ttl)
-redis.call('EXPIRE', KEYS[6], ttl)
+if ARGV[9] == '1' then redis.call('EXPIRE', KEYS[5], ttl) end
+redis.call('EXPIRE', KEYS[6], ttl)  -- the set the SADD above may have made
 redis.call('HSET', KEYS[1], 'last_heartbeat', ARGV[4], 'status', 'started',
   'started_at', ARGV[4], 'worker_name', worker)
 redis.call('PERSIST', KEYS[1])
 redis.call('LREM', KEYS[7], 1, id)
-add_events(8, ARGV[9], 10)
+add_events(8, ARGV[10], 11)
 return 1

@@ -40,6 +40,16 @@ ALLOWED: list[Allowed] = [
     ),
     Allowed(
         "rq:worker:*",
+        "(ttl)",
+        "A worker killed in a job: RQ's SimpleWorker sets its hash's TTL to the job's "
+        "heartbeat TTL at every start (here about 2 minutes); ours raises it only when the "
+        "job needs more than the hash has left from the last heartbeat (8 minutes), one "
+        "write fewer per job. Either way the dead worker's hash expires on its own.",
+        workers=LOOP,
+        scenarios=("killed_then_abandoned",),
+    ),
+    Allowed(
+        "rq:worker:*",
         "flask_jobs_*",
         "Our fields in RQ's worker hash (flask_jobs.keys.WORKER_*_FIELD: mode, slots, the "
         "running job ids, resident memory, supervisor), written at registration and each "
