@@ -22,7 +22,11 @@ How things are counted:
   command or one pipeline) from a socket once, so reads count round trips;
 - peak RSS: ``VmHWM`` summed over the worker's process tree, read at the
   end of the no-op drain (fork-per-job horses are gone by then: their
-  pages are shared with the parent anyway).
+  pages are shared with the parent anyway);
+- PSS: ``Pss`` of ``/proc/<pid>/smaps_rollup`` summed over the same tree at the
+  same moment (a page shared by n processes counts 1/n in each), and per
+  process in the JSON (``pss_by_process_mb``: the worker first, then its
+  children: its history recorder, its outbox relay).
 """
 
 from __future__ import annotations
@@ -297,19 +301,25 @@ class Suite:
     def pss(self, proc: subprocess.Popen[bytes]) -> float:
         """Proportional set size (MB) summed over the worker's process tree, now: shared
         pages (a forked recorder's, a child's) count once."""
-        total = 0
+        tree = self.pss_tree(proc)
+        return sum(tree) if tree else float("nan")
+
+    def pss_tree(self, proc: subprocess.Popen[bytes]) -> list[float]:
+        """PSS (MB) of each process of the worker's tree, now: the worker first, then its
+        children (the recorder, the relay; under a supervisor, the workers and theirs)."""
         try:
             tree = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
         except psutil.NoSuchProcess:
-            return float("nan")
+            return []
+        sizes = []
         for p in tree:
             try:
                 for line in Path(f"/proc/{p.pid}/smaps_rollup").read_text().splitlines():
                     if line.startswith("Pss:"):
-                        total += int(line.split()[1])
+                        sizes.append(int(line.split()[1]) / 1024)
             except OSError:
                 continue
-        return total / 1024
+        return sizes
 
     def wait_last(self, proc: subprocess.Popen[bytes], timeout: float) -> float:
         deadline = time.monotonic() + timeout
@@ -326,7 +336,7 @@ class Suite:
             time.sleep(0.05)
         raise TimeoutError("drain did not finish")
 
-    def drain(self, setup: Setup, count: int, sleepers: bool) -> dict[str, float]:
+    def drain(self, setup: Setup, count: int, sleepers: bool) -> dict[str, Any]:
         self.conn.flushdb()
         producer = self.producer(setup.family)
         with producer.context():
@@ -341,7 +351,7 @@ class Suite:
             seconds = self.wait_last(proc, timeout=max(120.0, count / 20))
             after = Counters.read(self.conn)
             rss = self.peak_rss(proc)
-            pss = self.pss(proc)
+            pss_tree = self.pss_tree(proc)
         finally:
             self.stop(proc)
         commands = after.commands - before.commands - self.polls
@@ -351,7 +361,8 @@ class Suite:
             "commands_per_job": commands / count,
             "round_trips_per_job": reads / count,
             "peak_rss_mb": rss,
-            "pss_mb": pss,
+            "pss_mb": sum(pss_tree) if pss_tree else float("nan"),
+            "pss_by_process_mb": [round(x, 1) for x in pss_tree],
             "redis_cpu_us_per_job": (after.cpu - before.cpu) * 1e6 / count,
         }
 
@@ -407,6 +418,7 @@ class Suite:
             "round_trips_per_job": noop["round_trips_per_job"],
             "peak_rss_mb": noop["peak_rss_mb"],
             "pss_mb": noop["pss_mb"],
+            "pss_by_process_mb": noop["pss_by_process_mb"],
             "redis_cpu_us_per_job": noop["redis_cpu_us_per_job"],
             **lat,
         }

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from types import FrameType
 
+from ..forking import freeze_for_fork
 from .memory import RECYCLE_EXIT
 
 __all__ = ["Supervisor"]
@@ -124,6 +125,9 @@ class Supervisor:
             time.sleep(0.1)
 
     def _spawn(self, index: int) -> None:
+        # The children share the loaded app's pages with the supervisor (and so with each
+        # other) for as long as no collection walks them.
+        freeze_for_fork()
         pid = os.fork()
         if pid == 0:  # the child
             code = 1
