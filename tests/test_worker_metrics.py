@@ -4,6 +4,7 @@ over HTTP by one process or summed over ``--processes``; bad settings; no promet
 from __future__ import annotations
 
 import dataclasses
+import os
 import signal
 import socket
 import subprocess
@@ -237,3 +238,25 @@ def test_without_prometheus_client_the_worker_says_what_to_install(
         "prometheus_client, which is not installed: pip install 'flask-jobs[metrics]'"
     )
     assert "Traceback" not in ran.stderr
+
+
+def test_a_killed_process_leaves_no_job_in_progress(
+    app: Flask, ctx: None, subprocess_env: dict[str, str]
+) -> None:
+    port = free_port()
+    slow = jobs_app.whoami.options(timeout=60).enqueue(pause=30.0)
+    args = ["--processes", "2", "--threads", "1", "--metrics-port", str(port)]
+    proc = subprocess.Popen(flask_command("jobs", "worker", *args), env=subprocess_env)
+    labels = {"queue": "default", "function": "jobs_app.whoami"}
+    try:
+        wait_for(lambda: value(scrape(port), "jobs_in_progress", **labels) == 1, timeout=30)
+        worker = jobs_app.jobs.fetch_job(slow.id).worker_name
+        os.kill(int(worker.split(".")[-2]), signal.SIGKILL)  # host.pid.random
+        # the supervisor starts a new process, which drops the dead one's gauge
+        samples = wait_for(
+            lambda: (s := scrape(port)) and value(s, "jobs_in_progress", **labels) == 0 and s,
+            timeout=30,
+        )
+        assert value(samples, "jobs_started_total", **labels) == 1
+    finally:
+        stop_process(proc)
