@@ -27,6 +27,7 @@ DEFAULTS: dict[str, Any] = {
     "JOBS_WORKER_CONCURRENCY": 1,
     "JOBS_WORKER_THREADS": 8,
     "JOBS_WORKER_ASYNC_LIMIT": 100,
+    "JOBS_WORKER_METRICS_PORT": None,
     "JOBS_MIDDLEWARE": [],
     "JOBS_LOG_LEVEL": "INFO",
     "JOBS_LOG_FORMAT": "text",
@@ -104,6 +105,8 @@ class JobsConfig:
     #: Alert when a schedule's next run is this late (None: off).
     alert_schedule_grace: timedelta | None = timedelta(minutes=5)
     on_alert: tuple[Callable[..., Any], ...] = ()
+    #: Serve the workers' Prometheus metrics on this port (None: off).
+    worker_metrics_port: int | None = None
 
 
 def load_config(config: Mapping[str, Any]) -> JobsConfig:
@@ -148,4 +151,5 @@ def load_config(config: Mapping[str, Any]) -> JobsConfig:
         alert_min_runs=values["JOBS_ALERT_MIN_RUNS"],
         alert_schedule_grace=values["JOBS_ALERT_SCHEDULE_GRACE"],
         on_alert=values["JOBS_ON_ALERT"],
+        worker_metrics_port=values["JOBS_WORKER_METRICS_PORT"],
     )

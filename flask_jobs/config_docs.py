@@ -53,6 +53,11 @@ DESCRIPTIONS: dict[str, str] = {
         "Threads of a worker process for jobs declared `@thread_safe` (without `--threads`)."
     ),
     "JOBS_WORKER_ASYNC_LIMIT": "The most `async def` jobs one worker process runs at once.",
+    "JOBS_WORKER_METRICS_PORT": (
+        "Serve the workers' Prometheus metrics (jobs started, finished, failed, retried, "
+        "in progress, run and wait times) on this port, one port for all the processes of "
+        "`flask jobs worker` (`--metrics-port`); needs `flask-jobs[metrics]` (`None`: off)."
+    ),
     "JOBS_MIDDLEWARE": (
         "Worker middleware: `Middleware` objects, classes or their import paths, called "
         "around every job in every worker mode (after the built-in ones)."

@@ -188,6 +188,16 @@ def _middleware(key: str, value: Any) -> tuple[Any, ...]:
     return tuple(found)
 
 
+def _port_or_none(key: str, value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
+        raise _bad(key, value, "expected a port number from 1 to 65535, or None (off)")
+    return value
+
+
 def _database_uri(key: str, value: Any) -> str | None:
     if value is None or value == "":
         return None
@@ -259,6 +269,7 @@ RULES: dict[str, Callable[[str, Any], Any]] = {
     "JOBS_WORKER_CONCURRENCY": lambda k, v: _int(k, v, minimum=1),
     "JOBS_WORKER_THREADS": lambda k, v: _int(k, v, minimum=1),
     "JOBS_WORKER_ASYNC_LIMIT": lambda k, v: _int(k, v, minimum=1),
+    "JOBS_WORKER_METRICS_PORT": _port_or_none,
     "JOBS_MIDDLEWARE": lambda k, v: _middleware(k, v),
     "JOBS_LOG_LEVEL": lambda k, v: _choice(k, v, LOG_LEVELS),
     "JOBS_LOG_FORMAT": lambda k, v: _choice(k, v, LOG_FORMATS),

@@ -43,6 +43,7 @@ ENV_EXAMPLES: dict[str, tuple[str, Any]] = {
     "JOBS_WORKER_CONCURRENCY": ("4", 4),
     "JOBS_WORKER_THREADS": ("2", 2),
     "JOBS_WORKER_ASYNC_LIMIT": ("50", 50),
+    "JOBS_WORKER_METRICS_PORT": ("9191", 9191),
     "JOBS_MIDDLEWARE": ('["test_config_env:AUDIT"]', (AUDIT,)),
     "JOBS_LOG_LEVEL": ("DEBUG", "DEBUG"),
     "JOBS_LOG_FORMAT": ("json", "json"),

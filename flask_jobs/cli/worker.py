@@ -3,7 +3,9 @@ processes of a deployment, and the embedded redis-server of development runs."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -23,6 +25,7 @@ from ..state import JobsState
 from ..worker.build import build_worker, check_worker_class
 from ..worker.logs import configure_logging
 from ..worker.memory import RECYCLE_EXIT
+from ..worker.metrics import prepare_metrics
 from ..worker.supervisor import Supervisor
 from .common import app_state, check_queue_names
 
@@ -78,6 +81,14 @@ __all__ = ["embedded_command", "scheduler_command", "worker_command"]
     is_flag=True,
     help="Also run the periodic-job scheduler, in a process of its own beside the workers.",
 )
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    metavar="PORT",
+    help="Serve Prometheus metrics of the worker processes on PORT, one port for all of "
+    "them [default: JOBS_WORKER_METRICS_PORT; unset: off].",
+)
 @with_appcontext
 def worker_command(
     queues: tuple[str, ...],
@@ -89,6 +100,7 @@ def worker_command(
     threads: int | None,
     name: str | None,
     with_scheduler: bool,
+    metrics_port: int | None,
 ) -> None:
     """Run a worker on QUEUE... (default: JOBS_QUEUES, highest priority first).
 
@@ -108,6 +120,12 @@ def worker_command(
 
     supervised = concurrency > 1 or with_scheduler or max_memory is not None
     supervisor = f"{socket.gethostname()}.{os.getpid()}" if supervised else None
+    metrics_port = metrics_port or state.config.worker_metrics_port
+    shared = None
+    if metrics_port is not None:
+        # Checked here, once: a child that failed its start would be restarted for ever.
+        shared = prepare_metrics(metrics_port, kind, processes=supervised)
+        state.config = dataclasses.replace(state.config, worker_metrics_port=metrics_port)
 
     def run_child(index: int) -> int:
         child_name = f"{name}-{index}" if name and index else name
@@ -137,7 +155,12 @@ def worker_command(
         run_child(0)
         return
     extra = run_scheduler if with_scheduler else None
-    sys.exit(Supervisor(run_child, concurrency, burst=burst, extra=extra).run())
+    try:
+        code = Supervisor(run_child, concurrency, burst=burst, extra=extra).run()
+    finally:
+        if shared is not None:
+            shutil.rmtree(shared, ignore_errors=True)
+    sys.exit(code)
 
 
 def _run_scheduler(app: Flask, state: JobsState) -> None:

@@ -1,6 +1,7 @@
 """The middleware every worker runs: history events, the job log lines, ``JOBS_ON_FAILURE``.
 
-Each concern is one class here; `default_middleware` lists them for an app, followed by
+Each concern is one class here (Prometheus metrics, with ``JOBS_WORKER_METRICS_PORT``, in
+`flask_jobs.worker.metrics`); `default_middleware` lists them for an app, followed by
 the app's own (``Jobs(middleware=[...])`` and ``JOBS_MIDDLEWARE``).
 """
 
@@ -137,5 +138,9 @@ def default_middleware(state: JobsState) -> list[Any]:
     if state.history_enabled:
         chain.append(HistoryMiddleware(state))
     chain += [LogMiddleware(), FailureHooksMiddleware()]
+    if state.config.worker_metrics_port is not None:
+        from .metrics import PrometheusMiddleware
+
+        chain.append(PrometheusMiddleware(state.config.worker_metrics_port))
     own: tuple[Any, ...] = getattr(state.jobs, "middleware", ())
     return chain + list(own) + list(state.config.middleware)
