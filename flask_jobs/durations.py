@@ -11,6 +11,10 @@ _UNITS = {"w": 604_800, "d": 86_400, "h": 3_600, "m": 60, "s": 1}
 _PART = re.compile(r"(\d+(?:\.\d+)?)([wdhms])")
 
 
+#: The longest duration accepted (seconds): 100 years, far below what ``timedelta`` holds.
+LONGEST = 36500 * 86400
+
+
 def parse_duration(value: object) -> timedelta:
     """Parse seconds or a string like ``"1w"``, ``"1h30m"``; `ValueError` if invalid."""
     if isinstance(value, timedelta):
@@ -31,6 +35,8 @@ def parse_duration(value: object) -> timedelta:
             seconds = sum(float(n) * _UNITS[u] for n, u in parts)
     else:
         raise ValueError(f"{value!r} is not a duration: use seconds or e.g. '30s', '1h30m', '7d'")
-    if seconds <= 0:
+    if not seconds > 0:  # NaN too
         raise ValueError(f"{value!r} is not a positive duration")
+    if seconds > LONGEST:
+        raise ValueError(f"{value!r} is too long a duration: at most 100 years ('36500d')")
     return timedelta(seconds=seconds)

@@ -45,8 +45,6 @@ __all__ = ["HistoryRecorder", "RecorderSource", "start_recorder_process", "stop_
 log = logging.getLogger("flask_jobs.recorder")
 
 BATCH = 500
-#: How much lower the recorder process's CPU priority is than its worker's (``nice``).
-RECORDER_NICENESS = 10
 CLAIM_IDLE_MS = 30_000
 
 
@@ -85,10 +83,8 @@ class HistoryRecorder:
         #: How long a stopping recorder keeps trying to write what is left.
         self.shutdown_grace = 10.0
         #: Pause after a partial batch, so that commits are few and large (one per
-        #: interval under load) rather than one per event; bounds freshness too. Each
-        #: write takes the CPU for a few ms, which a job starting then waits for on a
-        #: busy machine: one a second keeps that out of all but the slowest starts.
-        self.flush_interval = 1.0
+        #: interval under load) rather than one per event; bounds freshness too.
+        self.flush_interval = 0.25
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -321,8 +317,6 @@ def start_recorder_process(app: Flask, state: RecorderSource, name: str) -> int:
     """Fork a process that runs a recorder until told to stop (SIGTERM) or orphaned."""
 
     def make() -> HistoryRecorder:
-        # Behind the jobs: when the CPUs are busy, a job waits for no history write.
-        os.nice(RECORDER_NICENESS)
         state.history.dispose()
         return HistoryRecorder(app, state, name=f"{name}.recorder")
 
