@@ -71,7 +71,7 @@ def test_a_live_list_offers_pages_of_50_100_and_200(
 def test_live_rows_escape_what_redis_holds(
     app: Flask, ctx: None, client: Any, work: Any, redis_client: redis.Redis
 ) -> None:
-    (job,) = failed_jobs(work, '<img src=x onerror="alert(1)"> & \'more\'')
+    (job,) = failed_jobs(work, "<img src=x onerror=\"alert(1)\"> & 'more'")
     registry = jobs_app.jobs.state(app).queue("default").failed_job_registry
     # a registry entry no RQ job id could be (its hash is gone: the row shows the id alone)
     odd = 'x"><script>alert(2)</script>&y'
