@@ -87,3 +87,32 @@ def test_live_rows_escape_what_redis_holds(
     # the page's rows are whole: a <tr> per job, each with its cells
     rows = re.findall(r"<tr><td><input type=\"checkbox\".*?</tr>", body, re.S)
     assert len(rows) == 2 and all(row.count("<td") == 8 for row in rows)
+
+
+def test_failed_page_of_every_queue_is_their_union_latest_first(
+    app: Flask, ctx: None, redis_client: redis.Redis
+) -> None:
+    """The page of failed jobs read in one call (`rows.read_latest`): the registries of
+    every queue merged, highest score first (then id, then queue), paged by offset."""
+    state = jobs_app.jobs.state(app)
+    redis_client.sadd("rq:queues", "rq:queue:high")
+    scores = {
+        "default": {"a": 5, "b": 3, "c": 3, "d": 1.5, "same": 2},
+        "high": {"e": 4, "f": 3, "g": 0.25, "same": 2},
+    }
+    entries = []
+    for name, members in scores.items():
+        key = state.queue(name).failed_job_registry.key
+        redis_client.zadd(key, members)
+        entries += [(float(score), job_id, name) for job_id, score in members.items()]
+    expected = sorted(entries, reverse=True)
+    for limit in (1, 3, 20):
+        seen = []
+        for offset in range(0, len(expected), limit):
+            page = sets.live_set(state, "failed", offset=offset, limit=limit)
+            assert page.total == len(expected)
+            seen += [(row["id"], row["queue"]) for row in page.rows]
+        assert seen == [(job_id, name) for _, job_id, name in expected], limit
+    only = sets.live_set(state, "failed", "high", limit=2)
+    assert [row["id"] for row in only.rows] == ["e", "f"] and only.total == 4
+    assert sets.live_set(state, "failed", offset=50, limit=5).rows == []

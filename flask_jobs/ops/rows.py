@@ -26,42 +26,91 @@ from ..keys import job_key, results_key
 if TYPE_CHECKING:
     from ..state import JobsState
 
-__all__ = ["exception_line", "progress_of", "read_rows"]
+__all__ = ["exception_line", "progress_of", "read_latest", "read_rows"]
 
 #: How much of a job's data is decompressed to read its function's path (the first value).
 _HEAD = 1024
 #: The job hash fields a row is made of (in this order in the script's reply).
 FIELDS = ("data", "meta", "retries_left", "started_at", "ended_at", "worker_name")
-#: KEYS: each job's hash and its results stream, in pairs. ARGV[1]: "1" to read each job's
-#: latest result; the rest: the hash fields. Per job: the fields, then the latest result's
-#: exc_string (nil when missing), all in one flat array (hiredis parses it in C; packing
-#: the values into one string cost more in Lua, and more again to split in Python).
-_READ = """
-local errors = ARGV[1] == '1'
+#: The rows of job ids, read in Lua. ARGV[1], ARGV[2]: the prefixes of a job's hash and
+#: of its results stream; ARGV[3]: "1" to read each job's latest result; ARGV[4]: how many
+#: hash fields follow. Per job: the fields, then the latest result's exc_string (nil when
+#: missing), all in one flat array (hiredis parses it in C; packing the values into one
+#: string cost more in Lua, and more again to split in Python).
+_ROWS = """
+local errors = ARGV[3] == '1'
+local width = tonumber(ARGV[4])
 local fields = {}
-for i = 2, #ARGV do fields[#fields + 1] = ARGV[i] end
-local out, n, width = {}, 0, #fields
-for i = 1, #KEYS, 2 do
-    local values = redis.call('hmget', KEYS[i], unpack(fields))
-    for j = 1, width do
-        n = n + 1
-        out[n] = values[j]
-    end
-    local exc = false
-    if errors then
-        local latest = redis.call('xrevrange', KEYS[i + 1], '+', '-', 'COUNT', 1)
-        if latest[1] then
-            local payload = latest[1][2]
-            for j = 1, #payload, 2 do
-                if payload[j] == 'exc_string' then exc = payload[j + 1] end
+for i = 1, width do fields[i] = ARGV[4 + i] end
+local function rows(ids, out, n)
+    for _, id in ipairs(ids) do
+        local values = redis.call('hmget', ARGV[1] .. id, unpack(fields))
+        for j = 1, width do
+            n = n + 1
+            out[n] = values[j]
+        end
+        local exc = false
+        if errors then
+            local latest = redis.call('xrevrange', ARGV[2] .. id, '+', '-', 'COUNT', 1)
+            if latest[1] then
+                local payload = latest[1][2]
+                for j = 1, #payload, 2 do
+                    if payload[j] == 'exc_string' then exc = payload[j + 1] end
+                end
             end
         end
+        n = n + 1
+        out[n] = exc
     end
-    n = n + 1
-    out[n] = exc
+    return out
 end
-return out
 """
+#: The rest of ARGV: the job ids.
+_READ = (
+    _ROWS
+    + """
+local ids = {}
+for i = 5 + width, #ARGV do ids[#ids + 1] = ARGV[i] end
+return rows(ids, {}, 0)
+"""
+)
+#: KEYS: sorted sets of job ids (the failed registries). The rest of ARGV: the offset and
+#: size of a page of their union, highest score first (score, then id, then key: highest
+#: first). Replies {total of every set, ids..., their scores..., their set's index...},
+#: then the ids' rows: the page and its rows in one call.
+_LATEST = (
+    _ROWS
+    + """
+local offset = tonumber(ARGV[5 + width])
+local size = tonumber(ARGV[6 + width])
+local total, entries = 0, {}
+for k = 1, #KEYS do
+    total = total + redis.call('zcard', KEYS[k])
+    local found = redis.call('zrevrange', KEYS[k], 0, offset + size - 1, 'WITHSCORES')
+    for i = 1, #found, 2 do
+        entries[#entries + 1] = {tonumber(found[i + 1]), found[i], KEYS[k], found[i + 1], k}
+    end
+end
+if #KEYS > 1 then
+    table.sort(entries, function(a, b)
+        if a[1] ~= b[1] then return a[1] > b[1] end
+        if a[2] ~= b[2] then return a[2] > b[2] end
+        return a[3] > b[3]
+    end)
+end
+local ids, scores, sets = {}, {}, {}
+for i = offset + 1, math.min(#entries, offset + size) do
+    ids[#ids + 1] = entries[i][2]
+    scores[#scores + 1] = entries[i][4]
+    sets[#sets + 1] = entries[i][5]
+end
+local out = {total, #ids}
+for _, list in ipairs({ids, scores, sets}) do
+    for _, value in ipairs(list) do out[#out + 1] = value end
+end
+return rows(ids, out, #out)
+"""
+)
 
 
 def progress_of(meta: Any) -> dict[str, Any] | None:
@@ -134,8 +183,17 @@ def _error(raw: bytes | None) -> str | None:
     return None
 
 
-#: The script registered on each client (EVALSHA: its text is sent once per client).
-_SCRIPTS: dict[int, Any] = {}
+#: The scripts registered on each client (EVALSHA: a script's text is sent once per client).
+_SCRIPTS: dict[tuple[int, str], Any] = {}
+
+
+def _call(state: JobsState, source: str, keys: list[str], args: list[Any], errors: bool) -> Any:
+    conn: Any = state.connection
+    script = _SCRIPTS.get((id(conn), source))
+    if script is None or script.registered_client is not conn:
+        script = _SCRIPTS[(id(conn), source)] = conn.register_script(source)
+    head = [job_key(""), results_key(""), "1" if errors else "0", len(FIELDS), *FIELDS]
+    return script(keys=keys, args=head + args)
 
 
 def read_rows(
@@ -149,18 +207,32 @@ def read_rows(
     """
     if not job_ids:
         return []
-    keys: list[str] = []
-    for job_id in job_ids:
-        keys += (job_key(job_id), results_key(job_id))
-    conn: Any = state.connection
-    script = _SCRIPTS.get(id(conn))
-    if script is None or script.registered_client is not conn:
-        script = _SCRIPTS[id(conn)] = conn.register_script(_READ)
-    reply = script(keys=keys, args=["1" if errors else "0", *FIELDS])
+    return _rows(state, _call(state, _READ, [], list(job_ids), errors), len(job_ids))
+
+
+def read_latest(
+    state: JobsState, keys: list[str], offset: int, limit: int, *, errors: bool = True
+) -> tuple[int, list[tuple[float, str, int]], list[dict[str, Any] | None]]:
+    """One page of the union of the sorted sets ``keys`` (RQ's failed registries), highest
+    score first, and its rows: how many ids the sets hold, each entry of the page as
+    (score, id, index of its set in ``keys``), and `read_rows` of its ids. One round trip."""
+    if not keys or limit <= 0:
+        return 0, [], []
+    reply = _call(state, _LATEST, keys, [offset, limit], errors)
+    total, count = int(reply[0]), int(reply[1])
+    ids = [job_id.decode() for job_id in reply[2 : 2 + count]]
+    scores = [float(score) for score in reply[2 + count : 2 + 2 * count]]
+    sets = [int(index) - 1 for index in reply[2 + 2 * count : 2 + 3 * count]]
+    entries = list(zip(scores, ids, sets, strict=True))
+    return total, entries, _rows(state, reply[2 + 3 * count :], count)
+
+
+def _rows(state: JobsState, reply: list[Any], count: int) -> list[dict[str, Any] | None]:
+    """The rows of ``count`` jobs from the script's flat reply."""
     width = len(FIELDS) + 1
     serializer = state.serializer
     found: list[dict[str, Any] | None] = []
-    for n in range(len(job_ids)):
+    for n in range(count):
         data, meta_raw, retries, started, ended, worker, exc = reply[n * width : n * width + width]
         if not data and not meta_raw and not started and not ended:
             found.append(None)  # the hash is gone (data is never empty in a stored job)
