@@ -142,25 +142,28 @@ def _time(raw: bytes | None) -> datetime | None:
     if not raw:
         return None
     text = raw.decode("ascii", "replace")
-    try:  # fromisoformat takes no "Z" before Python 3.11
-        moment = datetime.fromisoformat(text[:-1] if text.endswith("Z") else text)
+    try:  # fromisoformat takes no "Z" before Python 3.11; "+00:00" makes it aware at once
+        moment = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1:] == "Z" else text)
     except ValueError:
         try:
             moment = str_to_date(text)
         except ValueError:
             return None
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
 
 
 def _func_name(raw: bytes, serializer: Any) -> str | None:
     """The function's dotted path from RQ's ``data`` field (zlib-compressed, or not)."""
     if serializer is JSONSerializer:  # the first string of '["path", ...]': no need for the rest
-        head = raw
-        with contextlib.suppress(zlib.error):
+        try:
             head = zlib.decompressobj().decompress(raw, _HEAD)
+        except zlib.error:
+            head = raw
         if head[:2] == b'["':
-            with contextlib.suppress(ValueError):
+            try:
                 return str(scanstring(head.decode("utf-8", "replace"), 2)[0])
+            except ValueError:  # longer than the head, or not JSON: read it all
+                pass
     with contextlib.suppress(zlib.error):
         raw = zlib.decompress(raw)
     name = serializer.loads(raw)[0]
@@ -178,9 +181,10 @@ def _error(raw: bytes | None) -> str | None:
     """The exception line of a result's ``exc_string`` (base64 of zlib, as RQ stores it)."""
     if not raw:
         return None
-    with contextlib.suppress(Exception):  # an unreadable result: no error shown
+    try:
         return exception_line(zlib.decompress(b64decode(raw)).decode("utf-8", "replace"))
-    return None
+    except Exception:  # an unreadable result: no error shown
+        return None
 
 
 #: The scripts registered on each client (EVALSHA: a script's text is sent once per client).
