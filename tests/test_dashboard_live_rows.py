@@ -115,4 +115,11 @@ def test_failed_page_of_every_queue_is_their_union_latest_first(
         assert seen == [(job_id, name) for _, job_id, name in expected], limit
     only = sets.live_set(state, "failed", "high", limit=2)
     assert [row["id"] for row in only.rows] == ["e", "f"] and only.total == 4
+    # one queue: its page is read at its offset
+    pages = [sets.live_set(state, "failed", "default", offset=n, limit=2) for n in (0, 2, 4)]
+    assert [[row["id"] for row in page.rows] for page in pages] == [
+        ["a", "c"],
+        ["b", "same"],
+        ["d"],
+    ]
     assert sets.live_set(state, "failed", offset=50, limit=5).rows == []

@@ -84,9 +84,11 @@ _LATEST = (
 local offset = tonumber(ARGV[5 + width])
 local size = tonumber(ARGV[6 + width])
 local total, entries = 0, {}
+-- one set: its page alone; several: the first offset + size of each, merged
+local first = #KEYS == 1 and offset or 0
 for k = 1, #KEYS do
     total = total + redis.call('zcard', KEYS[k])
-    local found = redis.call('zrevrange', KEYS[k], 0, offset + size - 1, 'WITHSCORES')
+    local found = redis.call('zrevrange', KEYS[k], first, offset + size - 1, 'WITHSCORES')
     for i = 1, #found, 2 do
         entries[#entries + 1] = {tonumber(found[i + 1]), found[i], KEYS[k], found[i + 1], k}
     end
@@ -97,6 +99,8 @@ if #KEYS > 1 then
         if a[2] ~= b[2] then return a[2] > b[2] end
         return a[3] > b[3]
     end)
+else
+    offset = 0
 end
 local ids, scores, sets = {}, {}, {}
 for i = offset + 1, math.min(#entries, offset + size) do
