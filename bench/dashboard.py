@@ -283,7 +283,11 @@ def compare_with_rq_dashboard(app: Flask, executable: str, repeat: int) -> None:
         missing = [job_id for job_id in their_ids if job_id not in our_html]
         assert len(their_ids) == 100 and not missing, (len(their_ids), missing[:3])
         assert our_html.count("TimeoutError: timeout talking to upstream") >= 100
-        print("  rq-dashboard 0.9 read RQ 3's failed registry: the same 100 job ids as ours")
+        their_size = sum(len(get(url)[1]) for url in theirs)
+        print(
+            "  rq-dashboard 0.9 read RQ 3's failed registry: the same 100 job ids as ours "
+            f"(bytes sent, uncompressed: ours {len(our_html.encode()):,}, theirs {their_size:,})"
+        )
         ours_ms: list[float] = []
         theirs_ms: list[float] = []
         for _ in range(repeat):

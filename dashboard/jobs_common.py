@@ -197,26 +197,22 @@ def when(moment: datetime | str | None) -> str:
         return "-"
     if isinstance(moment, str):  # an aggregate SQLite hands back as text
         return moment[:19]
-    if moment.tzinfo is not None:
+    if moment.tzinfo is not None and moment.utcoffset():
         moment = moment.astimezone(timezone.utc)
-    return moment.strftime("%Y-%m-%d %H:%M:%S")
+    return moment.isoformat(" ", "seconds")[:19]  # strftime's "%Y-%m-%d %H:%M:%S", faster
 
 
-def from_now(moment: datetime | None) -> str:
-    """How far ``moment`` is from now, in words ("in 3 min", "2 h ago")."""
+def from_now(moment: datetime | None, now: datetime | None = None) -> str:
+    """How far ``moment`` is from ``now`` (default: now), in words ("in 3 min", "2 h ago")."""
     if moment is None:
         return "-"
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    seconds = (moment - datetime.now(timezone.utc)).total_seconds()
-    size, unit = next(
-        (
-            (size, unit)
-            for size, unit in ((86_400, "d"), (3_600, "h"), (60, "min"))
-            if abs(seconds) >= size
-        ),
-        (1, "s"),
-    )
+    seconds = (moment - (now or datetime.now(timezone.utc))).total_seconds()
+    size, unit = 1, "s"
+    for size, unit in ((86_400, "d"), (3_600, "h"), (60, "min"), (1, "s")):  # noqa: B007
+        if abs(seconds) >= size:
+            break
     amount = f"{abs(seconds) / size:.0f} {unit}"
     return f"in {amount}" if seconds >= 0 else f"{amount} ago"
 

@@ -134,6 +134,10 @@ def jobs_statement(
                     sa.and_(t.c.enqueued_at == moment, t.c.id < row_id),
                 )
             )
+            # The same rows, but a bound an index range can start from: without it the
+            # OR above is checked on every row from the newest down to the anchor (page
+            # 100 of a broad filter read ~250,000 rows of a million to show 50).
+            conditions.append(t.c.enqueued_at <= moment)
     else:
         conditions.append(t.c.enqueued_at.is_(None))
         order = [t.c.id.desc()]

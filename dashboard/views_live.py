@@ -8,27 +8,20 @@ from typing import Any
 
 from flask import Blueprint, abort, current_app, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
-from markupsafe import Markup
 
 from flask_jobs.errors import UnknownQueueError
 from flask_jobs.ops.queues import known_queue
 from flask_jobs.ops.sets import KINDS, LivePage, live_set
 
-from .jobs_common import first_line, from_now, job_url_maker, jobs_url_maker, when
-from .web import age, arg_int, json_ready, render, state
+from .live_html import BUTTON_LABELS, ROW_ACTION, rows_html
+from .security import allowed, can_write
+from .web import arg_int, json_ready, render, state
 
 __all__ = ["LIVE", "register"]
 
 PAGE_SIZE = 50
 #: The page sizes a live list offers.
 PER_PAGE = (50, 100, 200)
-#: The copy button's icon (_job_id.html's), once for every row of a list.
-COPY_ICON = Markup(
-    '<svg width="11" height="11" viewBox="0 0 16 16" aria-hidden="true"><rect x="5" y="5" '
-    'width="9" height="9" rx="1.5" fill="none" stroke="currentColor" stroke-width="1.6"/>'
-    '<path d="M3 11V3.5A1.5 1.5 0 0 1 4.5 2H11" fill="none" stroke="currentColor" '
-    'stroke-width="1.6"/></svg>'
-)
 #: Each list, by endpoint: the live set it reads, its title, and the actions it offers.
 LIVE = {
     "failed_now": ("failed", "Failed now", ("requeue", "delete")),
@@ -71,8 +64,12 @@ def _live_list(endpoint: str) -> ResponseReturnValue:
     here: dict[str, Any] = {"queue": queue} if queue else {}
     if limit != PAGE_SIZE:
         here["limit"] = limit
-    _prepare(page.rows, kind, endpoint)
     more = offset + limit < page.total
+    labels = dict(BUTTON_LABELS, run_now="Retry now" if kind == "retrying" else "Run now")
+    writable = can_write() and any(allowed(action) for action in actions)
+    row_action = ROW_ACTION[kind]
+    one_button = writable and allowed(row_action)
+    columns = 7 + (1 if writable else 0)
     return render(
         "flask_jobs/live_jobs.html",
         "flask_jobs/_live_rows.html",
@@ -86,36 +83,23 @@ def _live_list(endpoint: str) -> ResponseReturnValue:
         offset=offset,
         limit=limit,
         per_page=PER_PAGE,
-        copy_icon=COPY_ICON,
+        labels=labels,
+        writable=writable,
+        row_action=row_action,
+        one_button=one_button,
+        rows_html=rows_html(
+            page.rows,
+            kind,
+            endpoint,
+            selectable=writable,
+            button=labels[row_action] if one_button else None,
+            columns=columns,
+        ),
         next_url=url_for(f".{endpoint}", **here, offset=offset + limit) if more else None,
         prev_url=(
             url_for(f".{endpoint}", **here, offset=max(0, offset - limit)) if offset else None
         ),
     )
-
-
-def _prepare(rows: list[dict[str, Any]], kind: str, endpoint: str) -> None:
-    """Each row's links and texts, made here once (a list page of 100 rows would otherwise
-    call back into Python a dozen times per row from the template)."""
-    job_url, jobs_url = job_url_maker(), jobs_url_maker()
-    func_urls: dict[str, str] = {}
-    queue_urls: dict[str, str] = {}
-    for row in rows:
-        job_id, func, name = row["id"], row["func"], row["queue"]
-        row["url"] = job_url(job_id)
-        row["short_id"] = job_id if len(job_id) <= 10 else job_id[:9] + "…"
-        if func:
-            if func not in func_urls:
-                func_urls[func] = jobs_url(function=func)
-            row["func_url"] = func_urls[func]
-            row["func_short"] = func.rpartition(".")[2]
-        if name not in queue_urls:
-            queue_urls[name] = url_for(f".{endpoint}", queue=name)
-        row["queue_url"] = queue_urls[name]
-        row["elapsed"] = age(row["started_at"]) if kind == "running" else None
-        row["when"] = when(row["at"])
-        row["from_now"] = from_now(row["at"])
-        row["error_line"] = first_line(row["error"], 100)
 
 
 def failed_now() -> ResponseReturnValue:

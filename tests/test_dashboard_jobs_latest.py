@@ -13,6 +13,7 @@ from test_dashboard_oncall import ROW_ID
 
 import jobs_app
 from conftest import text
+from flask_jobs.dashboard import listing
 from flask_jobs.dashboard.listing import jobs_statement
 from flask_jobs.dashboard.views_jobs import LIST_COLUMNS
 from flask_jobs.history.query import HistoryQuery
@@ -88,3 +89,72 @@ def test_the_latest_attempt_is_found_through_the_unique_index(app: Flask, ctx: N
             plan = " | ".join(row[0] for row in conn.exec_driver_sql("EXPLAIN " + sql))
             assert "Index Scan Backward using ix_flask_jobs_history_enqueued_at" in plan, plan
             assert "uq_flask_jobs_history_job_attempt on flask_jobs_history later" in plan, plan
+
+
+def test_pages_after_a_cursor_are_the_rows_that_follow_it(
+    app: Flask, ctx: None, monkeypatch: Any
+) -> None:
+    """Paging by cursor gives every matching row once, in order, whether the filter is read
+    through its own index or the enqueue-time index is walked (a broad filter), with ties
+    on the enqueue time and rows without one; an anchored page's plan starts at its anchor."""
+    store = jobs_app.jobs.state(app).history
+    with store.engine(app).begin() as conn:
+        for n in range(240):
+            conn.execute(
+                store.table.insert().values(
+                    job_id=f"job-{n % 200}", attempt=1 + n // 200, status_rank=2,
+                    status="failed" if n % 3 else "finished", args_truncated=False,
+                    func="jobs_app.add", queue="default",
+                    # ties: four rows share each minute; every 25th has no enqueue time
+                    enqueued_at=None if n % 25 == 0 else BASE + timedelta(minutes=n // 4),
+                )
+            )  # fmt: skip
+        table = store.table
+        everything = [dict(row._mapping) for row in conn.execute(sa.select(table))]
+    latest = {}
+    for row in everything:
+        if row["attempt"] >= latest.get(row["job_id"], 0):
+            latest[row["job_id"]] = row["attempt"]
+    expected = [
+        row["id"]
+        for row in sorted(
+            everything,
+            key=lambda row: (
+                row["enqueued_at"] is None,
+                -(
+                    row["enqueued_at"].replace(tzinfo=None) - BASE.replace(tzinfo=None)
+                ).total_seconds()
+                if row["enqueued_at"]
+                else 0,
+                -row["id"],
+            ),
+        )
+        if row["status"] == "failed" and row["attempt"] == latest[row["job_id"]]
+    ]
+    query = HistoryQuery(store, app)
+    for selective in (5_000, 1):  # the status index, then the enqueue-time walk
+        monkeypatch.setattr(listing, "SELECTIVE", selective)
+        seen: list[int] = []
+        cursor = None
+        while True:
+            page = listing.jobs_page(
+                query, status="failed", cursor=cursor, limit=7, columns=LIST_COLUMNS
+            )
+            seen += [row["id"] for row in page.rows]
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        assert seen == expected, selective
+    anchor = (expected[50], BASE + timedelta(minutes=20))
+    stmt = listing.jobs_statement(query, status="failed", anchor=anchor, columns=LIST_COLUMNS)
+    engine = store.engine(app)
+    sql = str(stmt.compile(engine, compile_kwargs={"literal_binds": True}))
+    with engine.begin() as conn:
+        if engine.dialect.name == "sqlite":
+            plan = " | ".join(row[3] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
+            assert "ix_flask_jobs_history_enqueued_at (enqueued_at>? AND enqueued_at<?)" in plan
+        else:
+            for setting in ("enable_seqscan", "enable_bitmapscan", "enable_sort"):
+                conn.execute(sa.text(f"SET LOCAL {setting} = off"))
+            plan = " | ".join(row[0] for row in conn.exec_driver_sql("EXPLAIN " + sql))
+            assert "Index Cond: ((enqueued_at IS NOT NULL) AND (enqueued_at <= " in plan, plan

@@ -66,3 +66,60 @@ def test_a_live_list_offers_pages_of_50_100_and_200(
     assert 'href="/jobs/failed?limit=200&amp;queue=default">200</a>' in text(
         client.get("/jobs/failed?queue=default")
     )
+
+
+def test_live_rows_escape_what_redis_holds(
+    app: Flask, ctx: None, client: Any, work: Any, redis_client: redis.Redis
+) -> None:
+    (job,) = failed_jobs(work, "<img src=x onerror=\"alert(1)\"> & 'more'")
+    registry = jobs_app.jobs.state(app).queue("default").failed_job_registry
+    # a registry entry no RQ job id could be (its hash is gone: the row shows the id alone)
+    odd = 'x"><script>alert(2)</script>&y'
+    redis_client.zadd(registry.key, {odd: 1})
+    body = text(client.get("/jobs/failed"))
+    assert "<script>alert(2)" not in body and "<img src=x" not in body
+    assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt; &amp; &#39;more&#39;" in body
+    assert f'value="{job.id}"' in body and f'href="/jobs/job/{job.id}"' in body
+    escaped = "x&#34;&gt;&lt;script&gt;alert(2)&lt;/script&gt;&amp;y"
+    assert f'value="{escaped}"' in body and f'data-copy="{escaped}"' in body
+    assert 'href="/jobs/job/x%22%3E%3Cscript%3Ealert%282%29%3C%2Fscript%3E%26y"' in body
+    assert "<code>x&#34;&gt;&lt;scrip…</code>" in body
+    # the page's rows are whole: a <tr> per job, each with its cells
+    rows = re.findall(r"<tr><td><input type=\"checkbox\".*?</tr>", body, re.S)
+    assert len(rows) == 2 and all(row.count("<td") == 8 for row in rows)
+
+
+def test_failed_page_of_every_queue_is_their_union_latest_first(
+    app: Flask, ctx: None, redis_client: redis.Redis
+) -> None:
+    """The page of failed jobs read in one call (`rows.read_latest`): the registries of
+    every queue merged, highest score first (then id, then queue), paged by offset."""
+    state = jobs_app.jobs.state(app)
+    redis_client.sadd("rq:queues", "rq:queue:high")
+    scores = {
+        "default": {"a": 5, "b": 3, "c": 3, "d": 1.5, "same": 2},
+        "high": {"e": 4, "f": 3, "g": 0.25, "same": 2},
+    }
+    entries = []
+    for name, members in scores.items():
+        key = state.queue(name).failed_job_registry.key
+        redis_client.zadd(key, members)
+        entries += [(float(score), job_id, name) for job_id, score in members.items()]
+    expected = sorted(entries, reverse=True)
+    for limit in (1, 3, 20):
+        seen = []
+        for offset in range(0, len(expected), limit):
+            page = sets.live_set(state, "failed", offset=offset, limit=limit)
+            assert page.total == len(expected)
+            seen += [(row["id"], row["queue"]) for row in page.rows]
+        assert seen == [(job_id, name) for _, job_id, name in expected], limit
+    only = sets.live_set(state, "failed", "high", limit=2)
+    assert [row["id"] for row in only.rows] == ["e", "f"] and only.total == 4
+    # one queue: its page is read at its offset
+    pages = [sets.live_set(state, "failed", "default", offset=n, limit=2) for n in (0, 2, 4)]
+    assert [[row["id"] for row in page.rows] for page in pages] == [
+        ["a", "c"],
+        ["b", "same"],
+        ["d"],
+    ]
+    assert sets.live_set(state, "failed", offset=50, limit=5).rows == []

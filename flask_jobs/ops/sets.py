@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from ..jobs.flask_job import FlaskJob
 from ..keys import RQ_JOB_PREFIX
 from .queues import queue_names
-from .rows import exception_line, progress_of, read_rows
+from .rows import exception_line, progress_of, read_latest, read_rows
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -147,21 +147,14 @@ def _running(state: JobsState, queue: str | None) -> list[tuple[str, str]]:
 
 def _failed(
     state: JobsState, queue: str | None, offset: int, limit: int
-) -> tuple[list[tuple[float, str, str]], int]:
+) -> tuple[list[tuple[float, str, str]], int, list[dict[str, Any] | None]]:
     """One page of the failed registries, latest failure first (a score is when the entry
-    expires: the latest failure is highest), and how many there are."""
+    expires: the latest failure is highest), how many there are, and the page's rows:
+    one Redis call."""
     keys = _keys(state, FailedJobRegistry, queue)
-    with state.connection.pipeline(transaction=False) as pipe:
-        for key in keys.values():
-            pipe.zcard(key)
-            pipe.zrevrange(key, 0, offset + limit - 1, withscores=True)
-        replies = pipe.execute()
-    found = [
-        (score, job_id.decode(), name)
-        for name, entries in zip(keys, replies[1::2], strict=True)
-        for job_id, score in entries
-    ]
-    return sorted(found, reverse=True)[offset : offset + limit], sum(replies[0::2])
+    names = list(keys)
+    total, entries, found = read_latest(state, list(keys.values()), offset, limit)
+    return [(score, job_id, names[k]) for score, job_id, k in entries], total, found
 
 
 def _row(kind: str, job_id: str, name: str, found: dict[str, Any] | None) -> dict[str, Any]:
@@ -207,12 +200,13 @@ def live_set(
         entries = [(0.0, job_id, name) for job_id, name in running]
         total = len(entries)
     elif kind == "failed":
-        entries, total = _failed(state, queue, offset, limit)
+        entries, total, found = _failed(state, queue, offset, limit)
     else:
         entries, total, exact = _scheduled(state, kind, queue, offset, limit)
         due = {job_id: datetime.fromtimestamp(score, timezone.utc) for score, job_id, _ in entries}
-    ids = [job_id for _, job_id, _ in entries]
-    found = read_rows(state, ids, errors=kind != "running")
+    if kind != "failed":
+        ids = [job_id for _, job_id, _ in entries]
+        found = read_rows(state, ids, errors=kind != "running")
     rows = [
         _row(kind, job_id, name, job) for (_, job_id, name), job in zip(entries, found, strict=True)
     ]
