@@ -64,7 +64,9 @@ class Channel:
         try:
             connection.send_packed_command([pack_command(words)], check_health=False)
             return connection.read_response()
-        except (redis.ConnectionError, redis.TimeoutError, OSError):
+        except redis.ResponseError:
+            raise  # the script's own error: the connection is in step
+        except BaseException:  # lost, or interrupted (a cold shutdown) between send and reply
             connection.disconnect()  # the next call connects again
             raise
 
@@ -87,12 +89,14 @@ class Channel:
         self.settle()
         connection = self._connection()
         words = (b"EVALSHA", script.sha, len(keys), *keys, *args)
+        pending = self._local.pending
+        pending.append((script, keys, args))
         try:
             connection.send_packed_command([pack_command(words)], check_health=False)
-        except (redis.ConnectionError, redis.TimeoutError, OSError):
+        except BaseException:  # whether it went out is unknown: drop the connection
+            pending.pop()
             connection.disconnect()
             raise
-        self._local.pending.append((script, keys, args))
 
     def settle(self) -> None:
         """Read the replies of the scripts this thread sent ahead. One that failed, or whose
@@ -128,7 +132,7 @@ class Channel:
         if getattr(local, "pid", None) == os.getpid():
             try:
                 self.settle()
-            except redis.RedisError:  # Redis is gone: what was sent ahead is the cleanup's
+            except Exception:  # Redis is gone: what was sent ahead is the cleanup's
                 local.connection.disconnect()
             self.pool.release(local.connection)
         local.pid = None
