@@ -13,6 +13,7 @@ from flask.testing import FlaskCliRunner
 
 import jobs_app
 from flask_jobs import Jobs
+from flask_jobs.history.events import unpacked
 from flask_jobs.keys import OWNER_KEY
 from flask_jobs.redis.embedded import EmbeddedRedis
 from flask_jobs.worker import build_worker
@@ -99,7 +100,7 @@ def test_two_apps_on_two_database_numbers_do_not_see_each_other(
             client = redis.Redis.from_url(url)
             events = client.xrange("flask_jobs:history")
             client.close()
-            assert events and {fields[b"job_id"].decode() for _, fields in events} == {job_id}
+            assert events and {unpacked(fields)["job_id"] for _, fields in events} == {job_id}
 
 
 def invoke(runner: FlaskCliRunner, *args: str) -> tuple[int, str]:
