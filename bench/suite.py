@@ -418,7 +418,7 @@ class Suite:
             "round_trips_per_job": noop["round_trips_per_job"],
             "peak_rss_mb": noop["peak_rss_mb"],
             "pss_mb": noop["pss_mb"],
-            "pss_by_process_mb": noop["pss_by_process_mb"],
+            "pss_by_process_mb": noop.get("pss_by_process_mb", {}),
             "redis_cpu_us_per_job": noop["redis_cpu_us_per_job"],
             **lat,
         }
