@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import signal
@@ -21,6 +22,7 @@ from conftest import drain_history, flask_command, stop_process, wait_for
 from flask_jobs.keys import SCHEDULER_LEADER_KEY as LEADER_KEY
 from flask_jobs.keys import schedule_fired_key, schedule_key
 from flask_jobs.scheduler import Scheduler
+from flask_jobs.scheduler.control import enqueue_schedule
 
 TICK = {"tick": {"job": "jobs_app:add", "args": [1, 2], "every": 1}}
 
@@ -124,6 +126,50 @@ def test_a_standby_does_not_fire_and_claims_stop_double_leaders(sched_app: Flask
         state.connection.hset(schedule_key("ten"), "next_fire", fired_at)
         assert leader.fire_due(start + timedelta(seconds=10)) == 0
     assert len(queued_origins(sched_app)) == 1
+
+
+def test_a_fire_time_is_claimed_in_the_call_that_enqueues_its_run(
+    sched_app: Flask, redis_client: redis.Redis
+) -> None:
+    state = jobs_app.jobs.state(sched_app)
+    claim = schedule_fired_key("ten", 1_000)
+    with sched_app.app_context():
+        schedule = jobs_app.jobs.schedules.get("ten")
+        first, new = enqueue_schedule(state, schedule, origin="schedule:ten", claim=(claim, 60))
+        # a second process (or a retry) with the same fire time enqueues nothing
+        again = enqueue_schedule(state, schedule, origin="schedule:ten", claim=(claim, 60))
+    assert first is not None and new and again == (None, False)
+    assert redis_client.lrange("rq:queue:default", 0, -1) == [first.encode()]
+    assert 0 < redis_client.ttl(claim) <= 60
+    # a run that cannot be stored (an argument JSON cannot carry) leaves its fire time free
+    bad = dataclasses.replace(schedule, args=(object(),))
+    other = schedule_fired_key("ten", 2_000)
+    with sched_app.app_context(), pytest.raises(Exception, match="JSON"):
+        enqueue_schedule(state, bad, origin="schedule:ten", claim=(other, 60))
+    assert not redis_client.exists(other)
+
+
+def test_a_unique_schedule_held_by_its_last_run_claims_the_fire_time_once(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    app = jobs_app.create_app(
+        {
+            "JOBS_REDIS_URL": redis_url,
+            "JOBS_SCHEDULE": {
+                "one": {"job": "jobs_app:add", "args": [1, 1], "every": 10, "unique": True}
+            },
+        }
+    )
+    state = jobs_app.jobs.state(app)
+    with app.app_context():
+        schedule = jobs_app.jobs.schedules.get("one")
+        held, new = enqueue_schedule(state, schedule, origin="s", claim=("c:1", 60))
+        kept, new_again = enqueue_schedule(state, schedule, origin="s", claim=("c:2", 60))
+        taken = enqueue_schedule(state, schedule, origin="s", claim=("c:2", 60))
+    assert new and held == kept and not new_again
+    assert taken == (None, False)
+    assert redis_client.exists("c:1", "c:2") == 2
+    assert redis_client.llen("rq:queue:default") == 1
 
 
 def test_pause_resume_run_from_the_cli(sched_app: Flask) -> None:

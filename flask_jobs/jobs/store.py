@@ -52,9 +52,9 @@ __all__ = [
     "stored_as",
 ]
 
-# KEYS: 1 job hash, 2 mark of an outbox push, 3 queue list (or scheduled registry),
-#       4 rq:queues, 5 history stream, 6 unique key, 7 rq:rl-keys, 8 rq:rl:<key>,
-#       9 its :allowed set, 10 its :rate_limited set.
+# KEYS: 1 job hash, 2 mark (of an outbox push, or a schedule's fire-time claim), 3 queue
+#       list (or scheduled registry), 4 rq:queues, 5 history stream, 6 unique key,
+#       7 rq:rl-keys, 8 rq:rl:<key>, 9 its :allowed set, 10 its :rate_limited set.
 # ARGV: 1 job id, 2 R|L|Z (push back, front, or schedule), 3 run-at (epoch s), 4 queue key,
 #       5 job TTL (-1: none), 6 mark TTL (0: no mark, no check), 7 unique TTL (0: not
 #       unique), 8 whether a started job keeps its unique key (1/0), 9 concurrency (0: no
@@ -63,7 +63,8 @@ __all__ = [
 #       follow, then n field/value arguments of the job hash, then those of the history
 #       event (if any).
 # Returns 0 when the mark skips the job (a job that exists, or was marked as pushed), the
-# id of the job holding the unique key when that job has not ended (nothing is stored),
+# id of the job holding the unique key when that job has not ended (nothing is stored, the
+# mark is set: the run was decided),
 # else 1.
 STORE_SCRIPT = (
     """
@@ -78,6 +79,7 @@ if unique_ttl > 0 then
     local status = redis.call('HGET', ARGV[14] .. holder, 'status')
     if status == 'queued' or status == 'scheduled' or status == 'deferred'
         or status == 'rate_limited' or (status == 'started' and ARGV[8] == '1') then
+      if mark > 0 then redis.call('SET', KEYS[2], '1', 'EX', mark) end
       return holder
     end
   end
@@ -216,10 +218,13 @@ def store_job(
     run_at: int | None = None,
     at_front: bool = False,
     mark_ttl: int = 0,
+    mark_key: str | None = None,
 ) -> Any:
     """Store a new job with ``script`` (`STORE_SCRIPT`, registered) on ``client``: a
     connection (loads the script when Redis lacks it), or a pipeline run by `run_pipeline`.
-    With ``mark_ttl``, an existing or already pushed job is skipped."""
+    With ``mark_ttl``, an existing or already pushed job is skipped: its mark is
+    ``mark_key`` (by default the outbox's mark of the job id), set for ``mark_ttl`` seconds
+    with the job."""
     if run_at is not None:
         target, mode, score = scheduled_key(queue), "Z", run_at
     else:
@@ -234,7 +239,7 @@ def store_job(
     limit_key = _text(fields.get(RATE_LIMIT_KEY_FIELD))
     concurrency = int(fields.get(RATE_LIMIT_CONCURRENCY_FIELD) or 0) if limit_key else 0
     limit_keys = rate_limit_keys(limit_key or "-")
-    keys = [job_key(job_id), outbox_sent_key(job_id), target, RQ_QUEUES_KEY, stream,
+    keys = [job_key(job_id), mark_key or outbox_sent_key(job_id), target, RQ_QUEUES_KEY, stream,
             unique_key(unique or "-"), RQ_RATE_LIMIT_KEYS, *limit_keys]  # fmt: skip
     args = [job_id, mode, score, queue_key(queue), int(ttl) if ttl else -1, mark_ttl,
             unique_ttl, int(holds_running), concurrency, limit_key or "",

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from rq.utils import now as utcnow
 
+from ..enqueue import enqueue_claimed
 from ..errors import UnknownJobError
 from ..jobs.function import JobCall, JobOptions
 from ..keys import job_key, schedule_key
@@ -120,16 +121,26 @@ class ScheduleControl:
         """Enqueue ``name``'s job now, outside its timetable; return the job id."""
         schedule = self.get(name)
         job, _ = enqueue_schedule(self.state, schedule, origin=f"schedule:{name}")
+        assert job is not None  # only a claimed enqueue gives none
         self.state.connection.hset(schedule_key(name), "last_job_id", job)
         return job
 
 
 def enqueue_schedule(
-    state: JobsState, schedule: Schedule, *, origin: str, delay: float = 0
-) -> tuple[str, bool]:
+    state: JobsState,
+    schedule: Schedule,
+    *,
+    origin: str,
+    delay: float = 0,
+    claim: tuple[str, int] | None = None,
+) -> tuple[str | None, bool]:
     """Enqueue one run of ``schedule``'s job; return its id, and whether it is a new run
     (not so for a ``unique`` schedule whose previous run is still queued or running: its
-    id is returned instead)."""
+    id is returned instead).
+
+    With ``claim`` (a key and its TTL), the run is enqueued only if the key does not
+    exist, and the key is set in the same Lua call (``(None, False)`` when it existed).
+    """
     function = state.jobs.function(schedule.job)
     options: JobOptions = function.default_options.merged(origin=origin)
     if schedule.queue:
@@ -139,9 +150,23 @@ def enqueue_schedule(
         options = options.merged(
             unique_key=f"schedule:{schedule.name}", unique_while="running", job_id=new_id
         )
-    call = JobCall(function, options)
-    if delay > 0:
-        job = call.enqueue_in(timedelta(seconds=delay), *schedule.args, **schedule.kwargs)
+    if claim is not None:
+        job = enqueue_claimed(
+            state,
+            function.path,
+            tuple(schedule.args),
+            dict(schedule.kwargs),
+            options,
+            claim=claim[0],
+            claim_ttl=claim[1],
+            delay=timedelta(seconds=delay) if delay > 0 else None,
+        )
+        if job is None:
+            return None, False
     else:
-        job = call.enqueue(*schedule.args, **schedule.kwargs)
+        call = JobCall(function, options)
+        if delay > 0:
+            job = call.enqueue_in(timedelta(seconds=delay), *schedule.args, **schedule.kwargs)
+        else:
+            job = call.enqueue(*schedule.args, **schedule.kwargs)
     return str(job.id), not schedule.unique or job.id == new_id

@@ -202,19 +202,22 @@ class Scheduler:
         for fire_time in runnable:
             if not self._still_leading():
                 return fired
-            # Claim this fire time: only one process, leader or not, may enqueue it.
+            # Claim this fire time: only one process, leader or not, may enqueue it. The
+            # claim is set with the run, in one Lua call, so a process killed in between
+            # leaves neither a claimed fire time without its run nor a run unclaimed.
             claim = schedule_fired_key(schedule.name, int(fire_time.timestamp() * 1000))
             ttl = int(schedule.misfire_grace) + FIRED_MARGIN
-            if not conn.set(claim, self.token, nx=True, ex=ttl):
-                continue
             delay = random.uniform(0, schedule.jitter) if schedule.jitter else 0.0
-            try:
-                last_job, new = enqueue_schedule(
-                    self.state, schedule, origin=f"schedule:{schedule.name}", delay=delay
-                )
-            except Exception:
-                conn.delete(claim)  # let a retry (or another process) have it
-                raise
+            job_id, new = enqueue_schedule(
+                self.state,
+                schedule,
+                origin=f"schedule:{schedule.name}",
+                delay=delay,
+                claim=(claim, ttl),
+            )
+            if job_id is None:  # another process had it
+                continue
+            last_job = job_id
             if not new:  # a unique schedule whose previous run has not finished
                 with conn.pipeline() as pipe:
                     pipe.hincrby(key, "skipped", 1)

@@ -128,6 +128,9 @@ def test_history_database_outage_fails_no_job_and_loses_no_row(
             wait_for(lambda: redis_client.llen("rq:queue:default") < count * 0.8, timeout=120)
             outage.begin()
             time.sleep(seconds)
+            # The recorder may spend the outage in its hourly chores (each waits out the
+            # busy timeout): hold the database until one of its writes has failed.
+            wait_for(lambda: "cannot write to the history database" in log.read_text(), 120)
             outage.end()
             wait_for(lambda: redis_client.llen("rq:queue:default") == 0, timeout=300, interval=0.5)
             wait_for(lambda: _rows(app)[1] == count, timeout=180, interval=0.5)
