@@ -19,20 +19,19 @@ from ..jobs.flask_job import FlaskJob
 from ..jobs.prepare import Prepared, limit_fields, prepare
 from ..jobs.store import (
     STORE_MANY_SCRIPT,
-    STORE_SCRIPT,
     job_fields,
     new_job,
     run_at,
     run_pipeline,
-    store_job,
     store_many,
     stored_as,
 )
 from ..keys import RATE_LIMIT_CONCURRENCY_FIELD, RATE_LIMIT_KEY_FIELD
 from ..outbox.held import hold, session_with_writes
 from ..outbox.table import OutboxRow
-from .limited import kept, limited, mirror_limits, push_limited
+from .limited import kept, limited, push_limited
 from .sending import new_jobs, own_meta, queued_event, sending
+from .single import enqueue_claimed, store_one, stored_by_script
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -120,8 +119,8 @@ def _push(
     call, or with ``depends_on`` or a fixed ``job_id``, RQ's own enqueue in one MULTI/EXEC."""
     queue = state.queue(prepared.queue_name)
     limits = limit_fields(prepared.path, options, args, kwargs)
-    if _stored_by_script(options):
-        job, reply = _store(state, prepared, args, kwargs, options, when, job)
+    if stored_by_script(options):
+        job, reply = store_one(state, prepared, args, kwargs, options, when, job)
         return kept(state, job, stored_as(reply, job.id))
     if options.unique or options.unique_key is not None:
         raise ConfigurationError(
@@ -187,85 +186,6 @@ def _push(
         )
     assert isinstance(rq_job, FlaskJob)
     return rq_job
-
-
-def enqueue_claimed(
-    state: JobsClient,
-    path: str,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    options: JobOptions,
-    *,
-    claim: str,
-    claim_ttl: int,
-    delay: timedelta | None = None,
-) -> FlaskJob | None:
-    """Enqueue one run unless the key ``claim`` exists, and set that key (for ``claim_ttl``
-    seconds) in the same Lua call that stores the run: whoever dies in between leaves
-    neither a claim without its run nor a run without its claim. Returns None when the key
-    was taken (by another process, or an earlier try), else the run, or the job that holds
-    its unique key. Not for runs that wait on others (``depends_on``)."""
-    args = tuple(args)
-    kwargs = dict(kwargs)
-    if not _stored_by_script(options):
-        raise ConfigurationError(
-            f"{path}: a claimed enqueue is one Lua call; it cannot take depends_on or a "
-            "fixed job_id without a unique key"
-        )
-    prepared = prepare(state.config, path, options, [(args, kwargs)])
-    when = now() + delay if delay is not None else None
-    job, reply = _store(state, prepared, args, kwargs, options, when, None, (claim, claim_ttl))
-    stored = stored_as(reply, job.id)
-    return None if stored is None else kept(state, job, stored)
-
-
-def _stored_by_script(options: JobOptions) -> bool:
-    """Whether a run with ``options`` is stored by our Lua script (else by RQ's enqueue)."""
-    return options.depends_on is None and (options.job_id is None or limited(options))
-
-
-def _store(
-    state: JobsClient,
-    prepared: Prepared,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    options: JobOptions,
-    when: datetime | None,
-    job: FlaskJob | None,
-    mark: tuple[str, int] | None = None,
-) -> tuple[FlaskJob, Any]:
-    """Store one run with `STORE_SCRIPT` (one round trip); the job and the script's reply.
-    With ``mark`` (a key and its TTL), a run whose key exists is skipped, else the key is
-    set with it."""
-    queue = state.queue(prepared.queue_name)
-    limits = limit_fields(prepared.path, options, args, kwargs)
-    if job is None:
-        job = new_job(
-            queue,
-            prepared.func_name,
-            args,
-            kwargs,
-            prepared.rq_options,
-            when=when,
-            job_id=options.job_id,
-        )
-    mirror_limits(job, limits)
-    event = queued_event(state, job, prepared, args, kwargs) if state.history_enabled else None
-    with sending(state):
-        reply = store_job(
-            state.script(STORE_SCRIPT),
-            state.connection,
-            job.id,
-            queue.name,
-            {**job_fields(job), **limits},
-            state.history_settings.stream,
-            event,
-            run_at=run_at(when),
-            at_front=options.at_front,
-            mark_key=mark[0] if mark else None,
-            mark_ttl=mark[1] if mark else 0,
-        )
-    return job, reply
 
 
 def _push_many(
