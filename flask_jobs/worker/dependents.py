@@ -10,7 +10,7 @@ release runs second finds the child no longer deferred, and leaves it.
 
 Every key a script touches is declared in its KEYS, and a dependent's keys are known only
 once its parent's dependents set is read: a cheap reading comes first (the set, then each
-dependent's status, origin and dependencies, in one round trip), then the script, which
+dependent's origin and dependencies in one pipeline), then the script, which
 checks again under its atomicity and writes nothing when a set changed in between. The
 release then reads again, a bounded number of times.
 """
