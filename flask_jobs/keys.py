@@ -25,8 +25,10 @@ from rq.job import Job
 from rq.queue import Queue
 from rq.rate_limit import RateLimitRegistry
 from rq.registry import (
+    DeferredJobRegistry,
     FailedJobRegistry,
     FinishedJobRegistry,
+    ReadyJobRegistry,
     ScheduledJobRegistry,
     StartedJobRegistry,
 )
@@ -39,7 +41,6 @@ __all__ = [
     "ALERTS_LOCK_KEY",
     "ALERTS_OPEN_KEY",
     "ALERTS_RECENT_KEY",
-    "DEPENDENTS_LOCK_KEY",
     "HISTORY_STREAM",
     "JOB_ID",
     "JOB_RATE_FIELD",
@@ -74,6 +75,7 @@ __all__ = [
     "WORKER_RSS_FIELD",
     "WORKER_SLOTS_FIELD",
     "WORKER_SUPERVISOR_FIELD",
+    "deferred_key",
     "dependencies_key",
     "dependents_key",
     "execution_key",
@@ -87,6 +89,7 @@ __all__ = [
     "queue_key",
     "rate_key",
     "rate_limit_keys",
+    "ready_key",
     "results_key",
     "schedule_fired_key",
     "schedule_key",
@@ -186,6 +189,19 @@ def failed_key(name: str) -> str:
     return key
 
 
+def deferred_key(name: str) -> str:
+    """RQ's registry of the jobs of queue ``name`` that wait for their dependencies."""
+    key: str = DeferredJobRegistry.key_template.format(name)
+    return key
+
+
+def ready_key(name: str) -> str:
+    """RQ's registry of the jobs of queue ``name`` whose dependencies are met, on their way
+    to the queue (RQ's enqueue from there gives a concurrency-limited job its slot)."""
+    key: str = ReadyJobRegistry.key_template.format(name)
+    return key
+
+
 def results_key(job_id: str) -> str:
     """RQ's stream of the results of job ``job_id``'s runs."""
     key: str = Result.get_key(job_id)  # type: ignore[no-untyped-call]
@@ -255,8 +271,6 @@ ALERTS_OPEN_KEY = "flask_jobs:alerts:open"
 ALERTS_RECENT_KEY = "flask_jobs:alerts:recent"
 #: When the alerts were last evaluated (seconds since the epoch).
 ALERTS_EVALUATED_KEY = "flask_jobs:alerts:evaluated"
-#: Held by a worker while it releases the dependents of a job that ended (one at a time).
-DEPENDENTS_LOCK_KEY = "flask_jobs:dependents-lock"
 #: A set of the names of queues that our workers leave alone (paused).
 PAUSED_QUEUES_KEY = "flask_jobs:paused_queues"
 #: The token of the scheduler process that leads (fires schedules).

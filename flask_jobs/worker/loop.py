@@ -113,7 +113,7 @@ class JobsWorker:
         self.state_lock = threading.Lock()
         self._events: list[dict[str, str]] = []
         self._events_lock = threading.Lock()
-        self.dependents = Dependents(self.connection)
+        self.dependents = Dependents(self.connection, self.scripts.dependents)
         self._queues: dict[str, Queue] = {}
         self._lanes: Lanes | None = None
         #: Seconds the last run of each function took (the threads mode reads them).

@@ -40,6 +40,9 @@ class Allowed:
     scenarios: tuple[str, ...] = ("*",)
     #: When set, only this pair of values (RQ's, ours) is allowed, e.g. ``("", MISSING)``.
     values: tuple[Any, Any] | None = None
+    #: A difference that shows only when threads interleave one way: a run that does not
+    #: need it is no sign that it is stale.
+    timing: bool = False
 
     def covers(self, diff: Difference, worker: str, scenario: str) -> bool:
         return (
