@@ -17,23 +17,8 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from flask_jobs.errors import JobsConnectionError
 from flask_jobs.ops.audit import audit_table
 
-from . import (
-    jobs_common,
-    security,
-    views_alerts,
-    views_api,
-    views_audit,
-    views_failures,
-    views_functions,
-    views_job,
-    views_jobs,
-    views_live,
-    views_metrics,
-    views_ops,
-    views_overview,
-    views_queue_charts,
-    views_workers,
-)
+from . import security
+from .routes import add_routes
 
 __all__ = ["create_blueprint", "register_dashboard"]
 
@@ -75,20 +60,7 @@ def create_blueprint() -> Blueprint:
             return body, code, {"Allow": ", ".join(exc.valid_methods)}
         return body, code
 
-    views_overview.register(bp)
-    jobs_common.register(bp)
-    views_jobs.register(bp)
-    views_job.register(bp)
-    views_failures.register(bp)
-    views_live.register(bp)
-    views_audit.register(bp)
-    views_ops.register(bp)
-    views_workers.register(bp)
-    views_api.register(bp)
-    views_metrics.register(bp)
-    views_functions.register(bp)
-    views_queue_charts.register(bp)
-    views_alerts.register(bp)
+    add_routes(bp)  # their views load at their first request (`routes`)
     # Last: any other path under the dashboard gets the dashboard's own 404 (or 405) page.
     for rule, endpoint in (("/<path:rest>", "not_found"), ("/api/<path:rest>", "not_found_api")):
         bp.add_url_rule(rule, endpoint, _not_found, methods=["GET", "POST"])

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask import abort, current_app, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.wrappers import Response
@@ -27,13 +27,14 @@ __all__ = [
     "fetch",
     "first_line",
     "history",
+    "history_down",
     "history_off",
     "perform",
     "perform_all",
     "reading_history",
     "redirect_with",
-    "register",
     "statuses",
+    "template_helpers",
     "text_field",
     "when",
 ]
@@ -92,7 +93,7 @@ def history_off() -> ResponseReturnValue:
     )
 
 
-def _history_down(exc: HistoryUnavailable) -> ResponseReturnValue:
+def history_down(exc: HistoryUnavailable) -> ResponseReturnValue:
     message = (
         "The job history database cannot be read right now (the app's log says why). "
         "The overview still shows the live queues."
@@ -217,16 +218,12 @@ def from_now(moment: datetime | None, now: datetime | None = None) -> str:
     return f"in {amount}" if seconds >= 0 else f"{amount} ago"
 
 
-def register(bp: Blueprint) -> None:
-    """Add the history-down page and the ``when`` template helper to the dashboard blueprint."""
-    bp.register_error_handler(HistoryUnavailable, _history_down)
-
-    @bp.context_processor
-    def _helpers() -> dict[str, object]:
-        return {
-            "when": when,
-            "job_url": job_url_maker(),
-            "jobs_url": jobs_url_maker(),
-            "first_line": first_line,
-            "from_now": from_now,
-        }
+def template_helpers() -> dict[str, object]:
+    """The dashboard's template helpers: ``when``, ``job_url``, ``jobs_url``, ..."""
+    return {
+        "when": when,
+        "job_url": job_url_maker(),
+        "jobs_url": jobs_url_maker(),
+        "first_line": first_line,
+        "from_now": from_now,
+    }

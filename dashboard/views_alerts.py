@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import redis
-from flask import Blueprint, jsonify
+from flask import jsonify
 from flask.typing import ResponseReturnValue
 
 from flask_jobs.errors import JobsConnectionError
@@ -21,7 +21,7 @@ from flask_jobs.history.incidents import (
 
 from .web import arg_int, render, state
 
-__all__ = ["banner", "register"]
+__all__ = ["alerts", "api_alerts", "banner", "banner_context"]
 
 
 def banner() -> dict[str, Any]:
@@ -75,11 +75,6 @@ def api_alerts() -> ResponseReturnValue:
     )
 
 
-def register(bp: Blueprint) -> None:
-    """Add the Alerts page, its JSON and the banner to the dashboard blueprint."""
-    bp.add_url_rule("/alerts", "alerts", alerts)
-    bp.add_url_rule("/api/alerts", "api_alerts", api_alerts)
-
-    @bp.context_processor
-    def _banner() -> dict[str, object]:
-        return {"alert_banner": banner()}
+def banner_context() -> dict[str, object]:
+    """The alert banner, for every page."""
+    return {"alert_banner": banner()}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from flask import Blueprint, abort, current_app, jsonify, request
+from flask import abort, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from flask_jobs.errors import UnknownJobError
@@ -19,7 +19,15 @@ from .openapi import openapi_document
 from .views_failures import WINDOWS
 from .web import arg_choice, arg_int, json_ready, state
 
-__all__ = ["register"]
+__all__ = [
+    "api_failures",
+    "api_job",
+    "api_jobs",
+    "api_openapi",
+    "api_overview",
+    "api_schedules",
+    "api_workflow",
+]
 
 
 def _history() -> HistoryQuery:
@@ -116,14 +124,3 @@ def api_schedules() -> ResponseReturnValue:
 def api_openapi() -> ResponseReturnValue:
     """The OpenAPI 3.1 document describing this API."""
     return jsonify(openapi_document())
-
-
-def register(bp: Blueprint) -> None:
-    """Add the JSON API to the dashboard blueprint."""
-    bp.add_url_rule("/api/openapi.json", "api_openapi", api_openapi)
-    bp.add_url_rule("/api/overview", "api_overview", api_overview)
-    bp.add_url_rule("/api/jobs", "api_jobs", api_jobs)
-    bp.add_url_rule("/api/jobs/<path:job_id>", "api_job", api_job)
-    bp.add_url_rule("/api/workflows/<workflow_id>", "api_workflow", api_workflow)
-    bp.add_url_rule("/api/failures", "api_failures", api_failures)
-    bp.add_url_rule("/api/schedules", "api_schedules", api_schedules)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request, url_for
+from flask import current_app, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
 
 from flask_jobs.ops.audit import entries, record
@@ -13,7 +13,7 @@ from flask_jobs.ops.audit import entries, record
 from .jobs_common import history_off, reading_history
 from .web import arg_int, render, state
 
-__all__ = ["note", "register"]
+__all__ = ["api_audit", "audit", "note"]
 
 PAGE_SIZE = 50
 
@@ -75,9 +75,3 @@ def api_audit() -> ResponseReturnValue:
         if isinstance(at, datetime):
             row["at"] = (at if at.tzinfo else at.replace(tzinfo=timezone.utc)).isoformat()
     return jsonify({"entries": rows, "next_before": next_before})
-
-
-def register(bp: Blueprint) -> None:
-    """Add the Audit page and its API to the dashboard blueprint."""
-    bp.add_url_rule("/audit", "audit", audit)
-    bp.add_url_rule("/api/audit", "api_audit", api_audit)

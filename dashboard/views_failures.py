@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Blueprint, abort, request, url_for
+from flask import abort, request, url_for
 from flask.typing import ResponseReturnValue
 from rq.job import JobStatus
 
@@ -27,7 +27,7 @@ from .jobs_common import (
 from .views_audit import note
 from .web import arg_choice, render
 
-__all__ = ["register"]
+__all__ = ["failures", "failures_delete_group", "failures_requeue_group"]
 
 WINDOWS = {
     "1h": timedelta(hours=1),
@@ -123,17 +123,3 @@ def failures_requeue_group() -> ResponseReturnValue:
 def failures_delete_group() -> ResponseReturnValue:
     """Delete every job of one failure group still in RQ's failed registry (confirmed first)."""
     return _group_action("delete")
-
-
-def register(bp: Blueprint) -> None:
-    """Add the failures page and its group actions to the dashboard blueprint."""
-    bp.add_url_rule("/failures", "failures", failures)
-    bp.add_url_rule(
-        "/failures/requeue-group",
-        "failures_requeue_group",
-        failures_requeue_group,
-        methods=["POST"],
-    )
-    bp.add_url_rule(
-        "/failures/delete-group", "failures_delete_group", failures_delete_group, methods=["POST"]
-    )

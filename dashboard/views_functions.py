@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from flask import Blueprint, abort, current_app, jsonify, redirect, request, url_for
+from flask import abort, current_app, jsonify, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.wrappers import Response
 
@@ -20,7 +20,7 @@ from .charts import bar_chart, duration, line_chart
 from .jobs_common import history_off, reading_history
 from .web import arg_choice, json_ready, render, state
 
-__all__ = ["api_reading_history", "register"]
+__all__ = ["api_function", "api_functions", "api_reading_history", "function", "functions"]
 
 #: A function name as the history records it: a dotted path (``app.tasks.sync``).
 FUNCTION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:<>-]{0,254}$")
@@ -183,11 +183,3 @@ def api_function(name: str) -> ResponseReturnValue:
     ]
     body = {**figures.pop("detail"), **figures, "schedules": schedules}
     return jsonify(json_ready(body))
-
-
-def register(bp: Blueprint) -> None:
-    """Add the functions pages and their JSON to the dashboard blueprint."""
-    bp.add_url_rule("/functions", "functions", functions)
-    bp.add_url_rule("/functions/<name>", "function", function)
-    bp.add_url_rule("/api/functions", "api_functions", api_functions)
-    bp.add_url_rule("/api/functions/<name>", "api_function", api_function)

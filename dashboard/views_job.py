@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any
 
-from flask import Blueprint, abort, current_app, request, url_for
+from flask import abort, current_app, request, url_for
 from flask.typing import ResponseReturnValue
 from rq.exceptions import DeserializationError, InvalidJobOperation
 from rq.job import JobStatus
@@ -32,7 +32,7 @@ from .tracebacks import split_traceback
 from .views_audit import note
 from .web import render, state
 
-__all__ = ["register"]
+__all__ = ["job", "job_action"]
 
 #: Origins that name another job: a requeue, a copy, or a job enqueued by a job.
 ORIGIN_JOB = re.compile(r"(?:requeue|copy|job):([A-Za-z0-9_-]{1,128})(?:#\d+)?")
@@ -256,9 +256,3 @@ def job_action(job_id: str, action: str) -> ResponseReturnValue:
     if action == "requeue":
         message += " " + retry_note(live)
     return redirect_with(here, message)
-
-
-def register(bp: Blueprint) -> None:
-    """Add the job detail page and its actions to the dashboard blueprint."""
-    bp.add_url_rule("/job/<path:job_id>", "job", job)  # a "/" in an id: a 404, not a 405
-    bp.add_url_rule("/job/<job_id>/<action>", "job_action", job_action, methods=["POST"])

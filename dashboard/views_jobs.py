@@ -6,7 +6,7 @@ import dataclasses
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from flask import Blueprint, abort, make_response, redirect, render_template, request, url_for
+from flask import abort, make_response, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from flask_jobs.history.events import STATUSES
@@ -31,7 +31,7 @@ from .views_audit import note
 from .views_live import LIVE
 from .web import arg_choice, arg_int, render, state
 
-__all__ = ["register"]
+__all__ = ["jobs", "jobs_bulk", "jobs_requeue_matching"]
 
 PAGE_SIZE = 50
 #: What a bulk form can do to the jobs ticked.
@@ -258,12 +258,3 @@ def jobs_requeue_matching() -> ResponseReturnValue:
     if capped:
         message += f" Capped at {MATCHING_CAP:,}: run it again for the rest."
     return redirect_with(back, message)
-
-
-def register(bp: Blueprint) -> None:
-    """Add the jobs list, its bulk actions and "requeue all matching" to the dashboard blueprint."""
-    bp.add_url_rule("/jobs", "jobs", jobs)
-    bp.add_url_rule("/jobs/bulk", "jobs_bulk", jobs_bulk, methods=["POST"])
-    bp.add_url_rule(
-        "/jobs/requeue-matching", "jobs_requeue_matching", jobs_requeue_matching, methods=["POST"]
-    )

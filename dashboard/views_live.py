@@ -3,21 +3,20 @@ retry, and scheduled for later; each a list with bulk actions, and in the JSON A
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
-from flask import Blueprint, abort, current_app, jsonify, request, url_for
+from flask import abort, current_app, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
 
 from flask_jobs.errors import UnknownQueueError
 from flask_jobs.ops.queues import known_queue
-from flask_jobs.ops.sets import KINDS, LivePage, live_set
+from flask_jobs.ops.sets import LivePage, live_set
 
 from .live_html import BUTTON_LABELS, ROW_ACTION, rows_html
 from .security import allowed, can_write
 from .web import arg_int, json_ready, render, state
 
-__all__ = ["LIVE", "register"]
+__all__ = ["LIVE", "api_live", "failed_now", "retrying", "running", "scheduled_now"]
 
 PAGE_SIZE = 50
 #: The page sizes a live list offers.
@@ -136,13 +135,3 @@ def api_live(kind: str) -> ResponseReturnValue:
             }
         )
     )
-
-
-def register(bp: Blueprint) -> None:
-    """Add the live lists (and their API) to the dashboard blueprint."""
-    bp.add_url_rule("/failed", "failed_now", failed_now)
-    bp.add_url_rule("/running", "running", running)
-    bp.add_url_rule("/retrying", "retrying", retrying)
-    bp.add_url_rule("/scheduled", "scheduled_now", scheduled_now)
-    for kind in KINDS:  # a path each, so the API document lists them
-        bp.add_url_rule(f"/api/live/{kind}", f"api_live_{kind}", functools.partial(api_live, kind))

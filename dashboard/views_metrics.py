@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app
+from flask import Response, abort, current_app
 from flask.typing import ResponseReturnValue
 
 from flask_jobs.history.alerts import KINDS
@@ -18,7 +18,7 @@ from flask_jobs.ops.live import status_data
 
 from .web import state
 
-__all__ = ["register"]
+__all__ = ["metrics"]
 
 #: Upper bounds (seconds) of the run-time histogram's buckets.
 BUCKETS = (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0)
@@ -127,8 +127,3 @@ def metrics() -> ResponseReturnValue:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Collector())
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
-
-
-def register(bp: Blueprint) -> None:
-    """Add ``/metrics`` to the dashboard blueprint."""
-    bp.add_url_rule("/metrics", "metrics", metrics)

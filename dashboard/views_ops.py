@@ -7,7 +7,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 from flask import (
-    Blueprint,
     abort,
     current_app,
     flash,
@@ -33,7 +32,16 @@ from .views_queue_charts import RANGES as CHART_RANGES
 from .views_queue_charts import queue_charts
 from .web import age, arg_choice, render, state
 
-__all__ = ["register"]
+__all__ = [
+    "queue_empty",
+    "queue_pause",
+    "queue_resume",
+    "queues",
+    "schedule_pause",
+    "schedule_resume",
+    "schedule_run",
+    "schedules",
+]
 
 #: Outcomes the stylesheet has a colour for (``fj-status-<outcome>``): the ends of attempts.
 STYLED = frozenset(ENDED)
@@ -252,17 +260,3 @@ def schedule_resume(name: str) -> ResponseReturnValue:
     control.resume(name)
     note("resume_schedule", name, 1)
     return _done("jobs_dashboard.schedules", "schedule-resumed", name=name)
-
-
-def register(bp: Blueprint) -> None:
-    """Add the queues and schedules pages (and their actions) to the blueprint."""
-    bp.add_url_rule("/queues", "queues", queues)
-    bp.add_url_rule("/queues/<name>/pause", "queue_pause", queue_pause, methods=["POST"])
-    bp.add_url_rule("/queues/<name>/resume", "queue_resume", queue_resume, methods=["POST"])
-    bp.add_url_rule("/queues/<name>/empty", "queue_empty", queue_empty, methods=["POST"])
-    bp.add_url_rule("/schedules", "schedules", schedules)
-    bp.add_url_rule("/schedules/<name>/run", "schedule_run", schedule_run, methods=["POST"])
-    bp.add_url_rule("/schedules/<name>/pause", "schedule_pause", schedule_pause, methods=["POST"])
-    bp.add_url_rule(
-        "/schedules/<name>/resume", "schedule_resume", schedule_resume, methods=["POST"]
-    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Blueprint, Response, current_app, request
+from flask import Response, current_app, request
 from flask.typing import ResponseReturnValue
 
 from flask_jobs.history.query import HistoryQuery
@@ -14,7 +14,7 @@ from flask_jobs.ops.sets import live_counts
 from .charts import throughput_svg
 from .web import POLL_CHOICES, arg_choice, poll_seconds, render, state
 
-__all__ = ["register"]
+__all__ = ["overview", "remember_poll", "template_names"]
 
 #: Chart ranges: window, bucket, label every n buckets (0: a date label each day).
 RANGES = {
@@ -59,22 +59,17 @@ def overview() -> ResponseReturnValue:
     )
 
 
-def register(bp: Blueprint) -> None:
-    """Add the overview to the dashboard blueprint."""
-    bp.add_url_rule("/", "index", overview)
+def template_names() -> dict[str, object]:
+    """The endpoints there are (a page links only to those) and the poll interval."""
+    return {
+        "endpoints": {rule.endpoint for rule in current_app.url_map.iter_rules()},
+        "poll": poll_seconds(),
+        "poll_choices": POLL_CHOICES,
+    }
 
-    @bp.context_processor
-    def _names() -> dict[str, object]:
-        return {
-            "endpoints": {rule.endpoint for rule in current_app.url_map.iter_rules()},
-            "poll": poll_seconds(),
-            "poll_choices": POLL_CHOICES,
-        }
 
-    @bp.after_request
-    def _remember_poll(response: Response) -> Response:
-        if request.args.get("poll"):
-            response.set_cookie(
-                "flask_jobs_poll", str(poll_seconds()), samesite="Lax", httponly=True
-            )
-        return response
+def remember_poll(response: Response) -> Response:
+    """Keep the poll interval a page was asked for in a cookie."""
+    if request.args.get("poll"):
+        response.set_cookie("flask_jobs_poll", str(poll_seconds()), samesite="Lax", httponly=True)
+    return response

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from flask import Blueprint, abort, current_app, jsonify, request
+from flask import abort, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 from markupsafe import Markup
 from sqlalchemy.exc import SQLAlchemyError
@@ -21,7 +21,7 @@ from .jobs_common import reading_history
 from .views_functions import api_reading_history
 from .web import age, arg_choice, json_ready, render, state
 
-__all__ = ["queue_charts", "register"]
+__all__ = ["api_queue_samples", "queue_charts", "queue_page"]
 
 RANGES = {
     "1h": timedelta(hours=1),
@@ -135,9 +135,3 @@ def api_queue_samples() -> ResponseReturnValue:
     with api_reading_history():
         series = _series(RANGES[chosen], queue) or {}
     return jsonify(json_ready({"range": chosen, "queues": series}))
-
-
-def register(bp: Blueprint) -> None:
-    """Add a queue's page and the samples' JSON to the dashboard blueprint."""
-    bp.add_url_rule("/queues/<name>", "queue", queue_page)
-    bp.add_url_rule("/api/queue-samples", "api_queue_samples", api_queue_samples)

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from itertools import groupby
 from typing import Any
 
-from flask import Blueprint, jsonify
+from flask import jsonify
 from flask.typing import ResponseReturnValue
 
 from flask_jobs.ops.live import scheduler_processes, worker_details
@@ -16,7 +16,7 @@ from flask_jobs.state import JobsState
 
 from .web import age, json_ready, render, state
 
-__all__ = ["register", "worker_groups"]
+__all__ = ["api_workers", "worker_groups", "workers"]
 
 #: A worker heartbeat older than this many seconds is flagged: the worker may be gone.
 STALE_HEARTBEAT = 120
@@ -90,9 +90,3 @@ def api_workers() -> ResponseReturnValue:
             }
         )
     )
-
-
-def register(bp: Blueprint) -> None:
-    """Add the workers page and its API to the dashboard blueprint."""
-    bp.add_url_rule("/workers", "workers", workers)
-    bp.add_url_rule("/api/workers", "api_workers", api_workers)

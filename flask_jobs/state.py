@@ -17,7 +17,7 @@ from rq.serializers import JSONSerializer, PickleSerializer
 from .config import JobsConfig
 from .errors import ConfigurationError, JobsConnectionError
 from .history.events import EventEncoder, HistorySettings
-from .history.store import HistoryStore
+from .history.store import HistoryStore, database_backend
 from .jobs.flask_job import FlaskJob
 from .keys import HISTORY_STREAM, QUEUE_NAME
 from .redis.connection import close, connect, redact_url
@@ -161,4 +161,10 @@ class JobsState(JobsClient):
         if uri is None and db is None:
             uri = "sqlite:///" + os.path.join(app.instance_path, "flask_jobs_history.db")
             os.makedirs(app.instance_path, exist_ok=True)
-        self.history = HistoryStore(history_table, db=db, uri=uri, hourly=hourly_table)
+        # The app's database URL when the history shares it (Flask-SQLAlchemy's setting).
+        backend = database_backend(
+            uri if uri is not None else app.config.get("SQLALCHEMY_DATABASE_URI")
+        )
+        self.history = HistoryStore(
+            history_table, db=db, uri=uri, hourly=hourly_table, backend=backend
+        )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from typing import Any
 
@@ -77,6 +78,12 @@ def whoami(pause: float = 0.0) -> dict[str, Any]:
     time.sleep(pause)
     job = get_current_job()
     return {"pid": os.getpid(), "worker": job.worker_name if job else None}
+
+
+@jobs.job
+def loaded_modules() -> list[str]:
+    """The modules the worker's process has imported."""
+    return sorted(sys.modules)
 
 
 @jobs.job

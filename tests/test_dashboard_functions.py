@@ -233,3 +233,18 @@ def test_the_index_of_failures_is_added_to_an_existing_history(app: Flask, ctx: 
     assert name not in {i["name"] for i in sa.inspect(engine).get_indexes("flask_jobs_history")}
     state.history.create(app)
     assert name in {i["name"] for i in sa.inspect(engine).get_indexes("flask_jobs_history")}
+
+
+def test_the_index_of_failures_is_partial_on_the_history_database(app: Flask, ctx: None) -> None:
+    # Its WHERE is added for the database the app names: on both PostgreSQL and SQLite.
+    state = jobs_app.jobs.state(app)
+    engine = state.history.engine(app)
+    name = "ix_flask_jobs_history_failed_func_ended"
+    query = (
+        "SELECT indexdef FROM pg_indexes WHERE indexname = :name"
+        if engine.dialect.name == "postgresql"
+        else "SELECT sql FROM sqlite_master WHERE name = :name"
+    )
+    with engine.connect() as conn:
+        definition = conn.execute(sa.text(query), {"name": name}).scalar_one()
+    assert "WHERE" in definition.upper() and "abandoned" in definition

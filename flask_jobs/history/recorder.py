@@ -315,6 +315,9 @@ class HistoryRecorder:
 
 def start_recorder_process(app: Flask, state: RecorderSource, name: str) -> int:
     """Fork a process that runs a recorder until told to stop (SIGTERM) or orphaned."""
+    # The engine made before the fork: its dialect, pool class and caches are then built
+    # once and shared with the recorder's process, not copied into it as they are made.
+    state.history.engine(app)
 
     def make() -> HistoryRecorder:
         state.history.dispose()

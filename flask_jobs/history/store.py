@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from flask import Flask
     from flask_sqlalchemy import SQLAlchemy
 
-__all__ = ["HistoryStore", "history_table"]
+__all__ = ["HistoryStore", "database_backend", "history_table", "partial_failures_index"]
 
 log = logging.getLogger("flask_jobs.history")
 
@@ -27,6 +27,9 @@ TABLE_NAME = "flask_jobs_history"
 #: The outcomes of a failed attempt, as the partial index on failures spells them.
 FAILED = ("failed", "retried", "abandoned")
 FAILED_WHERE = "status IN ('failed', 'retried', 'abandoned')"
+FAILED_INDEX = "ix_flask_jobs_history_failed_func_ended"
+#: The databases on which that index is partial (only failed attempts pay for it on write).
+PARTIAL_INDEX_DIALECTS = ("postgresql", "sqlite")
 
 #: Columns an event may fill; a later event's non-empty value wins.
 _TEXT = (
@@ -90,14 +93,29 @@ def history_table(metadata: sa.MetaData) -> sa.Table:
         # so only failed attempts pay for it on write. By end time, not id: a window's
         # failures are then one range of it (by id, a window with few failures walked every
         # older failure of the function to find that there are no more).
-        sa.Index(
-            "ix_flask_jobs_history_failed_func_ended",
-            "func",
-            "ended_at",
-            sqlite_where=sa.text(FAILED_WHERE),
-            postgresql_where=sa.text(FAILED_WHERE),
-        ),
+        # Its WHERE is added per database (`partial_failures_index`): a dialect's option
+        # loads SQLAlchemy's module of that dialect, and PostgreSQL's is a large one.
+        sa.Index(FAILED_INDEX, "func", "ended_at"),
     )
+
+
+def database_backend(uri: object) -> str | None:
+    """The backend of a database URL (``"postgresql"``, ``"sqlite"``), None when unknown."""
+    if not isinstance(uri, str | sa.engine.URL):
+        return None
+    try:
+        return sa.engine.make_url(uri).get_backend_name()
+    except sa.exc.ArgumentError:
+        return None
+
+
+def partial_failures_index(table: sa.Table, backend: str | None) -> None:
+    """Make the index on failures partial on the history's database (``backend``; on
+    both PostgreSQL and SQLite when not known). Other databases get a full index."""
+    [index] = [i for i in table.indexes if i.name == FAILED_INDEX]
+    for dialect in PARTIAL_INDEX_DIALECTS if backend is None else (backend,):
+        if dialect in PARTIAL_INDEX_DIALECTS:
+            index.dialect_kwargs[f"{dialect}_where"] = sa.text(FAILED_WHERE)
 
 
 def _time(value: str) -> datetime | None:
@@ -195,7 +213,10 @@ class HistoryStore:
         db: SQLAlchemy | None,
         uri: str | None,
         hourly: sa.Table,
+        backend: str | None = None,
     ) -> None:
+        """``backend``: the database's (see `database_backend`), None when not known."""
+        partial_failures_index(table, backend)
         self.table = table
         self.hourly = hourly
         self.rollup = HourlyRollup(table, hourly)

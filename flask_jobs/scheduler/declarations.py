@@ -20,10 +20,6 @@ from datetime import datetime, timedelta, timezone, tzinfo
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.date import DateTrigger
-from apscheduler.triggers.interval import IntervalTrigger
-
 from ..durations import parse_duration
 from ..errors import ConfigurationError
 from ..keys import QUEUE_NAME
@@ -227,6 +223,12 @@ def parse_schedule(name: str, entry: Mapping[str, Any], default_tz: str) -> Sche
     start = _datetime(name, "start", entry["start"], tz) if entry.get("start") else None
     end = _datetime(name, "end", entry["end"], tz) if entry.get("end") else None
     interval = None
+    # Here, not at the top: an app without schedules (a worker's, most often) never loads
+    # APScheduler (and tzlocal, which it imports).
+    from apscheduler.triggers.cron import CronTrigger
+    from apscheduler.triggers.date import DateTrigger
+    from apscheduler.triggers.interval import IntervalTrigger
+
     try:
         if kind == "cron":
             if isinstance(spec, str):
