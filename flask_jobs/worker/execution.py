@@ -339,11 +339,11 @@ def fail(
     worker.middleware.emit("on_retry" if written.retried else "on_failure", worker, job, exc_info)
     job._jobs_exc_info = None  # type: ignore[attr-defined]  # no traceback kept alive
     try:
-        worker.fail(written)
+        reply = worker.fail(written)
     except Exception:
         log.exception("worker %s: could not record the failure of job %s", worker.name, job.id)
         return
-    if not written.retried:
+    if written.releases(reply):
         worker.enqueue_dependents(job)
-        if job.has_rate_limit:
-            release_slot(job)
+    if not written.retried and job.has_rate_limit:
+        release_slot(job)

@@ -21,8 +21,8 @@
 -- value; then the number of result fields and each field and value (0: no result entry);
 -- then the history stream's max length and the events (see events.lua).
 -- A run whose started-registry entry is gone was written already (a reply lost, the same
--- call sent again) or concluded by RQ's cleanup: nothing is written again. Returns 1, or
--- 0 for such a run.
+-- call sent again) or concluded by RQ's cleanup: nothing is written again. Returns 0 for
+-- such a run; else 1, or 2 when the job has dependents (to release after a failure).
 local id, outcome, exec = ARGV[1], ARGV[2], ARGV[3]
 if exec ~= '' then
   local composite = id .. ':' .. exec
@@ -69,4 +69,4 @@ if #result > 0 then
   end
 end
 add_events(14, ARGV[i], i + 1)
-return 1
+return 1 + redis.call('EXISTS', KEYS[9])

@@ -84,6 +84,12 @@ class Failure:
         """The KEYS and ARGV with the history stream's max length and the packed events."""
         return self.keys, [*self.args, maxlen, len(events), *events]
 
+    def releases(self, reply: Any) -> bool:
+        """Whether, after the script replied ``reply``, the job's dependents are to be
+        released: a failure for good of a job with dependents, or one whose first call's
+        reply was lost (which may have had some)."""
+        return not self.retried and reply != 1
+
 
 def _value(value: Any) -> Any:
     """A hash value as redis-py would send it (hiredis packs str, bytes, int and float)."""

@@ -137,8 +137,7 @@ class Maintenance:
         """What RQ's intermediate-list cleanup calls for a job stuck there: fail it."""
         worker = self.worker
         written = failure(job, queue, None, worker.name, exc_string, worker.stream)
-        worker.fail(written)
-        if not written.retried:
+        if written.releases(worker.fail(written)):
             worker.enqueue_dependents(job)
 
     def _abandoned(self, queue: Queue, registry: StartedJobRegistry) -> None:
@@ -166,8 +165,7 @@ class Maintenance:
             written = abandoned(job, queue, execution_id, self.worker.stream)
             # told first: the hooks' history events go out with the write
             self.worker.middleware.emit("on_abandoned", self.worker, job)
-            self.worker.fail(written)
-            if not written.retried:
+            if written.releases(self.worker.fail(written)):
                 self.worker.enqueue_dependents(job)
             release_slot(job)
         connection.zremrangebyscore(registry.key, 0, score)
