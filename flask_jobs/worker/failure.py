@@ -175,6 +175,26 @@ def _result(exc_string: str, worker: str, run: Run | None, ended: datetime | Non
     return _flat(fields)
 
 
+def _outcome(
+    job: Job,
+    queue: Queue,
+    retry: bool,
+    status: JobStatus,
+    exc_string: str,
+    worker: str,
+    run: Run | None,
+) -> tuple[str, list[Any]]:
+    """The outcome, and the fail script's ARGV from the job's TTL on (see fail.lua)."""
+    if retry:
+        outcome, where, fields = _retry(job, queue)
+        return outcome, [_ttl(job.ttl), where, "", *_flat(fields), 0]
+    where, fields = _failed(job, status, exc_string)
+    kept = job.failure_ttl
+    ttl = _ttl(DEFAULT_FAILURE_TTL if kept is None else kept)
+    result = _result(exc_string, worker, run, job.ended_at if run is not None else None)
+    return "failed", [ttl, where, "" if kept is None else str(kept), *_flat(fields), *result]
+
+
 def failure(
     job: Job,
     queue: Queue,
@@ -193,20 +213,9 @@ def failure(
     if job.started_at and job.ended_at:
         worked = repr((job.ended_at - job.started_at).total_seconds())
     execution = run.execution_id if run is not None else ""
-    result: list[Any] = [0]
-    result_ttl = ""
-    if retry:
-        outcome, where, fields = _retry(job, queue)
-        ttl = _ttl(job.ttl)
-    else:
-        outcome = "failed"
-        status = JobStatus.STOPPED if stopped else JobStatus.FAILED
-        where, fields = _failed(job, status, exc_string)
-        result = _result(exc_string, worker, run, job.ended_at)
-        result_ttl = "" if job.failure_ttl is None else str(job.failure_ttl)
-        ttl = _ttl(DEFAULT_FAILURE_TTL if job.failure_ttl is None else job.failure_ttl)
-    args = [job.id, outcome, execution, "run", "1", worked, ttl, where, result_ttl]
-    args += [*_flat(fields), *result]
+    status = JobStatus.STOPPED if stopped else JobStatus.FAILED
+    outcome, rest = _outcome(job, queue, retry, status, exc_string, worker, run)
+    args = [job.id, outcome, execution, "run", "1", worked, *rest]
     return Failure(_keys(job.id, queue.name, execution, worker, stream), args, retry)
 
 
@@ -215,20 +224,9 @@ def abandoned(job: Job, queue: Queue, execution_id: str, stream: str) -> Failure
     writes it: retried when it has retries left, else failed with no worker's name; only
     the run's started-registry entry goes (its execution expires on its own)."""
     retry = bool(job.retries_left and job.retries_left > 0)
-    result: list[Any] = [0]
-    result_ttl = ""
-    if retry:
-        outcome, where, fields = _retry(job, queue)
-        ttl = _ttl(job.ttl)
-    else:
-        outcome = "failed"
-        exc_string = f"Moved to FailedJobRegistry, due to AbandonedJobError, at {now()}"
-        where, fields = _failed(job, JobStatus.FAILED, exc_string)
-        result = _result(exc_string, "", None, None)
-        result_ttl = "" if job.failure_ttl is None else str(job.failure_ttl)
-        ttl = _ttl(DEFAULT_FAILURE_TTL if job.failure_ttl is None else job.failure_ttl)
-    args = [job.id, outcome, execution_id, "started", "", "", ttl, where, result_ttl]
-    args += [*_flat(fields), *result]
+    exc_string = f"Moved to FailedJobRegistry, due to AbandonedJobError, at {now()}"
+    outcome, rest = _outcome(job, queue, retry, JobStatus.FAILED, exc_string, "", None)
+    args = [job.id, outcome, execution_id, "started", "", "", *rest]
     return Failure(_keys(job.id, queue.name, execution_id, "", stream), args, retry)
 
 
