@@ -40,7 +40,7 @@ from ..keys import (
 )
 from .control import COLD, ColdShutdown
 from .deadlines import penalty_for_this_thread
-from .failure import Run, record_failure
+from .failure import Failure, Run, failure
 from .scripts import claim_keys, parse_claim
 from .soft import soft_limit
 
@@ -80,6 +80,7 @@ class JobsWorker(Protocol):
     def take_events(self) -> list[dict[str, str]]: ...
     def flush_events(self) -> None: ...
     def call(self, script: Any, keys: list[str], args: list[Any]) -> Any: ...
+    def fail(self, written: Failure) -> Any: ...
     def queue(self, name: str) -> Any: ...
     def enqueue_dependents(self, job: Job) -> None: ...
     def took(self, job: Job) -> None: ...
@@ -92,7 +93,6 @@ __all__ = [
     "execute",
     "fail",
     "heartbeat_ttl",
-    "settle",
     "start",
 ]
 
@@ -140,7 +140,8 @@ def _run_keys(worker: JobsWorker, job: Job, run: Run) -> list[str]:
 
 def start(worker: JobsWorker, job: Job, execution_id: str | None = None) -> Run:
     """Mark ``job`` started (one script call, carrying the "started" events), sent without
-    waiting for its reply: the job's end reads it (`settle`) before writing anything."""
+    waiting for its reply: the job's end (the finish or fail script, on this thread's
+    channel) reads it before writing anything."""
     moment = now()
     job.worker_name = worker.name
     job.started_at = job.last_heartbeat = moment
@@ -169,13 +170,6 @@ def start(worker: JobsWorker, job: Job, execution_id: str | None = None) -> Run:
     ]
     worker.call(worker.scripts.start.send, keys, args)
     return run
-
-
-def settle(worker: JobsWorker) -> None:
-    """Wait until the scripts this thread sent ahead (a start) have run: before a write on
-    another connection about the same job (Redis orders each connection's commands, not
-    two connections')."""
-    worker.call(lambda keys, args: worker.scripts.channel.settle(), [], [])
 
 
 def _return_value(worker: JobsWorker, value: Any) -> str:
@@ -328,22 +322,28 @@ def fail(
     with worker.state_lock:
         worker.running.pop(job.id, None)
     try:
-        settle(worker)
-        retried = record_failure(
-            worker.connection,
+        written = failure(
             job,
             queue,
             run,
             worker.name,
             exc_string or format_exc_info(exc_info),
+            worker.stream,
             stopped=stopped,
         )
     except Exception:
         log.exception("worker %s: could not record the failure of job %s", worker.name, job.id)
         return
-    worker.middleware.emit("on_retry" if retried else "on_failure", worker, job, exc_info)
+    # Before the write, as "after_job" is before the finish: the hooks' history events go
+    # out in the same call.
+    worker.middleware.emit("on_retry" if written.retried else "on_failure", worker, job, exc_info)
     job._jobs_exc_info = None  # type: ignore[attr-defined]  # no traceback kept alive
-    if not retried:
+    try:
+        reply = worker.fail(written)
+    except Exception:
+        log.exception("worker %s: could not record the failure of job %s", worker.name, job.id)
+        return
+    if written.releases(reply):
         worker.enqueue_dependents(job)
-        if job.has_rate_limit:
-            release_slot(job)
+    if not written.retried and job.has_rate_limit:
+        release_slot(job)

@@ -38,7 +38,7 @@ from .control import ColdShutdown, Control
 from .coroutines import AsyncRunner, is_async_job
 from .dependents import Dependents
 from .execution import execute
-from .failure import fail_malformed
+from .failure import malformed
 from .forked import execute_forked
 from .maintenance import Maintenance
 from .memory import over_limit
@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from rq import Queue
 
     from ..state import JobsState
+    from .failure import Failure
 
 __all__ = ["INLINE_SECONDS", "JobsWorker"]
 
@@ -122,11 +123,7 @@ class JobsWorker:
         self._ahead: Claimed = None
         self.written_state = "started"
         self.done = 0
-        self.maintenance = Maintenance(
-            [self.queue(n) for n in self.names],
-            name,
-            lambda job: self.middleware.emit("on_abandoned", self, job),
-        )
+        self.maintenance = Maintenance([self.queue(n) for n in self.names], self)
 
     # -- what the execution and the middleware use -------------------------------------
 
@@ -174,6 +171,11 @@ class JobsWorker:
                     raise
                 log.warning("worker %s: Redis unavailable (%s); waiting", self.name, exc)
                 time.sleep(1.0)
+
+    def fail(self, written: Failure) -> Any:
+        """Run one call of the fail script, carrying the history events waiting to go out."""
+        keys, args = written.call(self.stream_maxlen, [packed(e) for e in self.take_events()])
+        return self.call(self.scripts.fail, keys, args)
 
     def enqueue_dependents(self, job: Job) -> None:
         """Enqueue ``job``'s dependents whose dependencies are all met."""
@@ -364,9 +366,10 @@ class JobsWorker:
             return FlaskJob.claimed(job_id, fields, self.connection, self.serializer)
         except Exception as exc:
             ttl = self.state.config.failure_ttl
-            message = fail_malformed(self.connection, job_id, name, ttl, exc)
+            written, message = malformed(job_id, name, ttl, exc, self.stream)
         events = self.state.events
         self.record(events.malformed(job_id=job_id, queue=name, worker=self.name, message=message))
+        self.fail(written)
         return None
 
     def _teardown(self) -> None:

@@ -1,30 +1,46 @@
 """What a worker does between jobs, off the hot path: RQ's registry maintenance (jobs
 abandoned by a dead worker, stuck intermediate lists, expired entries), and moving
 delayed jobs whose time has come onto their queue (RQ's scheduler, without its process).
+
+The cleanup is RQ's ``clean_registries`` but for the started registry, whose abandoned
+jobs are failed or retried here as RQ's ``StartedJobRegistry.cleanup`` does, each with
+one call of the fail script (`flask_jobs.worker.failure.abandoned`).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import redis
+from rq.callbacks import execute_failure_callback
+from rq.exceptions import AbandonedJobError
 from rq.group import Group
 from rq.job import JobStatus
-from rq.registry import ScheduledJobRegistry, StartedJobRegistry, clean_registries
+from rq.rate_limit import RateLimitRegistry, release_slot
+from rq.registry import (
+    DeferredJobRegistry,
+    FailedJobRegistry,
+    FinishedJobRegistry,
+    ReadyJobRegistry,
+    ScheduledJobRegistry,
+    StartedJobRegistry,
+)
 from rq.utils import current_timestamp
 from rq.worker_registration import clean_worker_registry
 
 from ..jobs.flask_job import FlaskJob
-from .failure import record_failure
+from .failure import abandoned, failure
 
 if TYPE_CHECKING:
     from rq import Queue
     from rq.job import Job
 
-__all__ = ["DELAYED_SECONDS", "MAINTENANCE_SECONDS", "Maintenance"]
+    from .failure import Failure
+    from .middleware import MiddlewareChain
+
+__all__ = ["DELAYED_SECONDS", "MAINTENANCE_SECONDS", "Ending", "Maintenance"]
 
 log = logging.getLogger("flask_jobs.worker")
 
@@ -35,19 +51,29 @@ MAINTENANCE_SECONDS = 60
 DELAYED_SECONDS = 1.0
 
 
+class Ending(Protocol):
+    """What the chores need of their worker (`flask_jobs.worker.loop.JobsWorker`)."""
+
+    name: str
+    stream: str
+    middleware: MiddlewareChain
+
+    def fail(self, written: Failure) -> Any:
+        """Run one call of the fail script, with the history events waiting to go out."""
+        ...
+
+    def enqueue_dependents(self, job: Job) -> None:
+        """Enqueue the dependents of a job that failed for good."""
+        ...
+
+
 class Maintenance:
     """The periodic chores of one worker over its queues."""
 
-    def __init__(
-        self,
-        queues: list[Queue],
-        worker: str | None,
-        on_abandoned: Callable[[Job], None],
-    ) -> None:
+    def __init__(self, queues: list[Queue], worker: Ending) -> None:
         self.queues = queues
-        #: The worker's name (the failures of jobs stuck in an intermediate list are its).
-        self.worker = worker or ""
-        self.on_abandoned = on_abandoned
+        #: The worker whose chores these are (the failures they find are its).
+        self.worker = worker
         #: When (``time.monotonic()``) the registries were last cleaned, and delayed jobs moved.
         self.cleaned_at = float("-inf")
         self.moved_at = float("-inf")
@@ -82,56 +108,67 @@ class Maintenance:
             self.clean()
 
     def clean(self) -> None:
-        """RQ's registry cleanup of each queue (one worker at a time, by RQ's lock), then
-        the hook of every job it found abandoned."""
-        abandoned: list[Job] = []
+        """RQ's registry cleanup of each queue (one worker at a time, by RQ's lock), the
+        jobs found abandoned failed or retried (and told to the hook) on the way."""
         for queue in self.queues:
             if not queue.acquire_maintenance_lock():
                 continue
             try:
-                suspects = self._started_expired(queue)
-                clean_registries(queue)
-                clean_worker_registry(queue)
-                queue.intermediate_queue.cleanup(self, queue)  # type: ignore[arg-type]
-                abandoned += self._abandoned(suspects)
+                self._clean(queue)
             finally:
                 queue.release_maintenance_lock()  # type: ignore[no-untyped-call]
         if self.queues:
             connection = self.queues[0].connection
             if Group.acquire_maintenance_lock(connection, MAINTENANCE_SECONDS - 1):
                 Group.clean_registries(connection=connection)
-        for job in abandoned:
-            self.on_abandoned(job)
+
+    def _clean(self, queue: Queue) -> None:
+        """RQ's ``clean_registries``, in its order, with our cleanup of the started one."""
+        FinishedJobRegistry(queue=queue, job_class=FlaskJob).cleanup()
+        self._abandoned(queue, StartedJobRegistry(queue=queue, job_class=FlaskJob))
+        for registry in (FailedJobRegistry, DeferredJobRegistry, ReadyJobRegistry):
+            registry(queue=queue, job_class=FlaskJob).cleanup()
+        for limits in RateLimitRegistry.all(queue.connection):
+            limits.cleanup()
+        clean_worker_registry(queue)
+        queue.intermediate_queue.cleanup(self, queue)  # type: ignore[arg-type]
 
     def handle_job_failure(self, job: Job, queue: Queue, exc_string: str = "", **_: Any) -> None:
         """What RQ's intermediate-list cleanup calls for a job stuck there: fail it."""
-        record_failure(queue.connection, job, queue, None, self.worker, exc_string)
+        worker = self.worker
+        written = failure(job, queue, None, worker.name, exc_string, worker.stream)
+        if written.releases(worker.fail(written)):
+            worker.enqueue_dependents(job)
 
-    def _started_expired(self, queue: Queue) -> list[Job]:
-        registry = StartedJobRegistry(queue=queue, job_class=FlaskJob)
-        found = []
-        for job_id in registry.get_expired_job_ids(current_timestamp()):
+    def _abandoned(self, queue: Queue, registry: StartedJobRegistry) -> None:
+        """RQ's ``StartedJobRegistry.cleanup``: each job still "started" whose run's
+        heartbeat lapsed gets RQ's failure callback, then is retried or failed (one call
+        each); then the expired entries go."""
+        connection = queue.connection
+        score = current_timestamp()
+        members: list[bytes] = connection.zrangebyscore(registry.key, 0, score)  # type: ignore[assignment]
+        for member in members:
+            job_id, _, execution_id = member.decode().partition(":")
             try:
-                job = FlaskJob.fetch(
-                    job_id, connection=queue.connection, serializer=queue.serializer
-                )
-            except Exception:
-                continue
-            if job.get_status(refresh=False) == JobStatus.STARTED:
-                job._jobs_attempt = job.attempt  # type: ignore[attr-defined]
-                found.append(job)
-        return found
-
-    def _abandoned(self, suspects: list[Job]) -> list[Job]:
-        found = []
-        for job in suspects:
-            try:
-                job.refresh()  # type: ignore[no-untyped-call]
+                job = FlaskJob.fetch(job_id, connection=connection, serializer=queue.serializer)
             except Exception:
                 continue
             if job.get_status(refresh=False) != JobStatus.STARTED:
-                found.append(job)
-        return found
+                continue
+            job._jobs_attempt = job.attempt  # type: ignore[attr-defined]
+            try:
+                execute_failure_callback(
+                    job, registry.death_penalty_class, AbandonedJobError, AbandonedJobError(), None
+                )
+            except Exception:
+                log.exception("the failure callback of abandoned job %s raised", job.id)
+            written = abandoned(job, queue, execution_id, self.worker.stream)
+            # told first: the hooks' history events go out with the write
+            self.worker.middleware.emit("on_abandoned", self.worker, job)
+            if written.releases(self.worker.fail(written)):
+                self.worker.enqueue_dependents(job)
+            release_slot(job)
+        connection.zremrangebyscore(registry.key, 0, score)
 
     def move_delayed(self, queue: Queue) -> None:
         """Put the due jobs of ``queue``'s scheduled registry on the queue. Each is taken

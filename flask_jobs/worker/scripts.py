@@ -165,6 +165,7 @@ class Scripts:
         self.start = Script(self.channel, _script("events.lua", "start.lua"))
         self.finish = Script(self.channel, _script("claim.lua", "events.lua", "finish.lua"))
         self.dependents = Script(self.channel, _script("dependents.lua"))
+        self.fail = Script(self.channel, _script("events.lua", "fail.lua"))
 
 
 def claim_keys(queues: list[str]) -> tuple[list[str], list[Any]]:
