@@ -130,7 +130,7 @@ def goals(by_name: dict[str, Any]) -> list[str]:
         if best and best.get(key) == best.get(key):
             verdict = "met" if best[key] <= limit else "not met"
             lines.append(
-                f"- {what} per job, flask-jobs default: {best[key]:.1f} "
+                f"- {what} per job, flask-jobs default: {best[key]:.2f} "
                 f"(goal <= {limit}: {verdict})"
             )
     return lines if len(lines) > 1 else []
