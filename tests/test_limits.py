@@ -16,9 +16,10 @@ from rq.job import Job
 from rq.rate_limit import RateLimitRegistry
 from rq.serializers import JSONSerializer
 
+import jobs_app
 import workflow_jobs as wj
 from conftest import drain_history, flask_command, stop_process, wait_for
-from flask_jobs import ConfigurationError, JobArgumentError, enqueue_many
+from flask_jobs import ConfigurationError, JobArgumentError, Retry, enqueue_many
 from flask_jobs.jobs.limits import Rate, parse_rate
 from flask_jobs.jobs.rate import job_rate, rate_allows, start_allowed
 from flask_jobs.keys import RQ_RATE_LIMIT_KEYS
@@ -274,4 +275,23 @@ def test_a_limited_job_behind_a_dependency_takes_a_slot_when_ready(
         assert waiting.get_status() == "finished"
         assert chained.status == "finished"
         registry = RateLimitRegistry("workflow_jobs:limited_sleep", redis_client)
+        assert not registry.get_allowed_job_ids() and not registry.get_rate_limited_job_ids()
+
+
+def test_a_limited_job_waiting_for_a_later_retry_frees_its_slot(
+    app: Flask, work: Any, redis_client: redis.Redis
+) -> None:
+    with app.app_context():
+        failing = jobs_app.fail.options(
+            concurrency=1, concurrency_key="one", retry=Retry(1, delay=600)
+        ).enqueue("boom")
+        waiting = jobs_app.add.options(concurrency=1, concurrency_key="one").enqueue(1, 2)
+        assert [failing.get_status(), waiting.get_status()] == ["queued", "rate_limited"]
+    work()
+    with app.app_context():
+        # RQ's rule: a run queued again at once keeps its slot, one waiting for a later
+        # retry frees it, so the next run of the key is not held for ten minutes
+        assert failing.get_status() == "scheduled"
+        assert waiting.get_status() == "finished"
+        registry = RateLimitRegistry("one", redis_client)
         assert not registry.get_allowed_job_ids() and not registry.get_rate_limited_job_ids()

@@ -345,5 +345,5 @@ def fail(
         return
     if written.releases(reply):
         worker.enqueue_dependents(job)
-    if not written.retried and job.has_rate_limit:
+    if job.has_rate_limit:  # RQ's rule: kept by a run queued again at once, else freed
         release_slot(job)
