@@ -48,11 +48,13 @@ def wait_for_job(connection: redis.Redis, names: list[str], control: Control) ->
     if popped is None:
         return None
     key, job_id = (v.decode() if isinstance(v, bytes) else v for v in popped)
-    with connection.pipeline() as pipe:
-        if len(active) > 1:  # BLPOP took it off its queue: into RQ's intermediate list
+    if len(active) > 1:  # BLPOP took it off its queue: into RQ's intermediate list
+        with connection.pipeline() as pipe:
             pipe.rpush(intermediate_key(key), job_id)
-        pipe.hgetall(job_key(job_id))
-        fields = pipe.execute()[-1]
+            pipe.hgetall(job_key(job_id))
+            fields = pipe.execute()[-1]
+    else:  # one command: no MULTI/EXEC around it
+        fields = connection.hgetall(job_key(job_id))
     if not fields:  # a deleted job: skip it
         connection.lrem(intermediate_key(key), 1, job_id)
         return None
