@@ -41,6 +41,7 @@ __all__ = [
     "ALERTS_LOCK_KEY",
     "ALERTS_OPEN_KEY",
     "ALERTS_RECENT_KEY",
+    "DEPENDENTS_OWED_KEY",
     "HISTORY_STREAM",
     "JOB_ID",
     "JOB_RATE_FIELD",
@@ -271,6 +272,10 @@ ALERTS_OPEN_KEY = "flask_jobs:alerts:open"
 ALERTS_RECENT_KEY = "flask_jobs:alerts:recent"
 #: When the alerts were last evaluated (seconds since the epoch).
 ALERTS_EVALUATED_KEY = "flask_jobs:alerts:evaluated"
+#: A sorted set of the ids of ended jobs whose dependents are still to be released, scored
+#: by their end (Unix time): set by the script that ends a job, cleared by the release, so
+#: a worker that dies in between leaves the release to another worker's maintenance.
+DEPENDENTS_OWED_KEY = "flask_jobs:dependents:owed"
 #: A set of the names of queues that our workers leave alone (paused).
 PAUSED_QUEUES_KEY = "flask_jobs:paused_queues"
 #: The token of the scheduler process that leads (fires schedules).

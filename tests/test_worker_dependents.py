@@ -5,16 +5,25 @@ that went stale before the script ran."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import redis
+from flask import Flask
 from rq import Queue
 from rq.job import Dependency, Job
 from rq.registry import DeferredJobRegistry
 from rq.serializers import JSONSerializer
 
-from flask_jobs.keys import dependencies_key, dependents_key, job_key, queue_key
+import jobs_app
+from flask_jobs.keys import (
+    DEPENDENTS_OWED_KEY,
+    dependencies_key,
+    dependents_key,
+    job_key,
+    queue_key,
+)
+from flask_jobs.worker.build import build_worker
 from flask_jobs.worker.dependents import ATTEMPTS, Dependents, Reading, release_keys
 from flask_jobs.worker.scripts import Scripts
 
@@ -255,3 +264,35 @@ def test_a_release_reads_again_a_bounded_number_of_times(
     assert int(redis_client.get("n") or 0) == ATTEMPTS
     assert "changed under" in caplog.text
     assert status(redis_client, child) == "deferred" and not queued(redis_client)
+
+
+@pytest.mark.parametrize("parent_fails", [False, True])
+def test_a_release_its_worker_did_not_make_is_made_by_another_workers_maintenance(
+    app: Flask,
+    work: Callable[..., bool],
+    redis_client: redis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+    parent_fails: bool,
+) -> None:
+    with app.app_context():
+        parent = jobs_app.fail.enqueue("boom") if parent_fails else jobs_app.add.enqueue(1, 2)
+        child = jobs_app.add.options(
+            depends_on=Dependency(jobs=[parent], allow_failure=True)
+        ).enqueue(3, 4)
+    # the worker dies between the call that ends the parent and the release
+    monkeypatch.setattr(Dependents, "release", lambda self, job, queue: None)
+    work()
+    monkeypatch.undo()
+    assert status(redis_client, parent) == ("failed" if parent_fails else "finished")
+    assert status(redis_client, child) == "deferred"
+    assert redis_client.zrange(DEPENDENTS_OWED_KEY, 0, -1) == [parent.id.encode()]
+    with app.app_context():
+        worker = build_worker(app, jobs_app.jobs.state(app), None)
+        queue = worker.queue("default")
+        assert worker.maintenance.release_owed(queue) == 0  # within the grace: its own worker's
+        redis_client.zadd(DEPENDENTS_OWED_KEY, {parent.id: 1})  # ended long ago
+        assert worker.maintenance.release_owed(queue) == 1
+    assert status(redis_client, child) == "queued" and queued(redis_client) == [child.id]
+    assert not redis_client.exists(DEPENDENTS_OWED_KEY)
+    work()
+    assert status(redis_client, child) == "finished"

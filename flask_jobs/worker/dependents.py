@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from rq.utils import current_timestamp, now, utcformat
 
 from ..keys import (
+    DEPENDENTS_OWED_KEY,
     deferred_key,
     dependencies_key,
     dependents_key,
@@ -91,15 +92,18 @@ class Dependents:
             for _ in range(ATTEMPTS):
                 reading = self.read(job.id)
                 if reading is None:
+                    self.settled(job.id)
                     return
                 keys, args = release_keys(job.id, reading, now(), queue.DEFAULT_TIMEOUT)
                 reply = self.script(keys=keys, args=args)
                 outcome = reply[0].decode()
                 if outcome == "ok":
                     self._limited(queue, reply[2])
+                    self.settled(job.id)
                     return
                 if outcome == "gone":
                     log.warning("job %s is gone: its dependents are not released", job.id)
+                    self.settled(job.id)
                     return
             log.error(
                 "the dependents of job %s changed under %s releases in a row; left deferred",
@@ -108,6 +112,11 @@ class Dependents:
             )
         except Exception:
             log.exception("could not enqueue the dependents of job %s", job.id)
+
+    def settled(self, job_id: str) -> None:
+        """The release of ``job_id``'s dependents is done: it is owed no more (a release
+        left unsettled is made again by a worker's maintenance; it is idempotent)."""
+        self.connection.zrem(DEPENDENTS_OWED_KEY, job_id)
 
     def read(self, job_id: str) -> Reading | None:
         """The dependents of job ``job_id`` with their origins and dependencies, or None

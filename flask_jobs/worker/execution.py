@@ -25,6 +25,7 @@ from rq.utils import current_timestamp, now, utcformat
 from ..errors import JobStopped
 from ..history.events import packed
 from ..keys import (
+    DEPENDENTS_OWED_KEY,
     dependencies_key,
     dependents_key,
     execution_key,
@@ -211,6 +212,7 @@ def finish(worker: JobsWorker, job: Job, run: Run, value: Any, claim: list[str])
         dependents_key(job.id),
         dependencies_key(job.id),
         worker.stream,
+        DEPENDENTS_OWED_KEY,
         *claim_k,
     ]
     args = [

@@ -9,7 +9,8 @@
 -- started registry, 5 worker hash, 6 the worker's execution set, 7 the job's result
 -- stream, 8 the queue's failed registry, 9 the job's dependents set, 10 its dependencies
 -- set, 11 the queue's list, 12 the queue's scheduled registry, 13 RQ's set of queues,
--- 14 the history stream.
+-- 14 the history stream, 15 the set of jobs whose dependents are owed their release (see
+-- finish.lua; a job that failed for good joins it when it has dependents).
 -- ARGV: 1 job id, 2 the outcome ("failed": failed or stopped; "queued": retried at once;
 -- "scheduled": retried later), 3 the execution id ("": no run to clean up), 4 what of the
 -- run goes ("run": RQ's cleanup_execution; "started": its started-registry entry only, an
@@ -69,4 +70,8 @@ if #result > 0 then
   end
 end
 add_events(14, ARGV[i], i + 1)
-return 1 + redis.call('EXISTS', KEYS[9])
+local dependents = redis.call('EXISTS', KEYS[9])
+if dependents == 1 and outcome == 'failed' then
+  redis.call('ZADD', KEYS[15], redis.call('TIME')[1], id)
+end
+return 1 + dependents

@@ -29,6 +29,7 @@ from rq.results import Result
 from rq.utils import current_timestamp, now, utcformat
 
 from ..keys import (
+    DEPENDENTS_OWED_KEY,
     RQ_QUEUES_KEY,
     dependencies_key,
     dependents_key,
@@ -123,6 +124,7 @@ def _keys(job_id: str, queue: str, execution_id: str, worker: str, stream: str) 
         scheduled_key(queue),
         RQ_QUEUES_KEY,
         stream,
+        DEPENDENTS_OWED_KEY,
     ]
 
 

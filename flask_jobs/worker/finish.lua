@@ -5,7 +5,9 @@
 -- KEYS: 1 job hash, 2 execution hash, 3 the job's execution registry, 4 the queue's
 -- started registry, 5 worker hash, 6 the worker's execution set, 7 the job's result
 -- stream, 8 the queue's finished registry, 9 the job's dependents set, 10 its
--- dependencies set, 11 the history stream, then the claim's keys.
+-- dependencies set, 11 the history stream, 12 the set of jobs whose dependents are owed
+-- their release (the job joins it when it has dependents: the release clears it, or
+-- another worker's maintenance does it if this one dies first), then the claim's keys.
 -- ARGV: 1 job id, 2 execution id, 3 worker name, 4 now (RQ's date text), 5 seconds
 -- worked, to add to the worker's counters now ("": the worker adds its counts up with its
 -- next heartbeat), 6 result TTL, 7 finished-registry score, 8 the return value (base64,
@@ -21,6 +23,7 @@ if ARGV[5] ~= '' then
   redis.call('HINCRBYFLOAT', KEYS[5], 'total_working_time', ARGV[5])
 end
 local dependents = redis.call('EXISTS', KEYS[9])
+if dependents == 1 then redis.call('ZADD', KEYS[12], redis.call('TIME')[1], id) end
 if ttl ~= 0 then
   redis.call('HSET', KEYS[1], 'status', 'finished', 'ended_at', ARGV[4],
     'last_heartbeat', ARGV[4], 'worker_name', worker)
@@ -45,4 +48,4 @@ redis.call('ZREM', KEYS[4], id .. ':' .. exec)
 redis.call('ZREM', KEYS[3], exec)
 redis.call('SREM', KEYS[6], id .. ':' .. exec)
 local i = add_events(11, ARGV[11], 13)
-return {dependents, claim(11, i, tonumber(ARGV[i]))}
+return {dependents, claim(12, i, tonumber(ARGV[i]))}

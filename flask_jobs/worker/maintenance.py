@@ -31,6 +31,7 @@ from rq.utils import current_timestamp
 from rq.worker_registration import clean_worker_registry
 
 from ..jobs.flask_job import FlaskJob
+from ..keys import DEPENDENTS_OWED_KEY
 from .failure import abandoned, failure
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
     from .failure import Failure
     from .middleware import MiddlewareChain
 
-__all__ = ["DELAYED_SECONDS", "MAINTENANCE_SECONDS", "Ending", "Maintenance"]
+__all__ = ["DELAYED_SECONDS", "MAINTENANCE_SECONDS", "OWED_GRACE", "Ending", "Maintenance"]
 
 log = logging.getLogger("flask_jobs.worker")
 
@@ -49,6 +50,11 @@ log = logging.getLogger("flask_jobs.worker")
 MAINTENANCE_SECONDS = 60
 #: How often a worker moves due delayed jobs (retries with a delay, ``enqueue_in``).
 DELAYED_SECONDS = 1.0
+#: Seconds after its end a job's dependents, still unreleased, are released by another
+#: worker's maintenance (its own worker releases them at once, or died), and how many
+#: such jobs one maintenance looks at.
+OWED_GRACE = 30
+OWED_BATCH = 100
 
 
 class Ending(Protocol):
@@ -121,6 +127,28 @@ class Maintenance:
             connection = self.queues[0].connection
             if Group.acquire_maintenance_lock(connection, MAINTENANCE_SECONDS - 1):
                 Group.clean_registries(connection=connection)
+            self.release_owed(self.queues[0])
+
+    def release_owed(self, queue: Queue) -> int:
+        """Release the dependents of jobs that ended at least `OWED_GRACE` seconds ago
+        and whose worker stopped before releasing them (killed between the two calls);
+        how many jobs were looked at. A release is idempotent: two workers may both make
+        one."""
+        connection: Any = queue.connection
+        seconds, _ = connection.time()  # Redis's clock: the scripts score by it
+        owed = connection.zrangebyscore(
+            DEPENDENTS_OWED_KEY, "-inf", int(seconds) - OWED_GRACE, start=0, num=OWED_BATCH
+        )
+        for raw in owed:
+            job_id = raw.decode()
+            try:
+                job = FlaskJob.fetch(job_id, connection=connection, serializer=queue.serializer)
+            except Exception:  # gone: nothing to release from
+                connection.zrem(DEPENDENTS_OWED_KEY, job_id)
+                continue
+            log.warning("releasing the dependents of job %s, which its worker left", job_id)
+            self.worker.enqueue_dependents(job)
+        return len(owed)
 
     def _clean(self, queue: Queue) -> None:
         """RQ's ``clean_registries``, in its order, with our cleanup of the started one."""
