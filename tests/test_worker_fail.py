@@ -4,6 +4,8 @@ once."""
 
 from __future__ import annotations
 
+import sys
+import threading
 import zlib
 from base64 import b64decode
 from typing import Any
@@ -16,6 +18,7 @@ from rq.results import Result
 from rq.utils import current_timestamp, now
 
 import jobs_app
+from flask_jobs.history.events import forget_traceback, formatted_traceback
 from flask_jobs.jobs.flask_job import FlaskJob
 from flask_jobs.keys import (
     RQ_QUEUES_KEY,
@@ -237,3 +240,30 @@ def test_an_abandoned_job_is_failed_or_retried_as_rqs_cleanup_does(
     assert result is not None and result.type == Result.Type.FAILED
     assert result.worker_name == "" and result.execution_id is None
     assert (result.exc_string or "").startswith("Moved to FailedJobRegistry")
+
+
+def test_a_failures_traceback_is_formatted_once_per_thread_and_not_kept() -> None:
+    def raised(message: str) -> tuple[Any, ...]:
+        try:
+            raise RuntimeError(message)
+        except RuntimeError:
+            return sys.exc_info()
+
+    first, second = raised("one"), raised("two")
+    text = formatted_traceback(*first)
+    assert "RuntimeError: one" in text
+    assert formatted_traceback(*first) is text  # the second reader takes the first's text
+    again = formatted_traceback(*first)  # taken once only: formatted anew
+    assert again == text and again is not text
+    two = formatted_traceback(*second)
+    assert "RuntimeError: two" in two
+    seen: list[str] = []  # another thread has no text of this one's
+    worker_thread = threading.Thread(target=lambda: seen.append(formatted_traceback(*second)))
+    worker_thread.start()
+    worker_thread.join()
+    assert seen[0] == two and seen[0] is not two
+    assert formatted_traceback(*second) is two
+    # forgotten: nothing (no exception, no frames) is kept
+    formatted_traceback(*first)
+    forget_traceback()
+    assert formatted_traceback(*first) is not text

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import time
 import traceback
 from collections.abc import Iterable, Mapping, Sequence
@@ -28,6 +29,8 @@ __all__ = [
     "STATUS_RANK",
     "EventEncoder",
     "HistorySettings",
+    "forget_traceback",
+    "formatted_traceback",
     "packed",
     "unpacked",
     "workflow_of",
@@ -250,8 +253,30 @@ class EventEncoder:
             if exc_type is None
             else f"{exc_type.__module__}.{exc_type.__qualname__}".removeprefix("builtins."),
             "exc_message": _cap(message, 4000)[0],
-            "traceback": "".join(traceback.format_exception(exc_type, exc, tb))[-60_000:],
+            "traceback": formatted_traceback(exc_type, exc, tb)[-60_000:],
         }
+
+
+#: The traceback this thread formatted last, for the same failure's next reader.
+_formatted = threading.local()
+
+
+def formatted_traceback(exc_type: Any, exc: Any, tb: Any) -> str:
+    """``exc``'s traceback as text. A worker formats a failure's traceback for RQ's result
+    and then for the history event: the second call of a thread for the same exception and
+    traceback takes the first's text (and forgets it), instead of formatting it again."""
+    last = getattr(_formatted, "last", None)
+    _formatted.last = None
+    if last is not None and last[0] is exc and last[1] is tb:
+        return str(last[2])
+    text = "".join(traceback.format_exception(exc_type, exc, tb))
+    _formatted.last = (exc, tb, text)
+    return text
+
+
+def forget_traceback() -> None:
+    """Drop this thread's last formatted traceback (it holds the exception and its frames)."""
+    _formatted.last = None
 
 
 def workflow_of(meta: Mapping[str, Any]) -> str:

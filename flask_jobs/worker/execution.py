@@ -16,14 +16,13 @@ from rq.callbacks import execute_failure_callback, execute_success_callback
 from rq.defaults import UNSERIALIZABLE_RETURN_VALUE_PAYLOAD
 from rq.job import JobStatus
 from rq.job import Retry as RQRetry
-from rq.job_lifecycle import format_exc_info
 from rq.queue import Queue
 from rq.rate_limit import release_slot
 from rq.timeouts import JobTimeoutException
 from rq.utils import current_timestamp, now, utcformat
 
 from ..errors import JobStopped
-from ..history.events import packed
+from ..history.events import forget_traceback, formatted_traceback, packed
 from ..keys import (
     DEPENDENTS_OWED_KEY,
     dependencies_key,
@@ -329,17 +328,19 @@ def fail(
             queue,
             run,
             worker.name,
-            exc_string or format_exc_info(exc_info),
+            exc_string or formatted_traceback(*exc_info),
             worker.stream,
             stopped=stopped,
         )
     except Exception:
+        forget_traceback()
         log.exception("worker %s: could not record the failure of job %s", worker.name, job.id)
         return
     # Before the write, as "after_job" is before the finish: the hooks' history events go
     # out in the same call.
     worker.middleware.emit("on_retry" if written.retried else "on_failure", worker, job, exc_info)
     job._jobs_exc_info = None  # type: ignore[attr-defined]  # no traceback kept alive
+    forget_traceback()
     try:
         reply = worker.fail(written)
     except Exception:
