@@ -117,11 +117,11 @@ def _push(
 ) -> FlaskJob:
     """Put one run (or the held ``job``) on its queue, or RQ's scheduled registry: one Lua
     call, or with ``depends_on`` or a fixed ``job_id``, RQ's own enqueue in one MULTI/EXEC."""
-    queue = state.queue(prepared.queue_name)
-    limits = limit_fields(prepared.path, options, args, kwargs)
     if stored_by_script(options):
         job, reply = store_one(state, prepared, args, kwargs, options, when, job)
         return kept(state, job, stored_as(reply, job.id))
+    queue = state.queue(prepared.queue_name)
+    limits = limit_fields(prepared.path, options, args, kwargs)
     if options.unique or options.unique_key is not None:
         raise ConfigurationError(
             f"{prepared.func_name}: a unique job cannot have depends_on (a job waiting for "

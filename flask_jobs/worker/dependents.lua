@@ -7,7 +7,8 @@
 -- them) 6 keys: its hash, its dependencies set, its dependents set, its queue's deferred
 -- registry, its queue's list and its queue's ready registry (queue: the dependent's
 -- origin); then the hashes of the dependents' dependencies (m of them, the ended job's
--- own not again).
+-- own not again); last, the set of jobs owed a release (see finish.lua), which the ended
+-- job leaves once its release is made ("ok" or "gone").
 -- ARGV: 1 the ended job's id, 2 now (RQ's date text), 3 now (epoch int), 4 the timeout a
 -- job without one gets (RQ's queue default), 5 n, 6 m, then n pairs (dependent id, its
 -- origin as read), then the m dependency ids in the order of their KEYS.
@@ -23,7 +24,10 @@ for j = 1, m do hash_of[ARGV[6 + 2 * n + j]] = KEYS[2 + 6 * n + j] end
 local function set(v) return v and v ~= '' and tonumber(v) ~= 0 end
 
 local status = redis.call('HGET', KEYS[1], 'status')
-if not status then return {'gone'} end
+if not status then
+  redis.call('ZREM', KEYS[#KEYS], parent)
+  return {'gone'}
+end
 -- RQ's rules for the ended job itself: canceled or stopped holds every dependent back,
 -- failed only those that do not allow failures; any other status lets them go.
 local blocks = status == 'canceled' or status == 'stopped'
@@ -95,4 +99,5 @@ end
 for at = 1, #forget, 1000 do  -- unpack's limit: at most a thousand at a time
   redis.call('SREM', KEYS[2], unpack(forget, at, math.min(at + 999, #forget)))
 end
+redis.call('ZREM', KEYS[#KEYS], parent)
 return {'ok', queued, limited}

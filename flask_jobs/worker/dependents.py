@@ -75,6 +75,7 @@ def release_keys(
         ]
         args += [dependent, origin]
     keys += [job_key(d) for d in dependencies]
+    keys.append(DEPENDENTS_OWED_KEY)  # the script settles the release it makes
     args += dependencies
     return keys, args
 
@@ -99,11 +100,9 @@ class Dependents:
                 outcome = reply[0].decode()
                 if outcome == "ok":
                     self._limited(queue, reply[2])
-                    self.settled(job.id)
                     return
                 if outcome == "gone":
                     log.warning("job %s is gone: its dependents are not released", job.id)
-                    self.settled(job.id)
                     return
             log.error(
                 "the dependents of job %s changed under %s releases in a row; left deferred",
@@ -114,8 +113,9 @@ class Dependents:
             log.exception("could not enqueue the dependents of job %s", job.id)
 
     def settled(self, job_id: str) -> None:
-        """The release of ``job_id``'s dependents is done: it is owed no more (a release
-        left unsettled is made again by a worker's maintenance; it is idempotent)."""
+        """``job_id`` has no dependents left to release: it is owed no release. (The script
+        settles the releases it makes; one left unsettled is made again by a worker's
+        maintenance, and a release is idempotent.)"""
         self.connection.zrem(DEPENDENTS_OWED_KEY, job_id)
 
     def read(self, job_id: str) -> Reading | None:
