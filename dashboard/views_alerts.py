@@ -2,35 +2,59 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import redis
-from flask import jsonify
+from flask import g, jsonify
 from flask.typing import ResponseReturnValue
 
 from flask_jobs.errors import JobsConnectionError
 from flask_jobs.history.alerts import KINDS
 from flask_jobs.history.incidents import (
     EVALUATE_EVERY,
+    Alert,
     alert_state,
     last_evaluated,
     open_alerts,
+    read_alert_state,
     recent_incidents,
     stale,
 )
 
 from .web import arg_int, render, state
 
-__all__ = ["alerts", "api_alerts", "banner", "banner_context"]
+__all__ = ["alerts", "api_alerts", "banner", "banner_context", "read_banner"]
 
 
 def banner() -> dict[str, Any]:
-    """The banner's data: open alerts and whether evaluation stopped; empty if Redis is down."""
+    """The banner's data: open alerts and whether evaluation stopped; empty if Redis is down.
+    Read here, unless the page read it already (`read_banner`)."""
+    kept: dict[str, Any] | None = g.pop("jobs_banner", None)
+    if kept is not None:
+        return kept
     try:
-        alerts, evaluated = alert_state(state().connection)
+        return _banner(*alert_state(state().connection))
     except (redis.RedisError, JobsConnectionError):  # the page says Redis is down
         return {"alerts": [], "stale": None}
+
+
+def _banner(alerts: list[Alert], evaluated: datetime | None) -> dict[str, Any]:
     return {"alerts": alerts, "stale": evaluated if stale(evaluated) else None}
+
+
+def read_banner(pipe: Any) -> Callable[[list[Any]], None]:
+    """Queue the banner's reads on ``pipe``, a page's own round trip to Redis: returns what
+    keeps the banner of their replies for this request (`banner` then reads nothing)."""
+    read = read_alert_state(pipe)
+
+    def keep(replies: list[Any]) -> None:
+        with contextlib.suppress(redis.RedisError):  # `banner` reads it again
+            g.jobs_banner = _banner(*read(replies))
+
+    return keep
 
 
 def _config() -> dict[str, Any]:

@@ -14,6 +14,7 @@ from flask_jobs.ops.sets import LivePage, live_set
 
 from .live_html import BUTTON_LABELS, ROW_ACTION, rows_html
 from .security import allowed, can_write
+from .views_alerts import read_banner
 from .web import arg_int, json_ready, render, state
 
 __all__ = ["LIVE", "api_live", "failed_now", "retrying", "running", "scheduled_now"]
@@ -41,7 +42,9 @@ def _queue() -> str | None:
         abort(404, f"There is no queue named {queue[:100]!r}.")
 
 
-def _page(kind: str) -> tuple[str | None, int, int, LivePage]:
+def _page(kind: str, *, banner: bool = False) -> tuple[str | None, int, int, LivePage]:
+    """The query's queue, offset and limit, and that page of ``kind`` (with the alert
+    banner's reads in its round trip when the page shows the ``banner``)."""
     queue = _queue()
     offset = arg_int("offset", 0, minimum=0, maximum=1_000_000)
     limit = arg_int("limit", PAGE_SIZE, minimum=1, maximum=500)
@@ -52,6 +55,7 @@ def _page(kind: str) -> tuple[str | None, int, int, LivePage]:
         offset=offset,
         limit=limit,
         app=current_app._get_current_object(),  # type: ignore[attr-defined]
+        also=read_banner if banner else None,
     )
     return queue, offset, limit, page
 
@@ -59,7 +63,8 @@ def _page(kind: str) -> tuple[str | None, int, int, LivePage]:
 def _live_list(endpoint: str) -> ResponseReturnValue:
     """One page of a live list, of one queue (``?queue=``) or of all."""
     kind, title, actions = LIVE[endpoint]
-    queue, offset, limit, page = _page(kind)
+    htmx = request.headers.get("HX-Request") == "true"  # only the rows: no banner
+    queue, offset, limit, page = _page(kind, banner=not htmx)
     here: dict[str, Any] = {"queue": queue} if queue else {}
     if limit != PAGE_SIZE:
         here["limit"] = limit

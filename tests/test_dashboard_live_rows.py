@@ -8,11 +8,14 @@ from typing import Any
 
 import redis
 from flask import Flask
+from rq import Queue
 from rq.job import Job
+from rq.results import Result
+from rq.serializers import JSONSerializer
 
 import jobs_app
 from conftest import failed_jobs, text
-from flask_jobs.keys import job_key
+from flask_jobs.keys import job_key, results_key
 from flask_jobs.ops import rows, sets
 
 ROW_ID = re.compile(r'name="job_ids" value="([^"]+)"')
@@ -123,3 +126,66 @@ def test_failed_page_of_every_queue_is_their_union_latest_first(
         ["d"],
     ]
     assert sets.live_set(state, "failed", offset=50, limit=5).rows == []
+
+
+def test_a_row_read_before_is_read_again_when_its_job_changed(
+    app: Flask, ctx: None, client: Any, work: Any, redis_client: redis.Redis, monkeypatch: Any
+) -> None:
+    """Rows are kept by the raw values they were read from: a job that failed again (a new
+    end, a new result) shows its new failure, not the one read before."""
+    (job,) = failed_jobs(work, "first failure")
+    assert "RuntimeError: first failure" in text(client.get("/jobs/failed"))
+    stored = Job.fetch(
+        job.id, connection=redis_client, serializer=jobs_app.jobs.state(app).serializer
+    )
+    Result.create_failure(stored, ttl=60, exc_string=_traceback("second failure"))
+    redis_client.hset(job_key(job.id), "ended_at", "2031-02-03T04:05:06.000000Z")
+    body = text(client.get("/jobs/failed"))
+    assert "RuntimeError: second failure" in body and "first failure" not in body
+    assert "2031-02-03 04:05:06" in body
+    # what is kept stays bounded: the oldest reads go first
+    monkeypatch.setattr(rows, "READ_ROWS_KEPT", 2)
+    failed_jobs(work, "a", "b", "c")
+    assert len(text(client.get("/jobs/failed")).split('name="job_ids" value=')) == 5
+    assert len(rows._READ_ROWS) <= 2
+
+
+def _traceback(message: str) -> str:
+    return (
+        'Traceback (most recent call last):\n  File "jobs_app.py", line 1, in fail\n'
+        f"RuntimeError: {message}\n"
+    )
+
+
+def test_failed_now_is_one_round_trip_and_sees_a_queue_that_came_since(
+    app: Flask, ctx: None, client: Any, work: Any, redis_client: redis.Redis, monkeypatch: Any
+) -> None:
+    """The page, its rows, the queue names and the alert banner are read in one round trip
+    to Redis; a queue that came since the last page (a new name) is read again at once,
+    and a Redis that lost the page's script (SCRIPT FLUSH) is given it again."""
+    (job,) = failed_jobs(work, "on default")
+    assert job.id in text(client.get("/jobs/failed"))
+    sent: list[int] = []
+    send = redis.connection.AbstractConnection.send_packed_command
+
+    def counted(self: Any, command: Any, check_health: bool = True) -> None:
+        sent.append(1)
+        send(self, command, check_health)
+
+    # the page read again is told of the failures it read: it does not read their results
+    redis_client.delete(results_key(job.id))
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counted)
+    body = text(client.get("/jobs/failed"))
+    assert job.id in body and "RuntimeError: on default" in body
+    assert len(sent) == 1
+    # a failed job of a queue no page has seen yet (made by plain RQ, not in JOBS_QUEUES)
+    other = Queue("other", connection=redis_client, serializer=JSONSerializer)
+    late = other.enqueue("jobs_app.add", 1, 2)
+    other.failed_job_registry.add(late, ttl=600, exc_string=_traceback("late"))
+    sent.clear()
+    body = text(client.get("/jobs/failed"))
+    assert late.id in body and job.id in body and len(sent) == 2
+    sent.clear()
+    assert late.id in text(client.get("/jobs/failed")) and len(sent) == 1
+    redis_client.script_flush()
+    assert late.id in text(client.get("/jobs/failed?limit=100"))

@@ -7,6 +7,7 @@ page, the JSON API and the Prometheus gauges read them from here.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,7 @@ __all__ = [
     "alert_state",
     "last_evaluated",
     "open_alerts",
+    "read_alert_state",
     "recent_incidents",
     "stale",
 ]
@@ -106,10 +108,25 @@ def _sorted_open(stored: dict[bytes, bytes]) -> list[Alert]:
 def alert_state(conn: redis.Redis) -> tuple[list[Alert], datetime | None]:
     """The open incidents and the last evaluation, in one round trip (every page's banner)."""
     with conn.pipeline(transaction=False) as pipe:
-        pipe.hgetall(ALERTS_OPEN_KEY)
-        pipe.get(ALERTS_EVALUATED_KEY)
-        stored, raw = pipe.execute()
-    return _sorted_open(stored), _stamp(raw)
+        state = read_alert_state(pipe)
+        return state(pipe.execute())
+
+
+def read_alert_state(
+    pipe: Any,
+) -> Callable[[list[Any]], tuple[list[Alert], datetime | None]]:
+    """`alert_state` as two commands queued on ``pipe``: returns what reads their replies."""
+    pipe.hgetall(ALERTS_OPEN_KEY)
+    pipe.get(ALERTS_EVALUATED_KEY)
+
+    def state(replies: list[Any]) -> tuple[list[Alert], datetime | None]:
+        stored, raw = replies[:2]
+        for reply in (stored, raw):
+            if isinstance(reply, Exception):
+                raise reply
+        return _sorted_open(stored), _stamp(raw)
+
+    return state
 
 
 def recent_incidents(conn: redis.Redis, limit: int = 50) -> list[Alert]:

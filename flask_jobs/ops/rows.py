@@ -10,111 +10,33 @@ shows, and the ``exc_string`` of each job's latest result.
 from __future__ import annotations
 
 import contextlib
+import threading
 import zlib
 from base64 import b64decode
+from collections.abc import Callable
 from datetime import datetime, timezone
 from json.decoder import scanstring  # type: ignore[attr-defined]
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
+from redis.exceptions import NoScriptError
 from rq.serializers import JSONSerializer
 from rq.utils import str_to_date
 
 from ..jobs.flask_job import META_PROGRESS, FlaskJob
 from ..keys import job_key, results_key
+from .row_scripts import LATEST as _LATEST
+from .row_scripts import READ as _READ
 
 if TYPE_CHECKING:
     from ..state import JobsState
 
-__all__ = ["exception_line", "progress_of", "read_latest", "read_rows"]
+__all__ = ["exception_line", "progress_of", "queue_latest", "read_latest", "read_rows"]
 
 #: How much of a job's data is decompressed to read its function's path (the first value).
 _HEAD = 1024
 #: The job hash fields a row is made of (in this order in the script's reply).
 FIELDS = ("data", "meta", "retries_left", "started_at", "ended_at", "worker_name")
-#: The rows of job ids, read in Lua. ARGV[1], ARGV[2]: the prefixes of a job's hash and
-#: of its results stream; ARGV[3]: "1" to read each job's latest result; ARGV[4]: how many
-#: hash fields follow. Per job: the fields, then the latest result's exc_string (nil when
-#: missing), all in one flat array (hiredis parses it in C; packing the values into one
-#: string cost more in Lua, and more again to split in Python).
-_ROWS = """
-local errors = ARGV[3] == '1'
-local width = tonumber(ARGV[4])
-local fields = {}
-for i = 1, width do fields[i] = ARGV[4 + i] end
-local function rows(ids, out, n)
-    for _, id in ipairs(ids) do
-        local values = redis.call('hmget', ARGV[1] .. id, unpack(fields))
-        for j = 1, width do
-            n = n + 1
-            out[n] = values[j]
-        end
-        local exc = false
-        if errors then
-            local latest = redis.call('xrevrange', ARGV[2] .. id, '+', '-', 'COUNT', 1)
-            if latest[1] then
-                local payload = latest[1][2]
-                for j = 1, #payload, 2 do
-                    if payload[j] == 'exc_string' then exc = payload[j + 1] end
-                end
-            end
-        end
-        n = n + 1
-        out[n] = exc
-    end
-    return out
-end
-"""
-#: The rest of ARGV: the job ids.
-_READ = (
-    _ROWS
-    + """
-local ids = {}
-for i = 5 + width, #ARGV do ids[#ids + 1] = ARGV[i] end
-return rows(ids, {}, 0)
-"""
-)
-#: KEYS: sorted sets of job ids (the failed registries). The rest of ARGV: the offset and
-#: size of a page of their union, highest score first (score, then id, then key: highest
-#: first). Replies {total of every set, ids..., their scores..., their set's index...},
-#: then the ids' rows: the page and its rows in one call.
-_LATEST = (
-    _ROWS
-    + """
-local offset = tonumber(ARGV[5 + width])
-local size = tonumber(ARGV[6 + width])
-local total, entries = 0, {}
--- one set: its page alone; several: the first offset + size of each, merged
-local first = #KEYS == 1 and offset or 0
-for k = 1, #KEYS do
-    total = total + redis.call('zcard', KEYS[k])
-    local found = redis.call('zrevrange', KEYS[k], first, offset + size - 1, 'WITHSCORES')
-    for i = 1, #found, 2 do
-        entries[#entries + 1] = {tonumber(found[i + 1]), found[i], KEYS[k], found[i + 1], k}
-    end
-end
-if #KEYS > 1 then
-    table.sort(entries, function(a, b)
-        if a[1] ~= b[1] then return a[1] > b[1] end
-        if a[2] ~= b[2] then return a[2] > b[2] end
-        return a[3] > b[3]
-    end)
-else
-    offset = 0
-end
-local ids, scores, sets = {}, {}, {}
-for i = offset + 1, math.min(#entries, offset + size) do
-    ids[#ids + 1] = entries[i][2]
-    scores[#scores + 1] = entries[i][4]
-    sets[#sets + 1] = entries[i][5]
-end
-local out = {total, #ids}
-for _, list in ipairs({ids, scores, sets}) do
-    for _, value in ipairs(list) do out[#out + 1] = value end
-end
-return rows(ids, out, #out)
-"""
-)
 
 
 def progress_of(meta: Any) -> dict[str, Any] | None:
@@ -195,13 +117,33 @@ def _error(raw: bytes | None) -> str | None:
 _SCRIPTS: dict[tuple[int, str], Any] = {}
 
 
-def _call(state: JobsState, source: str, keys: list[str], args: list[Any], errors: bool) -> Any:
+def _script(state: JobsState, source: str) -> Any:
     conn: Any = state.connection
     script = _SCRIPTS.get((id(conn), source))
     if script is None or script.registered_client is not conn:
         script = _SCRIPTS[(id(conn), source)] = conn.register_script(source)
-    head = [job_key(""), results_key(""), "1" if errors else "0", len(FIELDS), *FIELDS]
-    return script(keys=keys, args=head + args)
+    return script
+
+
+def _head(errors: bool) -> list[Any]:
+    return [job_key(""), results_key(""), "1" if errors else "0", len(FIELDS), *FIELDS]
+
+
+def _known(job_ids: list[str], errors: bool) -> list[Any]:
+    """The ARGV of the failures of ``job_ids`` read before: how many, then (id, ended_at)."""
+    pairs: list[Any] = []
+    if errors:
+        for job_id in job_ids:
+            seen = _FAILURES.get(job_id)
+            if seen is not None:
+                pairs += (job_id, seen[0])
+    return [len(pairs) // 2, *pairs]
+
+
+def _call(
+    state: JobsState, source: str, keys: list[str], args: list[Any], errors: bool, known: list[Any]
+) -> Any:
+    return _script(state, source)(keys=keys, args=[*_head(errors), *known, *args])
 
 
 def read_rows(
@@ -215,54 +157,159 @@ def read_rows(
     """
     if not job_ids:
         return []
-    return _rows(state, _call(state, _READ, [], list(job_ids), errors), len(job_ids))
+    ids = list(job_ids)
+    return _rows(state, _call(state, _READ, [], ids, errors, _known(ids, errors)), ids)
+
+
+#: One page of `read_latest`: how many ids the sets hold, each entry of the page as
+#: (score, id, index of its set), and the rows of its ids.
+Latest = tuple[int, list[tuple[float, str, int]], list[dict[str, Any] | None]]
 
 
 def read_latest(
     state: JobsState, keys: list[str], offset: int, limit: int, *, errors: bool = True
-) -> tuple[int, list[tuple[float, str, int]], list[dict[str, Any] | None]]:
+) -> Latest:
     """One page of the union of the sorted sets ``keys`` (RQ's failed registries), highest
     score first, and its rows: how many ids the sets hold, each entry of the page as
     (score, id, index of its set in ``keys``), and `read_rows` of its ids. One round trip."""
     if not keys or limit <= 0:
         return 0, [], []
-    reply = _call(state, _LATEST, keys, [offset, limit], errors)
+    page = (*keys, offset, limit)
+    known = _known(_PAGES.get(page, []), errors)
+    return _latest(state, page, _call(state, _LATEST, keys, [offset, limit], errors, known))
+
+
+def queue_latest(
+    state: JobsState,
+    pipe: Any,
+    keys: list[str],
+    offset: int,
+    limit: int,
+    *,
+    errors: bool = True,
+) -> Callable[[Any], Latest]:
+    """`read_latest` as one command queued on ``pipe`` (a pipeline that returns errors as
+    replies): returns what makes the page of that command's reply. A Redis that does not
+    have the script yet answers NOSCRIPT: the page is then read again, by `read_latest`."""
+    if not keys or limit <= 0:
+        pipe.echo("")  # one reply, as every call
+        return lambda reply: (0, [], [])
+    page = (*keys, offset, limit)
+    args = [*_head(errors), *_known(_PAGES.get(page, []), errors), offset, limit]
+    pipe.evalsha(_script(state, _LATEST).sha, len(keys), *keys, *args)
+
+    def read(reply: Any) -> Latest:
+        if isinstance(reply, NoScriptError):
+            return read_latest(state, keys, offset, limit, errors=errors)
+        if isinstance(reply, Exception):
+            raise reply
+        return _latest(state, page, reply)
+
+    return read
+
+
+def _latest(state: JobsState, page: tuple[Any, ...], reply: list[Any]) -> Latest:
     total, count = int(reply[0]), int(reply[1])
     ids = [job_id.decode() for job_id in reply[2 : 2 + count]]
     scores = [float(score) for score in reply[2 + count : 2 + 2 * count]]
     sets = [int(index) - 1 for index in reply[2 + 2 * count : 2 + 3 * count]]
     entries = list(zip(scores, ids, sets, strict=True))
-    return total, entries, _rows(state, reply[2 + 3 * count :], count)
+    with _KEEPING:
+        _keep(_PAGES, page, ids, PAGES_KEPT)
+    return total, entries, _rows(state, reply[2 + 3 * count :], ids)
 
 
-def _rows(state: JobsState, reply: list[Any], count: int) -> list[dict[str, Any] | None]:
-    """The rows of ``count`` jobs from the script's flat reply."""
+def _rows(state: JobsState, reply: list[Any], ids: list[str]) -> list[dict[str, Any] | None]:
+    """The rows of jobs ``ids`` from the script's flat reply (each read once: `_READ_ROWS`)."""
     width = len(FIELDS) + 1
     serializer = state.serializer
     found: list[dict[str, Any] | None] = []
-    for n in range(count):
-        data, meta_raw, retries, started, ended, worker, exc = reply[n * width : n * width + width]
-        if not data and not meta_raw and not started and not ended:
-            found.append(None)  # the hash is gone (data is never empty in a stored job)
-            continue
-        func = attempt = None
-        meta: Any = {}
-        try:
-            meta = serializer.loads(meta_raw) if meta_raw else {}
-            func = _func_name(data, serializer) if data else None
-            left = int(retries) if retries else None
-            attempt = _attempt(meta if isinstance(meta, dict) else {}, left)
-        except Exception:  # unreadable job data: show its id alone
-            pass
-        found.append(
-            {
-                "func": func,
-                "attempt": attempt,
-                "started_at": _time(started),
-                "ended_at": _time(ended),
-                "worker": worker.decode("utf-8", "replace") if worker else None,
-                "progress": progress_of(meta),
-                "error": _error(exc),
-            }
-        )
+    again: list[int] = []
+    for n, job_id in enumerate(ids):
+        values = reply[n * width : n * width + width]
+        ended, exc = values[-3], values[-1]
+        if exc == 1:  # the failure read before at this end (see _ROWS)
+            seen = _FAILURES.get(job_id)
+            if seen is None or seen[0] != ended:  # forgotten since the call: read it again
+                again.append(n)
+                found.append(None)
+                continue
+            values[-1] = seen[1]
+        elif exc and ended:
+            with _KEEPING:
+                _keep(_FAILURES, job_id, (ended, exc), READ_ROWS_KEPT)
+        raw = (serializer, *values)
+        row = _READ_ROWS.get(raw)
+        if row is None:
+            row = _read_row(serializer, *values)
+            with _KEEPING:
+                _keep(_READ_ROWS, raw, row, READ_ROWS_KEPT)
+        found.append(None if row is _GONE else dict(row))
+    if again:
+        ids_again = [ids[n] for n in again]
+        read = _rows(state, _call(state, _READ, [], ids_again, True, [0]), ids_again)
+        for n, row in zip(again, read, strict=True):
+            found[n] = row
     return found
+
+
+def _keep(kept: dict[Any, Any], key: Any, value: Any, most: int) -> None:
+    """``kept[key] = value``, the oldest entries let go past ``most`` (hold `_KEEPING`)."""
+    kept.pop(key, None)
+    while len(kept) >= most:
+        del kept[next(iter(kept))]
+    kept[key] = value
+
+
+#: The rows read lately, by the raw values they were read from (the serializer and the
+#: script's values: a row is a function of them alone), oldest first. A page that is
+#: polled shows mostly the same jobs: their values come back from Redis unchanged, and
+#: their decompressing and parsing (most of a row's cost) is done once, not per load.
+_READ_ROWS: dict[tuple[Any, ...], dict[str, Any]] = {}
+#: The latest failure read of each job lately: job id -> (its ended_at, the exc_string of
+#: its latest result). A job's failure does not change while it stays failed: the script
+#: is told which the caller has, and does not read their results again.
+_FAILURES: dict[str, tuple[bytes, bytes]] = {}
+#: The job ids of each page of the failed registries read lately (by its sets, offset and
+#: size): the failures to tell the script of when that page is read again.
+_PAGES: dict[tuple[Any, ...], list[str]] = {}
+#: How many rows (and failures) are kept: two pages of the largest size (each holds its
+#: raw values: a few MB at most, with long tracebacks); and pages.
+READ_ROWS_KEPT = 1_000
+PAGES_KEPT = 100
+_KEEPING = threading.Lock()  # pages are served by threads
+#: The row of a job whose hash is gone.
+_GONE: dict[str, Any] = {}
+
+
+def _read_row(
+    serializer: Any,
+    data: bytes | None,
+    meta_raw: bytes | None,
+    retries: bytes | None,
+    started: bytes | None,
+    ended: bytes | None,
+    worker: bytes | None,
+    exc: bytes | None,
+) -> dict[str, Any]:
+    """One row from its raw values (`_GONE` when the hash is gone)."""
+    if not data and not meta_raw and not started and not ended:
+        return _GONE  # data is never empty in a stored job
+    func = attempt = None
+    meta: Any = {}
+    try:
+        meta = serializer.loads(meta_raw) if meta_raw else {}
+        func = _func_name(data, serializer) if data else None
+        left = int(retries) if retries else None
+        attempt = _attempt(meta if isinstance(meta, dict) else {}, left)
+    except Exception:  # unreadable job data: show its id alone
+        pass
+    return {
+        "func": func,
+        "attempt": attempt,
+        "started_at": _time(started),
+        "ended_at": _time(ended),
+        "worker": worker.decode("utf-8", "replace") if worker else None,
+        "progress": progress_of(meta),
+        "error": _error(exc),
+    }

@@ -9,17 +9,17 @@ it never ran) or a failed attempt waiting for its retry (it ran: its hash has a
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..jobs.flask_job import FlaskJob
-from ..keys import RQ_JOB_PREFIX
-from .queues import queue_names
-from .rows import exception_line, progress_of, read_latest, read_rows
+from ..keys import RQ_JOB_PREFIX, failed_key, scheduled_key, started_key
+from .queues import queue_names, read_queue_names
+from .rows import exception_line, progress_of, queue_latest, read_rows
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -73,11 +73,6 @@ def _history_errors(app: Flask, state: JobsState, ids: list[str]) -> dict[str, s
     return found
 
 
-def _keys(state: JobsState, registry: type, queue: str | None) -> dict[str, str]:
-    names = [queue] if queue else queue_names(state)
-    return {name: registry(queue=state.queue(name)).key for name in names}
-
-
 #: One scheduled registry, sorted in Redis (one call, not one HGET per job from here):
 #: of its first ARGV[4] entries, soonest due first, how many ran before (waiting for a
 #: retry: their hash has a ``started_at``) or not (delayed); and the first ARGV[3]
@@ -102,75 +97,127 @@ return {matched, #entries / 2, page}
 """
 
 
-def _scheduled(
-    state: JobsState, kind: str, queue: str | None, offset: int, limit: int
-) -> tuple[list[tuple[float, str, str]], int, bool]:
-    """The ``kind`` ("retrying" or "scheduled") entries of the scheduled registries: one page,
-    soonest due first; how many there are; and whether that count is exact (each
-    registry's first `SPLIT_CAP` entries are sorted; past them, the count is scaled)."""
-    keys = _keys(state, ScheduledJobRegistry, queue)
-    conn: Any = state.connection
+#: A page's reads queued on a pipeline; given the replies of those commands (from the
+#: first on), it returns (entries (score, job id, queue), total, exact, rows or None).
+Reads = Callable[[list[Any]], tuple[list[tuple[float, str, str]], int, bool, Any]]
+
+
+def _scheduled(pipe: Any, kind: str, names: list[str], offset: int, limit: int) -> Reads:
+    """Queue the reads of the ``kind`` ("retrying" or "scheduled") entries of the scheduled
+    registries of ``names``: one page, soonest due first; how many there are; and whether
+    that count is exact (each registry's first `SPLIT_CAP` entries are sorted; past them,
+    the count is scaled)."""
     want = "1" if kind == "retrying" else "0"
-    with conn.pipeline(transaction=False) as pipe:
-        for key in keys.values():
-            pipe.zcard(key)
-            pipe.eval(_SPLIT, 1, key, RQ_JOB_PREFIX, want, offset + limit, SPLIT_CAP)
-        replies = pipe.execute()
-    found: list[tuple[float, str, str]] = []
-    total = 0
-    exact = True
-    for name, size, (matched, read, page) in zip(keys, replies[0::2], replies[1::2], strict=True):
-        found += [(float(page[i + 1]), page[i].decode(), name) for i in range(0, len(page), 2)]
-        if read < size:  # past the cap: the share of the kind in the entries read
-            exact = False
-            total += round(matched * size / read)
-        else:
-            total += matched
-    return sorted(found)[offset : offset + limit], total, exact
+    for name in names:
+        key = scheduled_key(name)
+        pipe.zcard(key)
+        pipe.eval(_SPLIT, 1, key, RQ_JOB_PREFIX, want, offset + limit, SPLIT_CAP)
+
+    def page(replies: list[Any]) -> tuple[list[tuple[float, str, str]], int, bool, Any]:
+        found: list[tuple[float, str, str]] = []
+        total = 0
+        exact = True
+        for name, size, split in zip(names, replies[0::2], replies[1::2], strict=False):
+            matched, read, entries = _ok(split)
+            found += [(float(entries[i + 1]), entries[i].decode(), name)
+                      for i in range(0, len(entries), 2)]  # fmt: skip
+            if read < _ok(size):  # past the cap: the share of the kind in the entries read
+                exact = False
+                total += round(matched * _ok(size) / read)
+            else:
+                total += matched
+        return sorted(found)[offset : offset + limit], total, exact, None
+
+    return page
 
 
-def _running(state: JobsState, queue: str | None) -> list[tuple[str, str]]:
-    """(job id, queue) of each job in the started registries."""
-    keys = _keys(state, StartedJobRegistry, queue)
-    with state.connection.pipeline(transaction=False) as pipe:
-        for key in keys.values():
-            pipe.zrange(key, 0, RUNNING_CAP - 1)
-        replies = pipe.execute()
-    # an entry is "<job id>:<execution id>" (job ids hold no ':')
-    found = {
-        entry.decode().partition(":")[0]: name
-        for name, entries in zip(keys, replies, strict=True)
-        for entry in entries
-    }
-    return list(found.items())[:RUNNING_CAP]
+def _running(pipe: Any, names: list[str]) -> Reads:
+    """Queue the reads of (job id, queue) of each job in the started registries."""
+    for name in names:
+        pipe.zrange(started_key(name), 0, RUNNING_CAP - 1)
+
+    def page(replies: list[Any]) -> tuple[list[tuple[float, str, str]], int, bool, Any]:
+        # an entry is "<job id>:<execution id>" (job ids hold no ':')
+        found = {
+            entry.decode().partition(":")[0]: name
+            for name, entries in zip(names, replies, strict=False)
+            for entry in _ok(entries)
+        }
+        running = [(0.0, job_id, name) for job_id, name in found.items()][:RUNNING_CAP]
+        return running, len(running), True, None
+
+    return page
 
 
-def _failed(
-    state: JobsState, queue: str | None, offset: int, limit: int
-) -> tuple[list[tuple[float, str, str]], int, list[dict[str, Any] | None]]:
-    """One page of the failed registries, latest failure first (a score is when the entry
-    expires: the latest failure is highest), how many there are, and the page's rows:
-    one Redis call."""
-    keys = _keys(state, FailedJobRegistry, queue)
-    names = list(keys)
-    total, entries, found = read_latest(state, list(keys.values()), offset, limit)
-    return [(score, job_id, names[k]) for score, job_id, k in entries], total, found
+def _failed(state: JobsState, pipe: Any, names: list[str], offset: int, limit: int) -> Reads:
+    """Queue the read of one page of the failed registries, latest failure first (a score
+    is when the entry expires: the latest failure is highest), how many there are, and
+    the page's rows: one command."""
+    latest = queue_latest(state, pipe, [failed_key(name) for name in names], offset, limit)
+
+    def page(replies: list[Any]) -> tuple[list[tuple[float, str, str]], int, bool, Any]:
+        total, entries, found = latest(replies[0])
+        return [(score, job_id, names[k]) for score, job_id, k in entries], total, True, found
+
+    return page
 
 
-def _row(kind: str, job_id: str, name: str, found: dict[str, Any] | None) -> dict[str, Any]:
-    """What a live list shows of one job (its id alone when its data is gone or unreadable)."""
-    row: dict[str, Any] = {"id": job_id, "queue": name, "func": None, "at": None}
-    row.update(attempt=None, error=None, worker=None, progress=None, started_at=None)
-    if found is None:
-        return row
-    row.update(func=found["func"], attempt=found["attempt"], started_at=found["started_at"])
+def _ok(reply: Any) -> Any:
+    """A pipeline's reply, or the error it is raised."""
+    if isinstance(reply, Exception):
+        raise reply
+    return reply
+
+
+def _reads(
+    state: JobsState, pipe: Any, kind: str, names: list[str], offset: int, limit: int
+) -> Reads:
     if kind == "running":
-        row.update(at=found["started_at"], worker=found["worker"], progress=found["progress"])
-        return row
-    row["error"] = found["error"]
+        return _running(pipe, names)
     if kind == "failed":
-        row["at"] = found["ended_at"]
-    return row
+        return _failed(state, pipe, names, offset, limit)
+    return _scheduled(pipe, kind, names, offset, limit)
+
+
+#: The queue names each Redis had when last read (by connection pool). A page's reads are
+#: sent for them in the round trip that reads the names, and sent again when those changed.
+_NAMES_SEEN: dict[int, list[str]] = {}
+
+
+def _read_page(
+    state: JobsState,
+    kind: str,
+    queue: str | None,
+    offset: int,
+    limit: int,
+    also: Also | None,
+) -> tuple[list[tuple[float, str, str]], int, bool, Any]:
+    """The entries of a page, in one round trip with the queue names (and ``also``'s)."""
+    conn: Any = state.connection
+    seen = id(conn.connection_pool)
+    names = [queue] if queue else _NAMES_SEEN.get(seen) or list(state.config.queues)
+    with conn.pipeline(transaction=False) as pipe:
+        read_names = None if queue else read_queue_names(state, pipe)
+        kept = len(pipe)
+        finish = also(pipe) if also is not None else None
+        first = len(pipe)
+        reads = _reads(state, pipe, kind, names, offset, limit)
+        replies = pipe.execute(raise_on_error=False)
+    if finish is not None:
+        finish(replies[kept:first])
+    if read_names is not None:
+        known = read_names(replies)
+        if known != names:  # a queue came or went since the last read: read it again
+            _NAMES_SEEN[seen] = names = known
+            with conn.pipeline(transaction=False) as pipe:
+                reads, first = _reads(state, pipe, kind, names, offset, limit), 0
+                replies = pipe.execute(raise_on_error=False)
+    return reads(replies[first:])
+
+
+#: What `live_set` sends in its first round trip besides its own reads: given the
+#: pipeline, it queues commands and returns what takes their replies.
+Also = Callable[[Any], Callable[[list[Any]], None]]
 
 
 def live_set(
@@ -181,6 +228,7 @@ def live_set(
     offset: int = 0,
     limit: int = 50,
     app: Flask | None = None,
+    also: Also | None = None,
 ) -> LivePage:
     """One page of a live set (`KINDS`), of ``queue`` or of every queue.
 
@@ -190,21 +238,17 @@ def live_set(
     the last failure: for a retry, what it is retried after), ``worker`` and
     ``progress`` (of a running job). RQ keeps no result for an attempt that will be
     retried: with ``app``, its error comes from the history.
+
+    Failed is one round trip (the queue names, the page and its rows); the others two.
+    ``also`` adds commands of the caller's own to the first.
     """
     if kind not in KINDS:
         raise ValueError(f"unknown live set {kind!r}; use one of {', '.join(KINDS)}")
-    exact = True
+    entries, total, exact, found = _read_page(state, kind, queue, offset, limit, also)
     due: dict[str, datetime] = {}
-    if kind == "running":
-        running = _running(state, queue)
-        entries = [(0.0, job_id, name) for job_id, name in running]
-        total = len(entries)
-    elif kind == "failed":
-        entries, total, found = _failed(state, queue, offset, limit)
-    else:
-        entries, total, exact = _scheduled(state, kind, queue, offset, limit)
+    if kind in ("retrying", "scheduled"):
         due = {job_id: datetime.fromtimestamp(score, timezone.utc) for score, job_id, _ in entries}
-    if kind != "failed":
+    if found is None:
         ids = [job_id for _, job_id, _ in entries]
         found = read_rows(state, ids, errors=kind != "running")
     rows = [
@@ -225,6 +269,22 @@ def live_set(
     return LivePage(total=total, rows=rows, exact=exact)
 
 
+def _row(kind: str, job_id: str, name: str, found: dict[str, Any] | None) -> dict[str, Any]:
+    """What a live list shows of one job (its id alone when its data is gone or unreadable)."""
+    row: dict[str, Any] = {"id": job_id, "queue": name, "func": None, "at": None}
+    row.update(attempt=None, error=None, worker=None, progress=None, started_at=None)
+    if found is None:
+        return row
+    row.update(func=found["func"], attempt=found["attempt"], started_at=found["started_at"])
+    if kind == "running":
+        row.update(at=found["started_at"], worker=found["worker"], progress=found["progress"])
+        return row
+    row["error"] = found["error"]
+    if kind == "failed":
+        row["at"] = found["ended_at"]
+    return row
+
+
 def _aware(moment: datetime | None) -> datetime | None:
     if moment is not None and moment.tzinfo is None:
         return moment.replace(tzinfo=timezone.utc)
@@ -233,21 +293,22 @@ def _aware(moment: datetime | None) -> datetime | None:
 
 def live_counts(state: JobsState) -> dict[str, int]:
     """How many jobs each live set holds now (retrying and scheduled: estimates past
-    `SPLIT_CAP` scheduled entries)."""
-    sizes = {}
-    for kind, registry in (
-        ("failed", FailedJobRegistry),
-        ("running", StartedJobRegistry),
-        ("scheduled", ScheduledJobRegistry),
-    ):
-        with state.connection.pipeline(transaction=False) as pipe:
-            for key in _keys(state, registry, None).values():
-                pipe.zcard(key)
-            sizes[kind] = sum(pipe.execute())
-    retrying = _scheduled(state, "retrying", None, 0, 0)[1] if sizes["scheduled"] else 0
+    `SPLIT_CAP` scheduled entries). Two round trips."""
+    names = queue_names(state)
+    with state.connection.pipeline(transaction=False) as pipe:
+        for key in (failed_key, started_key, scheduled_key):
+            for name in names:
+                pipe.zcard(key(name))
+        retrying = _scheduled(pipe, "retrying", names, 0, 0)
+        replies = pipe.execute(raise_on_error=False)
+    width = len(names)
+    failed, running, scheduled = (
+        sum(_ok(reply) for reply in replies[i * width : (i + 1) * width]) for i in range(3)
+    )
+    waiting = retrying(replies[3 * width :])[1] if scheduled else 0
     return {
-        "failed": sizes["failed"],
-        "running": sizes["running"],
-        "retrying": retrying,
-        "scheduled": max(0, sizes["scheduled"] - retrying),
+        "failed": failed,
+        "running": running,
+        "retrying": waiting,
+        "scheduled": max(0, scheduled - waiting),
     }
