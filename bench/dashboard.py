@@ -10,12 +10,13 @@ failed jobs, interleaved: our "Failed now" list (one page of 100, as its "per
 page" choice offers) against rq-dashboard's failed-jobs view (its HTML page and
 the JSON its script then fetches). Both are served by Werkzeug's threaded
 server, each in a process of its own, and every request opens a new connection
-(neither server keeps one alive).
+(neither server keeps one alive). Then it loads, once each, pages of 100 that neither
+dashboard has shown yet (ours keeps the rows and failures it read, for the next load).
 
 ``--data DIR`` keeps the history database in DIR and reuses it (and the failed
 jobs already in Redis) on the next run; the history then ends when it was filled.
 
-    python3 -m venv /tmp/rqd-venv && /tmp/rqd-venv/bin/pip install rq-dashboard==0.9.0
+    python3 -m venv /tmp/rqd-venv && /tmp/rqd-venv/bin/pip install rq-dashboard==0.9.0 six
     BENCH_REDIS_URL=redis://127.0.0.1:6379/12 .venv/bin/python bench/dashboard.py \
         [--failed 100000] [--history 1000000] [--rq-dashboard /tmp/rqd-venv/bin/rq-dashboard]
 """
@@ -53,6 +54,7 @@ import bench_app
 
 from flask_jobs import FlaskJob
 from flask_jobs.history.alerts import evaluate
+from flask_jobs.keys import job_key, results_key
 
 FUNCTION = "bench_app.task_7"
 PAGES = [
@@ -94,15 +96,21 @@ SAMPLED_QUEUES = ("default", "high", "low")
 
 def fill_redis(app: Flask, count: int) -> list[str]:
     with app.app_context():
+        bench_app.jobs.state(app).connection.flushdb()
+    return add_failed(app, 0, count)
+
+
+def add_failed(app: Flask, first: int, count: int) -> list[str]:
+    """``count`` failed jobs, as RQ's worker leaves them, each failing after the last."""
+    with app.app_context():
         state = bench_app.jobs.state(app)
         conn = state.connection
-        conn.flushdb()
         queue = state.queue("default")
         registry = FailedJobRegistry(queue=queue)
         ids: list[str] = []
-        for start in range(0, count, 2000):
+        for start in range(first, first + count, 2000):
             with conn.pipeline(transaction=False) as pipe:
-                for i in range(start, min(start + 2000, count)):
+                for i in range(start, min(start + 2000, first + count)):
                     job = FlaskJob.create(
                         "bench_app.noop",
                         args=[i],
@@ -121,6 +129,14 @@ def fill_redis(app: Flask, count: int) -> list[str]:
                     ids.append(job.id)
                 pipe.execute()
         return ids
+
+
+def remove_failed(app: Flask, ids: list[str]) -> None:
+    with app.app_context():
+        state = bench_app.jobs.state(app)
+        conn = state.connection
+        conn.zrem(FailedJobRegistry(queue=state.queue("default")).key, *ids)
+        conn.delete(*[job_key(job_id) for job_id in ids], *[results_key(i) for i in ids])
 
 
 def fill_history(app: Flask, count: int, failed_ids: list[str]) -> None:
@@ -239,7 +255,7 @@ def compare_with_rq_dashboard(app: Flask, executable: str, repeat: int) -> None:
     if not Path(executable).exists():
         print(
             f"  rq-dashboard: {executable} not found (python3 -m venv /tmp/rqd-venv && "
-            "/tmp/rqd-venv/bin/pip install rq-dashboard==0.9.0)"
+            "/tmp/rqd-venv/bin/pip install rq-dashboard==0.9.0 six)"
         )
         return
     ours_port, theirs_port = free_port(), free_port()
@@ -273,10 +289,15 @@ def compare_with_rq_dashboard(app: Flask, executable: str, repeat: int) -> None:
         with app.app_context():
             count = FailedJobRegistry(queue=bench_app.jobs.state(app).queue("default")).count
         last = -(-count // 100)
-        theirs = [
-            f"{base}/view/jobs/default/failed/100/asc/{last}",
-            f"{base}/data/jobs/default/failed/100/asc/{last}.json",
-        ]
+        assert count % 100 == 0, f"{count} failed jobs: the pages of 100 would not line up"
+
+        def their_urls(page: int) -> list[str]:
+            return [
+                f"{base}/view/jobs/default/failed/100/asc/{page}",
+                f"{base}/data/jobs/default/failed/100/asc/{page}.json",
+            ]
+
+        theirs = their_urls(last)
         data = json.loads(get(theirs[1])[1])
         their_ids = [job["id"] for job in data["jobs"]]
         our_html = b"".join(get(url)[1] for url in ours).decode()
@@ -295,6 +316,25 @@ def compare_with_rq_dashboard(app: Flask, executable: str, repeat: int) -> None:
                 samples.append(sum(get(url)[0] for url in urls))
         smallest = f"http://127.0.0.1:{ours_port}/jobs/api/alerts"
         floor_ms = [get(smallest)[0] for _ in range(repeat)]
+        # Failures neither dashboard has shown before: 100 new ones (the latest) before
+        # each load, loaded once by each.
+        first_ours: list[float] = []
+        first_theirs: list[float] = []
+        added: list[str] = []
+        try:
+            for k in range(1, repeat + 1):
+                new = add_failed(app, count + 100 * (k - 1), 100)
+                added += new
+                elapsed, html = get(ours[0])
+                first_ours.append(elapsed)
+                replies = [get(url) for url in their_urls(last + k)]
+                first_theirs.append(sum(elapsed for elapsed, _ in replies))
+                their_ids = [job["id"] for job in json.loads(replies[1][1])["jobs"]]
+                assert sorted(their_ids) == sorted(new), k
+                assert all(job_id in html.decode() for job_id in new), k
+        finally:
+            if added:
+                remove_failed(app, added)
     finally:
         ours_server.terminate()
         ours_server.join(10)
@@ -316,6 +356,14 @@ def compare_with_rq_dashboard(app: Flask, executable: str, repeat: int) -> None:
         f"  our smallest response (/jobs/api/alerts, the HTTP floor of one request): "
         f"p50 {floor_p50:.2f} / p95 {floor_p95:.2f} ms"
     )
+    if first_ours:
+        (ours_p50, ours_p95), (theirs_p50, theirs_p95) = map(_summary, (first_ours, first_theirs))
+        print(
+            f"  first loads (x{len(first_ours)} pages of 100 neither had shown, each once): ours "
+            f"p50 {ours_p50:.1f} / p95 {ours_p95:.1f} ms; rq-dashboard 0.9 p50 {theirs_p50:.1f} / "
+            f"p95 {theirs_p95:.1f} ms; ratio p50 {theirs_p50 / ours_p50:.1f}x, "
+            f"p95 {theirs_p95 / ours_p95:.1f}x"
+        )
 
 
 def main() -> None:

@@ -63,10 +63,44 @@ def rows_html(
     columns: int,
 ) -> Markup:
     """The ``<tr>`` of each row: a checkbox when ``selectable``, the row's own ``button``
-    (its label) when given; a row saying the set is empty when it is."""
+    (its label) when given; a row saying the set is empty when it is.
+
+    A row but its "how long ago" is a function of its values and of the list's settings:
+    its pieces are made once (`_MADE`) and joined with that text at each load, as a
+    polled list shows the same rows again and again.
+    """
     if not rows:
         return Markup(f'<tr><td colspan="{columns + 1}" class="fj-muted">{EMPTY[kind]}</td></tr>')
     job_path = str(escape(job_url_maker()("")))  # + the quoted id: nothing left to escape
+    settings = (kind, endpoint, selectable, button, job_path)
+    make = _maker(kind, endpoint, selectable, button, job_path)
+    now = datetime.now(timezone.utc)
+    out = []
+    for row in rows:
+        if kind == "running":  # elapsed time, progress: made at each load
+            out.append(make(row, now)[0])
+            continue
+        values = (row["id"], row["queue"], row["func"], row["attempt"], row["at"], row["error"])
+        key = (settings, values)
+        parts = _MADE.get(key)
+        if parts is None:
+            parts = make(row, now)
+            if len(_MADE) >= MADE_KEPT:
+                _MADE.clear()
+            _MADE[key] = parts
+        out.append(from_now(row["at"], now).join(parts))
+    return Markup("\n".join(out))
+
+
+#: The pieces of rows made lately (see `rows_html`), by their values and list settings.
+_MADE: dict[tuple[Any, ...], tuple[str, ...]] = {}
+MADE_KEPT = 2_000
+
+
+def _maker(
+    kind: str, endpoint: str, selectable: bool, button: str | None, job_path: str
+) -> Callable[[dict[str, Any], datetime], tuple[str, ...]]:
+    """What makes the pieces of a row of this list (joined with its "how long ago" text)."""
     func_cell = _cached(lambda func: _func_cell(func, jobs_url_maker()))
     queue_cell = _cached(
         lambda name: (
@@ -81,14 +115,15 @@ def rows_html(
             f'<td><button type="submit" form="fj-one" value="{{}}" name="job_ids" class="{css}">'
             f"{button}</button></td></tr>"
         )
-    out = []
-    for row in rows:
+
+    def make(row: dict[str, Any], now: datetime) -> tuple[str, ...]:
         job_id = row["id"]
         if _PLAIN(job_id):  # as RQ makes them: nothing to escape in HTML or in a URL
             safe_id = path = job_id
+            short = job_id if len(job_id) <= 10 else job_id[:9] + "…"
         else:
             safe_id, path = escape(job_id), quote(job_id, safe="")
-        short = safe_id if len(job_id) <= 10 else escape(job_id[:9] + "…")
+            short = safe_id if len(job_id) <= 10 else escape(job_id[:9] + "…")
         check = (
             f'<td><input type="checkbox" name="job_ids" value="{safe_id}" '
             f'aria-label="Select {safe_id}"></td>'
@@ -96,15 +131,19 @@ def rows_html(
             else ""
         )
         attempt = row["attempt"] or DASH
-        out.append(
+        head = (
             f'<tr>{check}<td><span class="fj-id"><a href="{job_path}{path}" '
             f'title="{safe_id}"><code>{short}</code></a><button type="button" class="fj-copy" '
             f'data-copy="{safe_id}" title="Copy the job id" aria-label="Copy job id {safe_id}">'
             "</button></span></td>"
             f'{func_cell(row["func"])}{queue_cell(row["queue"])}<td class="fj-num">{attempt}</td>'
-            f"{tail(row)}{end.format(safe_id) if button else end}"
         )
-    return Markup("\n".join(out))
+        parts = list(tail(row, now))
+        parts[0] = head + parts[0]
+        parts[-1] += end.format(safe_id) if button else end
+        return tuple(parts)
+
+    return make
 
 
 def _cached(make: Callable[[Any], str]) -> Callable[[Any], str]:
@@ -130,13 +169,13 @@ def _func_cell(func: str | None, jobs_url: Callable[..., str]) -> str:
     )
 
 
-def _tail(kind: str) -> Callable[[dict[str, Any]], str]:
-    """The cells a kind of list has of its own: when, and the error (or worker, or due in)."""
-    now = datetime.now(timezone.utc)
+def _tail(kind: str) -> Callable[[dict[str, Any], datetime], tuple[str, ...]]:
+    """The cells a kind of list has of its own (when, and the error, or worker, or due in),
+    in pieces to be joined with the row's "how long ago" text."""
     if kind == "running":
         workers = escape(url_for(".workers"))
 
-        def running(row: dict[str, Any]) -> str:
+        def running(row: dict[str, Any], now: datetime) -> tuple[str, ...]:
             worker = row["worker"]
             cell = DASH
             if worker:
@@ -156,7 +195,7 @@ def _tail(kind: str) -> Callable[[dict[str, Any]], str]:
                 )
             started = escape(when(row["started_at"]))
             elapsed = escape(age(row["started_at"]))
-            return f'<td title="started {started} UTC">{elapsed}</td><td>{cell}</td>'
+            return (f'<td title="started {started} UTC">{elapsed}</td><td>{cell}</td>',)
 
         return running
     errors = _cached(
@@ -166,16 +205,15 @@ def _tail(kind: str) -> Callable[[dict[str, Any]], str]:
         )
     )
 
-    def timed(row: dict[str, Any]) -> str:
-        at: datetime | None = row["at"]
-        later = from_now(at, now)  # texts made of numbers and units: nothing to escape
-        head = f'<td title="{later}">{when(at)}</td>'
+    def timed(row: dict[str, Any], now: datetime) -> tuple[str, ...]:
+        # "how long ago" (texts made of numbers and units: nothing to escape) goes between
+        head, at = '<td title="', f'">{when(row["at"])}</td>'
         if kind == "scheduled":
             title = escape(row["error"] or "")
-            cell = f'<span class="fj-muted">{later}</span>'
-            return f'{head}<td class="fj-error-cell" title="{title}">{cell}</td>'
+            cell = f'<td class="fj-error-cell" title="{title}"><span class="fj-muted">'
+            return head, at + cell, "</span></td>"
         if row["error"]:
-            return head + errors(row["error"])
-        return f'{head}<td class="fj-error-cell" title="">{DASH}</td>'
+            return head, at + errors(row["error"])
+        return head, f'{at}<td class="fj-error-cell" title="">{DASH}</td>'
 
     return timed
