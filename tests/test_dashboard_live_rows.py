@@ -3,6 +3,7 @@ own classes say of the same jobs; and the lists' page-size choice."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -15,6 +16,7 @@ from rq.serializers import JSONSerializer
 
 import jobs_app
 from conftest import failed_jobs, text
+from flask_jobs.jobs.flask_job import META_REQUEUES
 from flask_jobs.keys import job_key, results_key
 from flask_jobs.ops import rows, sets
 
@@ -135,6 +137,10 @@ def test_a_row_read_before_is_read_again_when_its_job_changed(
     end, a new result) shows its new failure, not the one read before."""
     (job,) = failed_jobs(work, "first failure")
     assert "RuntimeError: first failure" in text(client.get("/jobs/failed"))
+    # its meta, which the job's own code may change while it is failed, is read each time
+    assert '<td class="fj-num">1</td>' in text(client.get("/jobs/failed"))
+    redis_client.hset(job_key(job.id), "meta", json.dumps({META_REQUEUES: 2}))
+    assert '<td class="fj-num">3</td>' in text(client.get("/jobs/failed"))
     stored = Job.fetch(
         job.id, connection=redis_client, serializer=jobs_app.jobs.state(app).serializer
     )

@@ -7,43 +7,52 @@ __all__ = ["LATEST", "READ"]
 
 #: The rows of job ids, read in Lua. ARGV[1], ARGV[2]: the prefixes of a job's hash and
 #: of its results stream; ARGV[3]: "1" to read each job's latest result; ARGV[4]: how many
-#: hash fields follow; then how many pairs (job id, ended_at) follow: the failures the
-#: caller has read already. Per job: the fields, then the latest result's exc_string (nil
-#: when missing; 1 when the job's ended_at is the one its pair gives: a result is written
-#: when a job ends, so that result is the one the caller has), all in one flat array
-#: (hiredis parses it in C; packing the values into one string cost more in Lua, and
-#: more again to split in Python). An XREVRANGE is most of a row's time in Redis.
+#: hash fields follow; then how many pairs (job id, ended_at) follow: the jobs whose row
+#: and failure the caller has read, at that end. Per job: the fields, then the latest
+#: result's exc_string (nil when missing), all in one flat array (hiredis parses it in C;
+#: packing the values into one string cost more in Lua, and more again to split in Python).
+#: A job whose ended_at is the one its pair gives has its ended_at and meta read alone,
+#: and 1 for its exc_string: a job's result is written, and its other fields change, only
+#: when it runs, and a run ends by setting ended_at. Its XREVRANGE and the conversion of
+#: its fields are most of a row's time in Redis.
 ROWS = """
 local errors = ARGV[3] == '1'
 local width = tonumber(ARGV[4])
-local fields, ended = {}, 0
+local fields, ended, meta = {}, 0, 0
 for i = 1, width do
     fields[i] = ARGV[4 + i]
-    if fields[i] == 'ended_at' then ended = i end
+    if fields[i] == 'ended_at' then ended = i elseif fields[i] == 'meta' then meta = i end
 end
 local known, rest = {}, 6 + width + 2 * tonumber(ARGV[5 + width])
 for i = 6 + width, rest - 1, 2 do known[ARGV[i]] = ARGV[i + 1] end
 local function rows(ids, out, n)
     for _, id in ipairs(ids) do
-        local values = redis.call('hmget', ARGV[1] .. id, unpack(fields))
-        for j = 1, width do
-            n = n + 1
-            out[n] = values[j]
-        end
-        local exc = false
-        if errors and known[id] ~= nil and known[id] == values[ended] then
-            exc = 1
-        elseif errors then
-            local latest = redis.call('xrevrange', ARGV[2] .. id, '+', '-', 'COUNT', 1)
-            if latest[1] then
-                local payload = latest[1][2]
-                for j = 1, #payload, 2 do
-                    if payload[j] == 'exc_string' then exc = payload[j + 1] end
+        local seen = errors and known[id]
+        local two = seen and redis.call('hmget', ARGV[1] .. id, 'ended_at', 'meta')
+        if seen and two[1] == seen then
+            for j = 1, width do out[n + j] = false end
+            out[n + ended], out[n + meta] = two[1], two[2]
+            n = n + width + 1
+            out[n] = 1
+        else
+            local values = redis.call('hmget', ARGV[1] .. id, unpack(fields))
+            for j = 1, width do
+                n = n + 1
+                out[n] = values[j]
+            end
+            local exc = false
+            if errors then
+                local latest = redis.call('xrevrange', ARGV[2] .. id, '+', '-', 'COUNT', 1)
+                if latest[1] then
+                    local payload = latest[1][2]
+                    for j = 1, #payload, 2 do
+                        if payload[j] == 'exc_string' then exc = payload[j + 1] end
+                    end
                 end
             end
+            n = n + 1
+            out[n] = exc
         end
-        n = n + 1
-        out[n] = exc
     end
     return out
 end

@@ -136,7 +136,7 @@ def _known(job_ids: list[str], errors: bool) -> list[Any]:
         for job_id in job_ids:
             seen = _FAILURES.get(job_id)
             if seen is not None:
-                pairs += (job_id, seen[0])
+                pairs += (job_id, seen[_ENDED])
     return [len(pairs) // 2, *pairs]
 
 
@@ -227,17 +227,19 @@ def _rows(state: JobsState, reply: list[Any], ids: list[str]) -> list[dict[str, 
     again: list[int] = []
     for n, job_id in enumerate(ids):
         values = reply[n * width : n * width + width]
-        ended, exc = values[-3], values[-1]
-        if exc == 1:  # the failure read before at this end (see _ROWS)
+        ended, exc = values[_ENDED], values[-1]
+        if exc == 1:  # read before at this end: its values but meta are those (see _ROWS)
             seen = _FAILURES.get(job_id)
-            if seen is None or seen[0] != ended:  # forgotten since the call: read it again
+            if seen is None or seen[_ENDED] != ended:  # forgotten since: read it again
                 again.append(n)
                 found.append(None)
                 continue
-            values[-1] = seen[1]
+            meta = values[_META]
+            values = list(seen)
+            values[_META] = meta
         elif exc and ended:
             with _KEEPING:
-                _keep(_FAILURES, job_id, (ended, exc), READ_ROWS_KEPT)
+                _keep(_FAILURES, job_id, tuple(values), READ_ROWS_KEPT)
         raw = (serializer, *values)
         row = _READ_ROWS.get(raw)
         if row is None:
@@ -266,10 +268,12 @@ def _keep(kept: dict[Any, Any], key: Any, value: Any, most: int) -> None:
 #: polled shows mostly the same jobs: their values come back from Redis unchanged, and
 #: their decompressing and parsing (most of a row's cost) is done once, not per load.
 _READ_ROWS: dict[tuple[Any, ...], dict[str, Any]] = {}
-#: The latest failure read of each job lately: job id -> (its ended_at, the exc_string of
-#: its latest result). A job's failure does not change while it stays failed: the script
-#: is told which the caller has, and does not read their results again.
-_FAILURES: dict[str, tuple[bytes, bytes]] = {}
+#: The raw values of the latest failure read of each job lately, by job id. A job's
+#: failure does not change while it stays failed: the script is told which the caller
+#: has, and reads only their ended_at (and meta, which the job's own code may change).
+_FAILURES: dict[str, tuple[Any, ...]] = {}
+#: Where ended_at and meta are in a row's values.
+_ENDED, _META = FIELDS.index("ended_at"), FIELDS.index("meta")
 #: The job ids of each page of the failed registries read lately (by its sets, offset and
 #: size): the failures to tell the script of when that page is read again.
 _PAGES: dict[tuple[Any, ...], list[str]] = {}
