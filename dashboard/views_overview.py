@@ -12,7 +12,7 @@ from flask_jobs.ops.live import status_data
 from flask_jobs.ops.sets import live_counts
 
 from .charts import throughput_svg
-from .web import POLL_CHOICES, arg_choice, poll_seconds, render, state
+from .web import POLL_CHOICES, arg_choice, chrome, poll_seconds, render, state
 
 __all__ = ["overview", "remember_poll", "template_names"]
 
@@ -61,11 +61,7 @@ def overview() -> ResponseReturnValue:
 
 def template_names() -> dict[str, object]:
     """The endpoints there are (a page links only to those) and the poll interval."""
-    return {
-        "endpoints": {rule.endpoint for rule in current_app.url_map.iter_rules()},
-        "poll": poll_seconds(),
-        "poll_choices": POLL_CHOICES,
-    }
+    return {**chrome(), "poll": poll_seconds(), "poll_choices": POLL_CHOICES}
 
 
 def remember_poll(response: Response) -> Response:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from typing import Any
+from weakref import WeakKeyDictionary
 
-from flask import abort, current_app, render_template, request
+from flask import Flask, abort, current_app, render_template, request, url_for
 
 from flask_jobs.state import JobsState
 
@@ -14,6 +15,7 @@ __all__ = [
     "age",
     "arg_choice",
     "arg_int",
+    "chrome",
     "json_ready",
     "poll_seconds",
     "render",
@@ -22,6 +24,53 @@ __all__ = [
 
 #: Refresh intervals an operator can pick (seconds; 0 turns polling off).
 POLL_CHOICES = (0, 2, 5, 10, 30)
+
+
+#: The pages the navigation bar links to (those the app has), in its order.
+NAV = (
+    ("jobs_dashboard.index", "Overview"),
+    ("jobs_dashboard.queues", "Queues"),
+    ("jobs_dashboard.jobs", "Jobs"),
+    ("jobs_dashboard.running", "Running"),
+    ("jobs_dashboard.retrying", "Retrying"),
+    ("jobs_dashboard.scheduled_now", "Scheduled"),
+    ("jobs_dashboard.failed_now", "Failed now"),
+    ("jobs_dashboard.failures", "Failures"),
+    ("jobs_dashboard.functions", "Functions"),
+    ("jobs_dashboard.workers", "Workers"),
+    ("jobs_dashboard.schedules", "Schedules"),
+    ("jobs_dashboard.audit", "Audit"),
+    ("jobs_dashboard.alerts", "Alerts"),
+)
+#: Per app: its endpoints, and by script root the links every page has. An app's rules
+#: are fixed once it serves requests: these are made once, not on every page.
+_CHROME: WeakKeyDictionary[Flask, tuple[frozenset[str], dict[str, dict[str, Any]]]] = (
+    WeakKeyDictionary()
+)
+
+
+def chrome() -> dict[str, Any]:
+    """What every page's frame needs: the app's ``endpoints`` (a page links only to
+    those), and ``chrome``: the navigation's links, the home page, the stylesheet, htmx."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    made = _CHROME.get(app)
+    if made is None:
+        endpoints = frozenset(rule.endpoint for rule in app.url_map.iter_rules())
+        made = _CHROME[app] = (endpoints, {})
+    endpoints, roots = made
+    root = request.script_root
+    links = roots.get(root)
+    if links is None:
+        if len(roots) >= 16:  # a proxy's header may set the root: keep a few
+            roots.clear()
+        nav = [(name, label, url_for(name)) for name, label in NAV if name in endpoints]
+        links = roots[root] = {
+            "nav": nav,
+            "index": url_for("jobs_dashboard.index"),
+            "css": url_for("jobs_dashboard.static", filename="flask_jobs.css"),
+            "htmx": url_for("jobs_dashboard.static", filename="htmx.min.js"),
+        }
+    return {"endpoints": endpoints, "chrome": links}
 
 
 def state() -> JobsState:
