@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from typing import Any
 
 import redis
@@ -21,6 +22,12 @@ from flask_jobs.keys import job_key, results_key
 from flask_jobs.ops import rows, sets
 
 ROW_ID = re.compile(r'name="job_ids" value="([^"]+)"')
+#: A row's job id and its error, as a live list shows them.
+ROW_ERROR = re.compile(
+    r'<tr><td><input type="checkbox" name="job_ids" value="([^"]+)"'
+    r'.*?<span class="fj-bad">([^<]*)</span>',
+    re.S,
+)
 
 
 def test_failed_rows_match_rqs_own_view_of_each_job(
@@ -195,3 +202,60 @@ def test_failed_now_is_one_round_trip_and_sees_a_queue_that_came_since(
     assert late.id in text(client.get("/jobs/failed")) and len(sent) == 1
     redis_client.script_flush()
     assert late.id in text(client.get("/jobs/failed?limit=100"))
+
+
+def test_live_lists_served_by_threads_while_jobs_fail_again(
+    app: Flask, ctx: None, work: Any, redis_client: redis.Redis, monkeypatch: Any
+) -> None:
+    """Pages loaded from several threads at once, with what they keep far too small for
+    them (so it is let go of and read again under their feet) while jobs fail again: every
+    page is whole, and once the failing stops each row shows its job's latest failure."""
+    from flask_jobs.dashboard import live_html
+
+    monkeypatch.setattr(rows, "READ_ROWS_KEPT", 7)
+    monkeypatch.setattr(rows, "PAGES_KEPT", 2)
+    monkeypatch.setattr(live_html, "MADE_KEPT", 5)
+    jobs = failed_jobs(work, *(f"first {n}" for n in range(24)))
+    serializer = jobs_app.jobs.state(app).serializer
+    problems: list[str] = []
+    stop = threading.Event()
+
+    def fail_again() -> None:
+        n = 0
+        while not stop.is_set():
+            job = jobs[n % len(jobs)]
+            stored = Job.fetch(job.id, connection=redis_client, serializer=serializer)
+            Result.create_failure(stored, ttl=60, exc_string=_traceback(f"again {n}"))
+            redis_client.hset(
+                job_key(job.id), "ended_at", f"2031-01-01T00:00:{n % 60:02d}.{n:06d}Z"
+            )
+            n += 1
+
+    def load(limit: int) -> None:
+        client = app.test_client()
+        for _ in range(25):
+            answer = client.get(f"/jobs/failed?limit={limit}")
+            body = text(answer)
+            shown = ROW_ID.findall(body)
+            if answer.status_code != 200 or len(shown) != limit:
+                problems.append(f"limit {limit}: {answer.status_code}, {len(shown)} rows")
+            elif body.count('<span class="fj-bad">RuntimeError: ') != limit:
+                problems.append(f"limit {limit}: a row without its error")
+
+    writer = threading.Thread(target=fail_again)
+    readers = [threading.Thread(target=load, args=(limit,)) for limit in (5, 10, 24, 24, 10, 5)]
+    writer.start()
+    for reader in readers:
+        reader.start()
+    for reader in readers:
+        reader.join(120)
+    stop.set()
+    writer.join(30)
+    assert problems == []
+    client = app.test_client()
+    client.get("/jobs/failed?limit=24")  # what was kept is told to the script...
+    body = text(client.get("/jobs/failed?limit=24"))  # ...and stands for what Redis has
+    shown = dict(ROW_ERROR.findall(body))
+    for job in jobs:
+        latest = Job.fetch(job.id, connection=redis_client, serializer=serializer).latest_result()
+        assert latest is not None and shown[job.id] == rows.exception_line(latest.exc_string)
