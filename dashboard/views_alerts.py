@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -51,8 +50,7 @@ def read_banner(pipe: Any) -> Callable[[list[Any]], None]:
     read = read_alert_state(pipe)
 
     def keep(replies: list[Any]) -> None:
-        with contextlib.suppress(redis.RedisError):  # `banner` reads it again
-            g.jobs_banner = _banner(*read(replies))
+        g.jobs_banner = _banner(*read(replies))
 
     return keep
 

@@ -104,7 +104,7 @@ def test_live_rows_escape_what_redis_holds(
 def test_failed_page_of_every_queue_is_their_union_latest_first(
     app: Flask, ctx: None, redis_client: redis.Redis
 ) -> None:
-    """The page of failed jobs read in one call (`rows.read_latest`): the registries of
+    """The page of failed jobs read in one call (`rows.queue_latest`): the registries of
     every queue merged, highest score first (then id, then queue), paged by offset."""
     state = jobs_app.jobs.state(app)
     redis_client.sadd("rq:queues", "rq:queue:high")

@@ -121,9 +121,6 @@ def read_alert_state(
 
     def state(replies: list[Any]) -> tuple[list[Alert], datetime | None]:
         stored, raw = replies[:2]
-        for reply in (stored, raw):
-            if isinstance(reply, Exception):
-                raise reply
         return _sorted_open(stored), _stamp(raw)
 
     return state

@@ -58,9 +58,6 @@ def read_queue_names(
         pipe.smembers(PAUSED_QUEUES_KEY)
 
     def names(replies: list[Any]) -> list[str]:
-        for reply in replies[: 1 if paused is not None else 2]:
-            if isinstance(reply, Exception):
-                raise reply
         return _queue_names(state, replies[0], _names(replies[1]) if paused is None else paused)
 
     return names

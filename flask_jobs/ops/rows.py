@@ -19,7 +19,6 @@ from json.decoder import scanstring  # type: ignore[attr-defined]
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
-from redis.exceptions import NoScriptError
 from rq.serializers import JSONSerializer
 from rq.utils import str_to_date
 
@@ -31,7 +30,13 @@ from .row_scripts import READ as _READ
 if TYPE_CHECKING:
     from ..state import JobsState
 
-__all__ = ["exception_line", "progress_of", "queue_latest", "read_latest", "read_rows"]
+__all__ = [
+    "exception_line",
+    "load_latest",
+    "progress_of",
+    "queue_latest",
+    "read_rows",
+]
 
 #: How much of a job's data is decompressed to read its function's path (the first value).
 _HEAD = 1024
@@ -161,22 +166,9 @@ def read_rows(
     return _rows(state, _call(state, _READ, [], ids, errors, _known(ids, errors)), ids)
 
 
-#: One page of `read_latest`: how many ids the sets hold, each entry of the page as
+#: One page of `queue_latest`: how many ids the sets hold, each entry of the page as
 #: (score, id, index of its set), and the rows of its ids.
 Latest = tuple[int, list[tuple[float, str, int]], list[dict[str, Any] | None]]
-
-
-def read_latest(
-    state: JobsState, keys: list[str], offset: int, limit: int, *, errors: bool = True
-) -> Latest:
-    """One page of the union of the sorted sets ``keys`` (RQ's failed registries), highest
-    score first, and its rows: how many ids the sets hold, each entry of the page as
-    (score, id, index of its set in ``keys``), and `read_rows` of its ids. One round trip."""
-    if not keys or limit <= 0:
-        return 0, [], []
-    page = (*keys, offset, limit)
-    known = _known(_PAGES.get(page, []), errors)
-    return _latest(state, page, _call(state, _LATEST, keys, [offset, limit], errors, known))
 
 
 def queue_latest(
@@ -188,24 +180,24 @@ def queue_latest(
     *,
     errors: bool = True,
 ) -> Callable[[Any], Latest]:
-    """`read_latest` as one command queued on ``pipe`` (a pipeline that returns errors as
-    replies): returns what makes the page of that command's reply. A Redis that does not
-    have the script yet answers NOSCRIPT: the page is then read again, by `read_latest`."""
+    """Queue on ``pipe`` the read of one page of the union of the sorted sets ``keys``
+    (RQ's failed registries), highest score first, and its rows: one command. Returns
+    what makes, of its reply, how many ids the sets hold, each entry of the page as
+    (score, id, index of its set in ``keys``), and `read_rows` of its ids. (A Redis
+    without the script answers NOSCRIPT: `load_latest`, then send it again.)"""
     if not keys or limit <= 0:
         pipe.echo("")  # one reply, as every call
         return lambda reply: (0, [], [])
     page = (*keys, offset, limit)
     args = [*_head(errors), *_known(_PAGES.get(page, []), errors), offset, limit]
     pipe.evalsha(_script(state, _LATEST).sha, len(keys), *keys, *args)
+    return lambda reply: _latest(state, page, reply)
 
-    def read(reply: Any) -> Latest:
-        if isinstance(reply, NoScriptError):
-            return read_latest(state, keys, offset, limit, errors=errors)
-        if isinstance(reply, Exception):
-            raise reply
-        return _latest(state, page, reply)
 
-    return read
+def load_latest(state: JobsState) -> None:
+    """Give Redis the script of `queue_latest` (after a NOSCRIPT: a restart, SCRIPT FLUSH)."""
+    script = _script(state, _LATEST)
+    state.connection.script_load(script.script)
 
 
 def _latest(state: JobsState, page: tuple[Any, ...], reply: list[Any]) -> Latest:

@@ -14,12 +14,13 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from redis.exceptions import NoScriptError
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..jobs.flask_job import FlaskJob
 from ..keys import RQ_JOB_PREFIX, failed_key, scheduled_key, started_key
 from .queues import queue_names, read_queue_names
-from .rows import exception_line, progress_of, queue_latest, read_rows
+from .rows import exception_line, load_latest, progress_of, queue_latest, read_rows
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -118,12 +119,12 @@ def _scheduled(pipe: Any, kind: str, names: list[str], offset: int, limit: int) 
         total = 0
         exact = True
         for name, size, split in zip(names, replies[0::2], replies[1::2], strict=False):
-            matched, read, entries = _ok(split)
+            matched, read, entries = split
             found += [(float(entries[i + 1]), entries[i].decode(), name)
                       for i in range(0, len(entries), 2)]  # fmt: skip
-            if read < _ok(size):  # past the cap: the share of the kind in the entries read
+            if read < size:  # past the cap: the share of the kind in the entries read
                 exact = False
-                total += round(matched * _ok(size) / read)
+                total += round(matched * size / read)
             else:
                 total += matched
         return sorted(found)[offset : offset + limit], total, exact, None
@@ -141,7 +142,7 @@ def _running(pipe: Any, names: list[str]) -> Reads:
         found = {
             entry.decode().partition(":")[0]: name
             for name, entries in zip(names, replies, strict=False)
-            for entry in _ok(entries)
+            for entry in entries
         }
         running = [(0.0, job_id, name) for job_id, name in found.items()][:RUNNING_CAP]
         return running, len(running), True, None
@@ -160,13 +161,6 @@ def _failed(state: JobsState, pipe: Any, names: list[str], offset: int, limit: i
         return [(score, job_id, names[k]) for score, job_id, k in entries], total, True, found
 
     return page
-
-
-def _ok(reply: Any) -> Any:
-    """A pipeline's reply, or the error it is raised."""
-    if isinstance(reply, Exception):
-        raise reply
-    return reply
 
 
 def _reads(
@@ -193,6 +187,21 @@ def _read_page(
     also: Also | None,
 ) -> tuple[list[tuple[float, str, str]], int, bool, Any]:
     """The entries of a page, in one round trip with the queue names (and ``also``'s)."""
+    try:
+        return _read_page_once(state, kind, queue, offset, limit, also)
+    except NoScriptError:  # a Redis that lost (or never had) the page's script
+        load_latest(state)
+        return _read_page_once(state, kind, queue, offset, limit, also)
+
+
+def _read_page_once(
+    state: JobsState,
+    kind: str,
+    queue: str | None,
+    offset: int,
+    limit: int,
+    also: Also | None,
+) -> tuple[list[tuple[float, str, str]], int, bool, Any]:
     conn: Any = state.connection
     seen = id(conn.connection_pool)
     names = [queue] if queue else _NAMES_SEEN.get(seen) or list(state.config.queues)
@@ -202,7 +211,7 @@ def _read_page(
         finish = also(pipe) if also is not None else None
         first = len(pipe)
         reads = _reads(state, pipe, kind, names, offset, limit)
-        replies = pipe.execute(raise_on_error=False)
+        replies = pipe.execute()
     if finish is not None:
         finish(replies[kept:first])
     if read_names is not None:
@@ -211,7 +220,7 @@ def _read_page(
             _NAMES_SEEN[seen] = names = known
             with conn.pipeline(transaction=False) as pipe:
                 reads, first = _reads(state, pipe, kind, names, offset, limit), 0
-                replies = pipe.execute(raise_on_error=False)
+                replies = pipe.execute()
     return reads(replies[first:])
 
 
@@ -300,11 +309,9 @@ def live_counts(state: JobsState) -> dict[str, int]:
             for name in names:
                 pipe.zcard(key(name))
         retrying = _scheduled(pipe, "retrying", names, 0, 0)
-        replies = pipe.execute(raise_on_error=False)
+        replies = pipe.execute()
     width = len(names)
-    failed, running, scheduled = (
-        sum(_ok(reply) for reply in replies[i * width : (i + 1) * width]) for i in range(3)
-    )
+    failed, running, scheduled = (sum(replies[i * width : (i + 1) * width]) for i in range(3))
     waiting = retrying(replies[3 * width :])[1] if scheduled else 0
     return {
         "failed": failed,
