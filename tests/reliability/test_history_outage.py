@@ -118,15 +118,20 @@ def test_history_database_outage_fails_no_job_and_loses_no_row(
         JOBS_APP_DATABASE_URL=outage.worker_url,
         FLASK_APP="reliability.app:create_app",
     )
+    first = count // 2
     with app.app_context():
-        ids = [tasks.nap.enqueue(0).id for _ in range(count)]
+        ids = [tasks.nap.enqueue(0).id for _ in range(first)]
     log = tmp_path / "worker.log"
     with open(log, "w") as err:
         processes.start(flask_command("jobs", "worker", "--concurrency", "2"), env, stderr=err)
         failed = "rq:failed:default"
         try:
-            wait_for(lambda: redis_client.llen("rq:queue:default") < count * 0.8, timeout=120)
+            wait_for(lambda: redis_client.llen("rq:queue:default") < first * 0.8, timeout=120)
             outage.begin()
+            # The rest run during the outage, however fast the worker drained the first:
+            # their history has to wait for the database.
+            with app.app_context():
+                ids += [tasks.nap.enqueue(0).id for _ in range(count - first)]
             time.sleep(seconds)
             # The recorder may spend the outage in its hourly chores (each waits out the
             # busy timeout): hold the database until one of its writes has failed.
@@ -135,6 +140,7 @@ def test_history_database_outage_fails_no_job_and_loses_no_row(
             wait_for(lambda: redis_client.llen("rq:queue:default") == 0, timeout=300, interval=0.5)
             wait_for(lambda: _rows(app)[1] == count, timeout=180, interval=0.5)
         except AssertionError as exc:
+            outage.end()  # to read the rows
             left = redis_client.llen("rq:queue:default")
             raise AssertionError(
                 f"{exc}: {left} queued, rows {_rows(app)}; worker log:\n{log.read_text()[-5000:]}"
